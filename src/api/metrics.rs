@@ -1,0 +1,42 @@
+//! `/metrics` in the Prometheus text format. Counters and histograms are recorded where things
+//! happen; gauges of current state are read when scraped.
+
+use std::sync::{Arc, OnceLock};
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::app::App;
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+const LATENCY_BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 20.0];
+
+/// Installs the process-wide recorder once; later calls reuse it.
+pub fn install() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("alertmanager_notification_latency_seconds".into()),
+                    &LATENCY_BUCKETS,
+                )
+                .ok()?;
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).ok()?;
+            Some(handle)
+        })
+        .as_ref()
+}
+
+pub async fn render(State(app): State<Arc<App>>) -> impl IntoResponse {
+    let runtime = app.runtime();
+    metrics::gauge!("alertmanager_alerts", "state" => "active").set(app.store.len() as f64);
+    metrics::gauge!("alertmanager_dispatcher_aggregation_groups").set(runtime.dispatcher.group_count() as f64);
+    metrics::gauge!("alertmanager_nflog_entries").set(app.nflog.len() as f64);
+    let body = install().map(|h| h.render()).unwrap_or_default();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+}

@@ -1,0 +1,61 @@
+//! HTTP: Alertmanager's API v2, the webhook receivers, health, reload and metrics. Handlers only
+//! translate HTTP to calls on `App` and back.
+
+mod health;
+pub mod metrics;
+mod v2;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use tokio::net::TcpListener;
+
+use crate::app::App;
+
+pub fn router(app: Arc<App>) -> Router {
+    let limit = app.settings.max_body_bytes;
+    Router::new()
+        .route("/api/v2/alerts", get(v2::get_alerts).post(v2::post_alerts))
+        .route("/api/v2/alerts/groups", get(v2::get_alert_groups))
+        .route("/api/v2/receivers", get(v2::get_receivers))
+        .route("/api/v2/status", get(v2::get_status))
+        .route("/api/v2/webhook/alertmanager", post(v2::post_alertmanager_webhook))
+        .route("/api/v2/webhook/grafana", post(v2::post_grafana_webhook))
+        .route("/-/healthy", get(health::ok).head(health::ok))
+        .route("/-/ready", get(health::ok).head(health::ok))
+        .route("/-/reload", post(health::reload))
+        .route("/metrics", get(metrics::render))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(app)
+}
+
+/// Serves until `shutdown` completes, then lets in-flight requests finish.
+pub async fn serve(
+    app: Arc<App>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(app))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// An API error: Alertmanager answers errors with a JSON string body.
+pub struct ApiError(StatusCode, String);
+
+impl ApiError {
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError(StatusCode::BAD_REQUEST, message.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(self.1)).into_response()
+    }
+}

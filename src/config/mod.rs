@@ -1,0 +1,513 @@
+//! The configuration: Alertmanager's `alertmanager.yml`, loaded unchanged, checked as strictly
+//! as Alertmanager checks it, with errors that name the field and the line.
+
+mod duration;
+mod matchers;
+pub mod model;
+mod redact;
+mod secret;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use thiserror::Error;
+
+pub use duration::PromDuration;
+pub use matchers::{ConfigMatchers, ConfigRegex, LabelNameString};
+pub use model::*;
+pub use secret::{Secret, SecretSource, SECRET_TOKEN};
+
+use crate::model::{MatchType, Matcher};
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A syntax, type or unknown-field error; the parser's message carries path and line.
+    #[error("{0}")]
+    Parse(String),
+    #[error("{message}{}", line.map(|l| format!(" (line {l})")).unwrap_or_default())]
+    Invalid { message: String, line: Option<usize> },
+}
+
+pub const DEFAULT_RESOLVE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+pub const DEFAULT_PAGERDUTY_URL: &str = "https://events.pagerduty.com/v2/enqueue";
+
+/// Integrations Alertmanager supports that alert-router does not deliver to.
+const UNSUPPORTED_INTEGRATIONS: [&str; 9] = [
+    "opsgenie_configs",
+    "wechat_configs",
+    "pushover_configs",
+    "victorops_configs",
+    "sns_configs",
+    "telegram_configs",
+    "webex_configs",
+    "discord_configs",
+    "msteams_configs",
+];
+
+/// A configuration that parsed and passed every check, with the text it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub config: Config,
+    pub global: GlobalConfig,
+    pub resolve_timeout: Duration,
+    /// The file as written; `/api/v2/status` shows it with secrets replaced.
+    pub source: String,
+    pub path: Option<PathBuf>,
+    /// `templates:` globs made absolute against the config file's folder.
+    pub template_globs: Vec<String>,
+}
+
+impl LoadedConfig {
+    pub fn load_file(path: &Path) -> Result<LoadedConfig, ConfigError> {
+        let source = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut loaded = LoadedConfig::parse(&source)?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        loaded.template_globs = loaded
+            .config
+            .templates
+            .iter()
+            .map(|t| {
+                if Path::new(t).is_absolute() {
+                    t.clone()
+                } else {
+                    dir.join(t).to_string_lossy().into_owned()
+                }
+            })
+            .collect();
+        loaded.path = Some(path.to_path_buf());
+        Ok(loaded)
+    }
+
+    pub fn parse(source: &str) -> Result<LoadedConfig, ConfigError> {
+        let config: Config = if source.trim().is_empty() {
+            Config::default()
+        } else {
+            serde_yaml_ng::from_str(source).map_err(|e| ConfigError::Parse(e.to_string()))?
+        };
+        let validator = Validator { source };
+        let global = validator.check(&config)?;
+        let resolve_timeout = global
+            .resolve_timeout
+            .map(|d| d.0)
+            .unwrap_or(DEFAULT_RESOLVE_TIMEOUT);
+        Ok(LoadedConfig {
+            template_globs: config.templates.clone(),
+            config,
+            global,
+            resolve_timeout,
+            source: source.to_string(),
+            path: None,
+        })
+    }
+
+    /// The config as `/api/v2/status` shows it: valid Alertmanager YAML, secrets as `<secret>`.
+    pub fn redacted_yaml(&self) -> String {
+        redact::redacted_yaml(&self.source)
+    }
+
+    pub fn route(&self) -> &RouteConfig {
+        // `check` refuses a config without a route, so this default is never observed.
+        static EMPTY: std::sync::OnceLock<RouteConfig> = std::sync::OnceLock::new();
+        self.config
+            .route
+            .as_ref()
+            .unwrap_or_else(|| EMPTY.get_or_init(RouteConfig::default))
+    }
+
+    pub fn time_interval_names(&self) -> BTreeSet<&str> {
+        self.config
+            .time_intervals
+            .iter()
+            .chain(&self.config.mute_time_intervals)
+            .map(|t| t.name.as_str())
+            .collect()
+    }
+}
+
+/// Legacy `match` / `match_re` maps and `matchers` lists merged into one matcher list.
+pub fn merge_matchers(
+    equal: &BTreeMap<LabelNameString, String>,
+    regex: &BTreeMap<LabelNameString, ConfigRegex>,
+    matchers: &ConfigMatchers,
+) -> Vec<Matcher> {
+    let mut out = Vec::with_capacity(equal.len() + regex.len() + matchers.0.len());
+    for (name, value) in equal {
+        if let Ok(m) = Matcher::new(MatchType::Equal, name.0.clone(), value.clone()) {
+            out.push(m);
+        }
+    }
+    for (name, re) in regex {
+        // Compiled once already while parsing, so this cannot fail here.
+        if let Ok(m) = Matcher::new(MatchType::Regex, name.0.clone(), re.0.clone()) {
+            out.push(m);
+        }
+    }
+    out.extend(matchers.0.iter().cloned());
+    out
+}
+
+struct Validator<'a> {
+    source: &'a str,
+}
+
+impl Validator<'_> {
+    fn invalid(&self, message: String, key: &str, value: &str) -> ConfigError {
+        ConfigError::Invalid {
+            line: find_line(self.source, key, value),
+            message,
+        }
+    }
+
+    fn check(&self, config: &Config) -> Result<GlobalConfig, ConfigError> {
+        let mut global = config.global.clone().unwrap_or_default();
+        global.smtp_hello.get_or_insert_with(|| "localhost".into());
+        global.smtp_require_tls.get_or_insert(true);
+        global
+            .pagerduty_url
+            .get_or_insert_with(|| DEFAULT_PAGERDUTY_URL.into());
+        SecretSource::from_pair(
+            global.slack_api_url.clone(),
+            global.slack_api_url_file.clone(),
+            "slack_api_url",
+        )
+        .map_err(|m| self.invalid(m, "slack_api_url_file", ""))?;
+        SecretSource::from_pair(
+            global.smtp_auth_password.clone(),
+            global.smtp_auth_password_file.clone(),
+            "smtp_auth_password",
+        )
+        .map_err(|m| self.invalid(m, "smtp_auth_password_file", ""))?;
+
+        let mut names = BTreeSet::new();
+        for receiver in &config.receivers {
+            self.check_receiver(receiver, &global)?;
+            if !names.insert(receiver.name.as_str()) {
+                return Err(self.invalid(
+                    format!("notification config name {:?} is not unique", receiver.name),
+                    "name",
+                    &receiver.name,
+                ));
+            }
+        }
+
+        let mut interval_names = BTreeSet::new();
+        for interval in config.time_intervals.iter().chain(&config.mute_time_intervals) {
+            if interval.name.is_empty() {
+                return Err(self.invalid("missing name in time interval".into(), "name", ""));
+            }
+            if !interval_names.insert(interval.name.as_str()) {
+                return Err(self.invalid(
+                    format!("time interval {:?} is not unique", interval.name),
+                    "name",
+                    &interval.name,
+                ));
+            }
+        }
+
+        let Some(root) = &config.route else {
+            return Err(ConfigError::Invalid {
+                message: "no route provided in config".into(),
+                line: None,
+            });
+        };
+        if root.receiver.as_deref().unwrap_or("").is_empty() {
+            return Err(self.invalid(
+                "root route must specify a default receiver".into(),
+                "route",
+                "",
+            ));
+        }
+        if !root.matchers.0.is_empty() || !root.match_equal.is_empty() || !root.match_re.is_empty()
+        {
+            return Err(self.invalid(
+                "root route must not have any matchers".into(),
+                "route",
+                "",
+            ));
+        }
+        if !root.mute_time_intervals.is_empty() {
+            return Err(self.invalid(
+                "root route must not have any mute time intervals".into(),
+                "mute_time_intervals",
+                "",
+            ));
+        }
+        if !root.active_time_intervals.is_empty() {
+            return Err(self.invalid(
+                "root route must not have any active time intervals".into(),
+                "active_time_intervals",
+                "",
+            ));
+        }
+        self.check_route(root, &names, &interval_names)?;
+
+        for rule in &config.inhibit_rules {
+            let source = merge_matchers(&rule.source_match, &rule.source_match_re, &rule.source_matchers);
+            let target = merge_matchers(&rule.target_match, &rule.target_match_re, &rule.target_matchers);
+            if source.is_empty() || target.is_empty() {
+                // Alertmanager accepts this; an empty side matches every alert, which is rarely
+                // meant, so say so in the log rather than refuse a working config.
+                tracing::warn!("an inhibit rule has no source or no target matchers: it matches every alert");
+            }
+        }
+        Ok(global)
+    }
+
+    fn check_route(
+        &self,
+        route: &RouteConfig,
+        receivers: &BTreeSet<&str>,
+        intervals: &BTreeSet<&str>,
+    ) -> Result<(), ConfigError> {
+        if let Some(r) = route.receiver.as_deref() {
+            if !r.is_empty() && !receivers.contains(r) {
+                return Err(self.invalid(
+                    format!("undefined receiver {r:?} used in route"),
+                    "receiver",
+                    r,
+                ));
+            }
+        }
+        if let Some(group_by) = &route.group_by {
+            let mut seen = BTreeSet::new();
+            let has_all = group_by.iter().any(|l| l == "...");
+            for label in group_by {
+                if label == "..." {
+                    continue;
+                }
+                if !crate::model::is_valid_label_name(label) {
+                    return Err(self.invalid(
+                        format!("invalid label name {label:?} in group_by list"),
+                        "group_by",
+                        "",
+                    ));
+                }
+                if !seen.insert(label) {
+                    return Err(self.invalid(
+                        format!("duplicated label {label:?} in group_by"),
+                        "group_by",
+                        "",
+                    ));
+                }
+            }
+            if has_all && group_by.len() > 1 {
+                return Err(self.invalid(
+                    "cannot have wildcard group_by (`...`) and other other labels at the same time"
+                        .into(),
+                    "group_by",
+                    "",
+                ));
+            }
+        }
+        if route.group_interval.is_some_and(|d| d.0.is_zero()) {
+            return Err(self.invalid("group_interval cannot be zero".into(), "group_interval", "0"));
+        }
+        if route.repeat_interval.is_some_and(|d| d.0.is_zero()) {
+            return Err(self.invalid("repeat_interval cannot be zero".into(), "repeat_interval", "0"));
+        }
+        for name in route.mute_time_intervals.iter().chain(&route.active_time_intervals) {
+            if !intervals.contains(name.as_str()) {
+                return Err(self.invalid(
+                    format!("undefined time interval {name:?} used in route"),
+                    "",
+                    name,
+                ));
+            }
+        }
+        for child in &route.routes {
+            self.check_route(child, receivers, intervals)?;
+        }
+        Ok(())
+    }
+
+    fn check_receiver(&self, r: &ReceiverConfig, global: &GlobalConfig) -> Result<(), ConfigError> {
+        let at = |m: String| self.invalid(format!("receiver {:?}: {m}", r.name), "name", &r.name);
+        if r.name.is_empty() {
+            return Err(self.invalid("missing name in receiver".into(), "receivers", ""));
+        }
+        if let Some(key) = r.unsupported.keys().next() {
+            let message = if UNSUPPORTED_INTEGRATIONS.contains(&key.as_str()) {
+                format!("{key} is not supported by alert-router (webhook, slack, pagerduty and email are)")
+            } else {
+                format!("unknown field `{key}`")
+            };
+            return Err(at(message));
+        }
+        for w in &r.webhook_configs {
+            match (&w.url, &w.url_file) {
+                (None, None) => return Err(at("one of url or url_file must be configured".into())),
+                (Some(_), Some(_)) => {
+                    return Err(at("at most one of url & url_file must be configured".into()))
+                }
+                (Some(url), None) if url.expose() != SECRET_TOKEN => {
+                    check_http_url(url.expose()).map_err(|e| at(format!("webhook url: {e}")))?;
+                }
+                _ => {}
+            }
+            check_http_config(w.http_config.as_ref()).map_err(at)?;
+        }
+        for s in &r.slack_configs {
+            SecretSource::from_pair(s.api_url.clone(), s.api_url_file.clone(), "api_url").map_err(at)?;
+            if s.api_url.is_none()
+                && s.api_url_file.is_none()
+                && global.slack_api_url.is_none()
+                && global.slack_api_url_file.is_none()
+            {
+                return Err(at("no global Slack API URL set".into()));
+            }
+            check_http_config(s.http_config.as_ref()).map_err(at)?;
+        }
+        for p in &r.pagerduty_configs {
+            let routing = SecretSource::from_pair(p.routing_key.clone(), p.routing_key_file.clone(), "routing_key")
+                .map_err(at)?;
+            let service = SecretSource::from_pair(p.service_key.clone(), p.service_key_file.clone(), "service_key")
+                .map_err(at)?;
+            if routing.is_none() && service.is_none() {
+                return Err(at("missing service or routing key in PagerDuty config".into()));
+            }
+            if let Some(url) = &p.url {
+                check_http_url(url).map_err(|e| at(format!("pagerduty url: {e}")))?;
+            }
+            check_http_config(p.http_config.as_ref()).map_err(at)?;
+        }
+        for e in &r.email_configs {
+            if e.to.as_deref().unwrap_or("").is_empty() {
+                return Err(at("missing to address in email config".into()));
+            }
+            if e.smarthost.is_none() && global.smtp_smarthost.is_none() {
+                return Err(at("no global SMTP smarthost set".into()));
+            }
+            if e.from.is_none() && global.smtp_from.is_none() {
+                return Err(at("no global SMTP from set".into()));
+            }
+            SecretSource::from_pair(e.auth_password.clone(), e.auth_password_file.clone(), "auth_password")
+                .map_err(at)?;
+            for header in e.headers.keys() {
+                if e.headers.keys().filter(|h| h.eq_ignore_ascii_case(header)).count() > 1 {
+                    return Err(at(format!("duplicate header {header:?} in email config")));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_http_url(url: &str) -> Result<(), String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("invalid URL {url:?}: {e}"))?;
+    match parsed.scheme() {
+        "http" | "https" => Ok(()),
+        other => Err(format!("unsupported scheme {other:?} for URL")),
+    }
+}
+
+fn check_http_config(http: Option<&HttpClientConfig>) -> Result<(), String> {
+    let Some(http) = http else { return Ok(()) };
+    let auth_kinds = [
+        http.basic_auth.is_some(),
+        http.authorization.is_some(),
+        http.bearer_token.is_some() || http.bearer_token_file.is_some(),
+        http.oauth2.is_some(),
+    ];
+    if auth_kinds.iter().filter(|set| **set).count() > 1 {
+        return Err(
+            "at most one of basic_auth, oauth2, bearer_token & bearer_token_file, authorization must be configured"
+                .into(),
+        );
+    }
+    if http.oauth2.is_some() {
+        return Err("http_config.oauth2 is not supported by alert-router".into());
+    }
+    if let Some(basic) = &http.basic_auth {
+        SecretSource::from_pair(basic.password.clone(), basic.password_file.clone(), "password")?;
+    }
+    if let Some(proxy) = &http.proxy_url {
+        url::Url::parse(proxy).map_err(|e| format!("invalid proxy_url {proxy:?}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Best-effort line of `key: value` in the source, for errors found after parsing.
+fn find_line(source: &str, key: &str, value: &str) -> Option<usize> {
+    source.lines().enumerate().find_map(|(i, line)| {
+        let line = line.trim_start().trim_start_matches("- ").trim();
+        let rest = if key.is_empty() {
+            line
+        } else {
+            line.strip_prefix(key)?.strip_prefix(':')?.trim()
+        };
+        let rest = rest.trim_matches(|c| c == '"' || c == '\'' || c == '[' || c == ']');
+        let hit = if value.is_empty() {
+            !key.is_empty()
+        } else if key.is_empty() {
+            rest.contains(value)
+        } else {
+            rest == value
+        };
+        hit.then_some(i + 1)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(yaml: &str) -> String {
+        LoadedConfig::parse(yaml).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn minimal_config_gets_alertmanager_defaults() {
+        let c = LoadedConfig::parse("route:\n  receiver: a\nreceivers:\n  - name: a\n").unwrap();
+        assert_eq!(c.resolve_timeout, Duration::from_secs(300));
+        assert_eq!(c.global.smtp_require_tls, Some(true));
+        assert_eq!(c.global.pagerduty_url.as_deref(), Some(DEFAULT_PAGERDUTY_URL));
+    }
+
+    #[test]
+    fn unknown_field_names_field_and_line() {
+        let e = err("route:\n  receiver: a\n  group_wiat: 1s\nreceivers:\n  - name: a\n");
+        assert!(e.contains("group_wiat") && e.contains("line 3"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_the_line() {
+        let e = err("route:\n  receiver: a\n  group_wait: 5 minutes\nreceivers:\n  - name: a\n");
+        assert!(e.contains("not a valid duration") && e.contains("line 3"), "{e}");
+        let e = err("route:\n  receiver: a\n  routes:\n    - matchers: ['a=\"b']\nreceivers:\n  - name: a\n");
+        assert!(e.contains("unescaped double quote") && e.contains("line 4"), "{e}");
+        let e = err("route:\n  receiver: a\n  routes:\n    - match_re: {a: '(('}\nreceivers:\n  - name: a\n");
+        assert!(e.contains("regular expression") && e.contains("line 4"), "{e}");
+    }
+
+    #[test]
+    fn semantic_errors_match_alertmanager_wording() {
+        let e = err("route:\n  receiver: a\n  routes:\n    - receiver: nope\nreceivers:\n  - name: a\n");
+        assert_eq!(e, "undefined receiver \"nope\" used in route (line 4)");
+        assert!(err("receivers:\n  - name: a\n").contains("no route provided"));
+        assert!(err("route: {}\nreceivers:\n  - name: a\n").contains("root route must specify a default receiver"));
+        assert!(err("route: {receiver: a, matchers: [x=y]}\nreceivers:\n  - name: a\n")
+            .contains("root route must not have any matchers"));
+        assert!(err("route: {receiver: a}\nreceivers:\n  - name: a\n  - name: a\n").contains("is not unique"));
+        assert!(err("route: {receiver: a, group_by: ['...', x]}\nreceivers:\n  - name: a\n")
+            .contains("wildcard group_by"));
+        assert!(err("route: {receiver: a, routes: [{group_interval: 0s}]}\nreceivers:\n  - name: a\n")
+            .contains("group_interval cannot be zero"));
+        assert!(err("route: {receiver: a}\nreceivers:\n  - name: a\n    webhook_configs: [{}]\n")
+            .contains("one of url or url_file"));
+        assert!(err("route: {receiver: a}\nreceivers:\n  - name: a\n    slack_configs: [{channel: x}]\n")
+            .contains("no global Slack API URL set"));
+        assert!(err("route: {receiver: a}\nreceivers:\n  - name: a\n    opsgenie_configs: [{}]\n")
+            .contains("not supported"));
+        assert!(err("route: {receiver: a, routes: [{mute_time_intervals: [x]}]}\nreceivers:\n  - name: a\n")
+            .contains("undefined time interval \"x\""));
+    }
+}

@@ -1,0 +1,331 @@
+//! The Alertmanager configuration file, field for field. Every struct rejects unknown fields so a
+//! typo is an error naming the field and line rather than a silently ignored setting.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::duration::PromDuration;
+use super::matchers::{ConfigMatchers, ConfigRegex, LabelNameString};
+use super::secret::Secret;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub global: Option<GlobalConfig>,
+    pub route: Option<RouteConfig>,
+    #[serde(default)]
+    pub inhibit_rules: Vec<InhibitRuleConfig>,
+    #[serde(default)]
+    pub receivers: Vec<ReceiverConfig>,
+    #[serde(default)]
+    pub templates: Vec<String>,
+    #[serde(default)]
+    pub time_intervals: Vec<TimeIntervalConfig>,
+    /// Deprecated top-level name for `time_intervals`, still accepted by Alertmanager.
+    #[serde(default)]
+    pub mute_time_intervals: Vec<TimeIntervalConfig>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GlobalConfig {
+    pub resolve_timeout: Option<PromDuration>,
+    pub http_config: Option<HttpClientConfig>,
+    pub smtp_from: Option<String>,
+    pub smtp_hello: Option<String>,
+    pub smtp_smarthost: Option<String>,
+    pub smtp_auth_username: Option<String>,
+    pub smtp_auth_password: Option<Secret>,
+    pub smtp_auth_password_file: Option<String>,
+    pub smtp_auth_secret: Option<Secret>,
+    pub smtp_auth_identity: Option<String>,
+    pub smtp_require_tls: Option<bool>,
+    pub slack_api_url: Option<Secret>,
+    pub slack_api_url_file: Option<String>,
+    pub pagerduty_url: Option<String>,
+    pub opsgenie_api_url: Option<String>,
+    pub opsgenie_api_key: Option<Secret>,
+    pub opsgenie_api_key_file: Option<String>,
+    pub wechat_api_url: Option<String>,
+    pub wechat_api_secret: Option<Secret>,
+    pub wechat_api_corp_id: Option<String>,
+    pub victorops_api_url: Option<String>,
+    pub victorops_api_key: Option<Secret>,
+    pub victorops_api_key_file: Option<String>,
+    pub telegram_api_url: Option<String>,
+    pub webex_api_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    pub receiver: Option<String>,
+    pub group_by: Option<Vec<String>>,
+    #[serde(rename = "continue", default)]
+    pub continue_matching: bool,
+    #[serde(default)]
+    pub matchers: ConfigMatchers,
+    #[serde(rename = "match", default)]
+    pub match_equal: BTreeMap<LabelNameString, String>,
+    #[serde(default)]
+    pub match_re: BTreeMap<LabelNameString, ConfigRegex>,
+    #[serde(default)]
+    pub mute_time_intervals: Vec<String>,
+    #[serde(default)]
+    pub active_time_intervals: Vec<String>,
+    pub group_wait: Option<PromDuration>,
+    pub group_interval: Option<PromDuration>,
+    pub repeat_interval: Option<PromDuration>,
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InhibitRuleConfig {
+    #[serde(default)]
+    pub source_match: BTreeMap<LabelNameString, String>,
+    #[serde(default)]
+    pub source_match_re: BTreeMap<LabelNameString, ConfigRegex>,
+    #[serde(default)]
+    pub source_matchers: ConfigMatchers,
+    #[serde(default)]
+    pub target_match: BTreeMap<LabelNameString, String>,
+    #[serde(default)]
+    pub target_match_re: BTreeMap<LabelNameString, ConfigRegex>,
+    #[serde(default)]
+    pub target_matchers: ConfigMatchers,
+    #[serde(default)]
+    pub equal: Vec<LabelNameString>,
+}
+
+/// Unknown keys land in `unsupported` (serde cannot combine `flatten` with `deny_unknown_fields`)
+/// and are rejected during validation.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ReceiverConfig {
+    pub name: String,
+    #[serde(default)]
+    pub webhook_configs: Vec<WebhookConfig>,
+    #[serde(default)]
+    pub slack_configs: Vec<SlackConfig>,
+    #[serde(default)]
+    pub pagerduty_configs: Vec<PagerdutyConfig>,
+    #[serde(default)]
+    pub email_configs: Vec<EmailConfig>,
+    /// Integrations Alertmanager has and alert-router does not: accepted by the parser only to
+    /// give a clear "not supported" error instead of "unknown field".
+    #[serde(flatten)]
+    pub unsupported: BTreeMap<String, serde_yaml_ng::Value>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub send_resolved: Option<bool>,
+    pub http_config: Option<HttpClientConfig>,
+    pub url: Option<Secret>,
+    pub url_file: Option<String>,
+    #[serde(default)]
+    pub max_alerts: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackConfig {
+    pub send_resolved: Option<bool>,
+    pub http_config: Option<HttpClientConfig>,
+    pub api_url: Option<Secret>,
+    pub api_url_file: Option<String>,
+    pub channel: Option<String>,
+    pub username: Option<String>,
+    pub color: Option<String>,
+    pub title: Option<String>,
+    pub title_link: Option<String>,
+    pub pretext: Option<String>,
+    pub text: Option<String>,
+    #[serde(default)]
+    pub fields: Vec<SlackField>,
+    pub short_fields: Option<bool>,
+    pub footer: Option<String>,
+    pub fallback: Option<String>,
+    pub callback_id: Option<String>,
+    pub icon_emoji: Option<String>,
+    pub icon_url: Option<String>,
+    pub image_url: Option<String>,
+    pub thumb_url: Option<String>,
+    pub link_names: Option<bool>,
+    pub mrkdwn_in: Option<Vec<String>>,
+    #[serde(default)]
+    pub actions: Vec<SlackAction>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackField {
+    pub title: String,
+    pub value: String,
+    pub short: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackAction {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub text: String,
+    pub url: Option<String>,
+    pub style: Option<String>,
+    pub name: Option<String>,
+    pub value: Option<String>,
+    pub confirm: Option<SlackConfirm>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackConfirm {
+    pub text: String,
+    pub title: Option<String>,
+    pub ok_text: Option<String>,
+    pub dismiss_text: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PagerdutyConfig {
+    pub send_resolved: Option<bool>,
+    pub http_config: Option<HttpClientConfig>,
+    pub service_key: Option<Secret>,
+    pub service_key_file: Option<String>,
+    pub routing_key: Option<Secret>,
+    pub routing_key_file: Option<String>,
+    pub url: Option<String>,
+    pub client: Option<String>,
+    pub client_url: Option<String>,
+    pub description: Option<String>,
+    #[serde(default)]
+    pub details: BTreeMap<String, String>,
+    #[serde(default)]
+    pub images: Vec<PagerdutyImage>,
+    #[serde(default)]
+    pub links: Vec<PagerdutyLink>,
+    pub source: Option<String>,
+    pub severity: Option<String>,
+    pub class: Option<String>,
+    pub component: Option<String>,
+    pub group: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PagerdutyImage {
+    pub src: Option<String>,
+    pub alt: Option<String>,
+    pub href: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PagerdutyLink {
+    pub href: Option<String>,
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    pub send_resolved: Option<bool>,
+    pub to: Option<String>,
+    pub from: Option<String>,
+    pub hello: Option<String>,
+    pub smarthost: Option<String>,
+    pub auth_username: Option<String>,
+    pub auth_password: Option<Secret>,
+    pub auth_password_file: Option<String>,
+    pub auth_secret: Option<Secret>,
+    pub auth_identity: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub html: Option<String>,
+    pub text: Option<String>,
+    pub require_tls: Option<bool>,
+    pub tls_config: Option<TlsConfig>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpClientConfig {
+    pub basic_auth: Option<BasicAuth>,
+    pub authorization: Option<Authorization>,
+    pub bearer_token: Option<Secret>,
+    pub bearer_token_file: Option<String>,
+    pub oauth2: Option<serde_yaml_ng::Value>,
+    pub proxy_url: Option<String>,
+    pub tls_config: Option<TlsConfig>,
+    pub follow_redirects: Option<bool>,
+    pub enable_http2: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    pub username: String,
+    pub password: Option<Secret>,
+    pub password_file: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Authorization {
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub credentials: Option<Secret>,
+    pub credentials_file: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub ca_file: Option<String>,
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
+    pub server_name: Option<String>,
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+    pub min_version: Option<String>,
+    pub max_version: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeIntervalConfig {
+    pub name: String,
+    #[serde(default)]
+    pub time_intervals: Vec<TimeIntervalSpec>,
+}
+
+/// One entry of a named time interval. Each list is kept as written; `time_interval.rs`
+/// parses and checks it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeIntervalSpec {
+    #[serde(default)]
+    pub times: Vec<TimeRangeSpec>,
+    #[serde(default)]
+    pub weekdays: Vec<String>,
+    #[serde(default)]
+    pub days_of_month: Vec<String>,
+    #[serde(default)]
+    pub months: Vec<String>,
+    #[serde(default)]
+    pub years: Vec<String>,
+    pub location: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeRangeSpec {
+    pub start_time: String,
+    pub end_time: String,
+}

@@ -1,0 +1,81 @@
+//! Secrets out of the config text before it is shown by `/api/v2/status`.
+
+use serde_yaml_ng::Value;
+
+use super::SECRET_TOKEN;
+
+/// Keys whose value is a secret wherever they appear.
+const SECRET_KEYS: [&str; 17] = [
+    "smtp_auth_password",
+    "smtp_auth_secret",
+    "slack_api_url",
+    "opsgenie_api_key",
+    "victorops_api_key",
+    "wechat_api_secret",
+    "auth_password",
+    "auth_secret",
+    "routing_key",
+    "service_key",
+    "password",
+    "bearer_token",
+    "credentials",
+    "client_secret",
+    "api_key",
+    "bot_token",
+    "token",
+];
+
+/// Keys that are secrets only inside certain integration blocks (a webhook URL carries tokens, a
+/// PagerDuty URL does not).
+const SECRET_KEYS_IN: [(&str, &str); 3] = [
+    ("webhook_configs", "url"),
+    ("slack_configs", "api_url"),
+    ("discord_configs", "webhook_url"),
+];
+
+pub fn redacted_yaml(source: &str) -> String {
+    let Ok(mut value) = serde_yaml_ng::from_str::<Value>(source) else {
+        return String::new();
+    };
+    redact(&mut value, None);
+    serde_yaml_ng::to_string(&value).unwrap_or_default()
+}
+
+fn redact(value: &mut Value, block: Option<&str>) {
+    match value {
+        Value::Mapping(map) => {
+            for (key, v) in map.iter_mut() {
+                let Some(key) = key.as_str() else { continue };
+                let secret = SECRET_KEYS.contains(&key)
+                    || SECRET_KEYS_IN
+                        .iter()
+                        .any(|(b, k)| Some(*b) == block && *k == key);
+                if secret && v.is_string() {
+                    *v = Value::String(SECRET_TOKEN.into());
+                } else if key.ends_with("_configs") {
+                    redact(v, Some(key));
+                } else {
+                    redact(v, block);
+                }
+            }
+        }
+        Value::Sequence(items) => items.iter_mut().for_each(|v| redact(v, block)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hides_secrets_but_not_plain_urls() {
+        let yaml = "global:\n  slack_api_url: https://hooks/xyz\nreceivers:\n- name: a\n  webhook_configs:\n  - url: http://h/tok\n  pagerduty_configs:\n  - routing_key: abc\n    url: http://pd\n    http_config:\n      basic_auth: {username: u, password: p}\n";
+        let out = redacted_yaml(yaml);
+        for leaked in ["xyz", "tok", "abc", "password: p"] {
+            assert!(!out.contains(leaked), "{leaked} leaked in {out}");
+        }
+        assert!(out.contains("http://pd"));
+        assert!(out.contains("username: u"));
+    }
+}

@@ -1,0 +1,225 @@
+//! Aggregation groups and their timers.
+//!
+//! Every (route, group labels) pair is one group. Groups do not own a task: one timer loop
+//! owns a deadline heap and starts a flush when a group's deadline comes, so 100k groups cost
+//! 100k heap entries, not 100k sleeping tasks.
+
+mod group;
+mod timers;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Utc;
+use parking_lot::Mutex;
+
+use crate::model::{Alert, Fingerprint, LabelSet};
+use crate::notify::{FlushContext, Notifier, MIN_FLUSH_TIMEOUT};
+use crate::route::{RouteId, RouteTree};
+use crate::store::SHARDS;
+
+use group::AggrGroup;
+pub use group::sort_for_notification;
+use timers::DeadlineHeap;
+
+/// A group is named by its route and the fingerprint of its group labels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GroupId {
+    pub route: RouteId,
+    pub labels: Fingerprint,
+}
+
+type Shard = Mutex<HashMap<GroupId, Arc<Mutex<AggrGroup>>>>;
+
+pub struct Dispatcher {
+    routes: Arc<RouteTree>,
+    notifier: Arc<Notifier>,
+    external_url: String,
+    shards: Vec<Shard>,
+    timers: DeadlineHeap<GroupId>,
+    stopped: AtomicBool,
+    group_count: AtomicUsize,
+}
+
+/// A read-only view of one group, for `/api/v2/alerts/groups`.
+pub struct GroupSnapshot {
+    pub labels: LabelSet,
+    pub receiver: String,
+    pub alerts: Vec<Alert>,
+}
+
+impl Dispatcher {
+    pub fn new(routes: Arc<RouteTree>, notifier: Arc<Notifier>, external_url: String) -> Arc<Dispatcher> {
+        Arc::new(Dispatcher {
+            routes,
+            notifier,
+            external_url,
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            timers: DeadlineHeap::new(),
+            stopped: AtomicBool::new(false),
+            group_count: AtomicUsize::new(0),
+        })
+    }
+
+    /// Starts the timer loop; it ends after `stop`.
+    pub fn start(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move { me.run().await })
+    }
+
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        self.timers.wake();
+    }
+
+    pub fn routes(&self) -> &Arc<RouteTree> {
+        &self.routes
+    }
+
+    pub fn group_count(&self) -> usize {
+        self.group_count.load(Ordering::Relaxed)
+    }
+
+    fn shard(&self, id: &GroupId) -> &Shard {
+        let mixed = id.labels.0 ^ (id.route as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        &self.shards[crate::store::shard_of(mixed)]
+    }
+
+    /// Puts a (merged) alert into the group of every route it matches.
+    pub fn process(&self, alert: &Alert) {
+        let now = Instant::now();
+        let now_utc = Utc::now();
+        for route_id in self.routes.match_labels(&alert.labels) {
+            let route = self.routes.get(route_id);
+            let labels = route.group_labels(&alert.labels);
+            let id = GroupId { route: route_id, labels: labels.fingerprint() };
+            let mut shard = self.shard(&id).lock();
+            let group = shard.entry(id).or_insert_with(|| {
+                self.group_count.fetch_add(1, Ordering::Relaxed);
+                let key = format!("{}:{}", route.key, labels);
+                let first_flush = now + route.group_wait;
+                self.timers.push(first_flush, id);
+                Arc::new(Mutex::new(AggrGroup::new(labels, key, first_flush)))
+            });
+            let mut g = group.lock();
+            g.alerts.insert(alert.fingerprint, alert.clone());
+            // An alert that started more than group_wait ago has waited long enough: a group
+            // that has not flushed yet flushes now rather than delaying a known-old alert.
+            let waited = chrono::Duration::from_std(route.group_wait).unwrap_or(chrono::Duration::MAX);
+            if !g.has_flushed && g.next_flush.is_some() && alert.starts_at + waited < now_utc {
+                g.next_flush = Some(now);
+                self.timers.push(now, id);
+            }
+        }
+    }
+
+    async fn run(self: Arc<Self>) {
+        loop {
+            if self.stopped.load(Ordering::SeqCst) {
+                return;
+            }
+            let due = self.timers.wait_due().await;
+            if self.stopped.load(Ordering::SeqCst) {
+                return;
+            }
+            for (at, id) in due {
+                self.fire(id, at);
+            }
+        }
+    }
+
+    fn fire(self: &Arc<Self>, id: GroupId, at: Instant) {
+        let Some(group) = self.shard(&id).lock().get(&id).cloned() else {
+            return;
+        };
+        let route = self.routes.get(id.route);
+        let now = Utc::now();
+        let (ctx, alerts) = {
+            let mut g = group.lock();
+            // A deadline replaced by an earlier one, or a group already flushing, is stale.
+            if g.next_flush != Some(at) {
+                return;
+            }
+            g.next_flush = None;
+            g.has_flushed = true;
+            let started = Instant::now();
+            let ctx = FlushContext {
+                group_key: g.key.clone(),
+                group_labels: g.labels.clone(),
+                receiver: route.receiver.clone(),
+                repeat_interval: route.repeat_interval,
+                now,
+                deadline: started + route.group_interval.max(MIN_FLUSH_TIMEOUT),
+                external_url: self.external_url.clone(),
+            };
+            (ctx, g.snapshot())
+        };
+        let me = self.clone();
+        let next_flush = Instant::now() + route.group_interval;
+        tokio::spawn(async move {
+            let alerts = Arc::new(alerts);
+            let ctx = Arc::new(ctx);
+            let delivered = me.notifier.notify(ctx.clone(), alerts.clone()).await;
+            me.finish_flush(id, &group, delivered.then_some((&ctx, &alerts[..])), next_flush);
+        });
+    }
+
+    /// After a flush: forget resolved alerts that were delivered (unless re-sent since), then
+    /// either schedule the next flush or drop the group if nothing is left in it.
+    fn finish_flush(
+        &self,
+        id: GroupId,
+        group: &Arc<Mutex<AggrGroup>>,
+        delivered: Option<(&Arc<FlushContext>, &[Alert])>,
+        next_flush: Instant,
+    ) {
+        let mut shard = self.shard(&id).lock();
+        let mut g = group.lock();
+        if let Some((ctx, sent)) = delivered {
+            for a in sent.iter().filter(|a| a.resolved_at(ctx.now)) {
+                if g.alerts.get(&a.fingerprint).is_some_and(|cur| cur.updated_at == a.updated_at) {
+                    g.alerts.remove(&a.fingerprint);
+                }
+            }
+        }
+        if g.alerts.is_empty() {
+            if shard.get(&id).is_some_and(|cur| Arc::ptr_eq(cur, group)) {
+                shard.remove(&id);
+                self.group_count.fetch_sub(1, Ordering::Relaxed);
+            }
+            return;
+        }
+        g.next_flush = Some(next_flush);
+        drop(g);
+        drop(shard);
+        self.timers.push(next_flush, id);
+    }
+
+    /// Every group with its alerts, sorted as Alertmanager sorts them.
+    pub fn groups(&self) -> Vec<GroupSnapshot> {
+        let mut out = Vec::new();
+        for shard in &self.shards {
+            let shard = shard.lock();
+            for (id, group) in shard.iter() {
+                let g = group.lock();
+                out.push(GroupSnapshot {
+                    labels: g.labels.clone(),
+                    receiver: self.routes.get(id.route).receiver.clone(),
+                    alerts: g.snapshot(),
+                });
+            }
+        }
+        out.sort_by(|a, b| {
+            if a.labels == b.labels {
+                a.receiver.cmp(&b.receiver)
+            } else if a.labels.before(&b.labels) {
+                std::cmp::Ordering::Less
+            } else {
+                std::cmp::Ordering::Greater
+            }
+        });
+        out
+    }
+}

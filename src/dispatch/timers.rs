@@ -1,0 +1,63 @@
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+/// A min-heap of deadlines with one waiter. Entries are never removed early: a rescheduled
+/// item pushes a new deadline and the owner ignores the stale one when it comes due.
+pub struct DeadlineHeap<T: Ord> {
+    heap: Mutex<BinaryHeap<Reverse<(Instant, T)>>>,
+    changed: Notify,
+}
+
+impl<T: Ord + Copy> DeadlineHeap<T> {
+    pub fn new() -> Self {
+        DeadlineHeap {
+            heap: Mutex::new(BinaryHeap::new()),
+            changed: Notify::new(),
+        }
+    }
+
+    pub fn push(&self, at: Instant, item: T) {
+        let earliest = {
+            let mut heap = self.heap.lock();
+            let earlier = heap.peek().is_none_or(|Reverse((first, _))| at < *first);
+            heap.push(Reverse((at, item)));
+            earlier
+        };
+        if earliest {
+            self.changed.notify_one();
+        }
+    }
+
+    pub fn wake(&self) {
+        self.changed.notify_one();
+    }
+
+    /// Waits until at least one deadline has passed (or `wake` is called) and returns the
+    /// entries that are due, possibly none.
+    pub async fn wait_due(&self) -> Vec<(Instant, T)> {
+        let next = self.heap.lock().peek().map(|Reverse((at, _))| *at);
+        match next {
+            None => self.changed.notified().await,
+            Some(at) if at > Instant::now() => {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(at.into()) => {}
+                    _ = self.changed.notified() => {}
+                }
+            }
+            Some(_) => {}
+        }
+        let now = Instant::now();
+        let mut heap = self.heap.lock();
+        let mut due = Vec::new();
+        while heap.peek().is_some_and(|Reverse((at, _))| *at <= now) {
+            if let Some(Reverse(entry)) = heap.pop() {
+                due.push(entry);
+            }
+        }
+        due
+    }
+}

@@ -1,0 +1,92 @@
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use super::{json_error, normalize_all, Decoded, IngestError, RawAlert, Timeouts};
+use crate::model::time::{deserialize_optional, Timestamp};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct WebhookMessage {
+    #[serde(default)]
+    pub version: Option<String>,
+    pub alerts: Vec<WebhookAlert>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct WebhookAlert {
+    #[serde(default)]
+    pub status: Option<String>,
+    pub labels: HashMap<String, String>,
+    #[serde(default)]
+    pub annotations: Option<HashMap<String, String>>,
+    #[serde(default, deserialize_with = "deserialize_optional")]
+    pub starts_at: Option<Timestamp>,
+    #[serde(default, deserialize_with = "deserialize_optional")]
+    pub ends_at: Option<Timestamp>,
+    #[serde(default, rename = "generatorURL")]
+    pub generator_url: Option<String>,
+    #[serde(default)]
+    pub values: Option<HashMap<String, Option<f64>>>,
+}
+
+impl WebhookAlert {
+    /// A webhook says "firing" with Go's zero end; "resolved" carries the end it resolved at.
+    /// A resolved alert without an end resolves now.
+    pub(super) fn into_raw(self, now: Timestamp) -> RawAlert {
+        let resolved = self.status.as_deref() == Some("resolved");
+        let ends_at = match (self.ends_at, resolved) {
+            (None, true) => Some(now),
+            (end, _) => end,
+        };
+        RawAlert {
+            labels: self.labels,
+            annotations: self.annotations.unwrap_or_default(),
+            starts_at: self.starts_at,
+            ends_at,
+            generator_url: self.generator_url.unwrap_or_default(),
+            values: self
+                .values
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|(k, v)| v.map(|v| (k, v)))
+                .collect(),
+        }
+    }
+}
+
+/// `POST /api/v2/webhook/alertmanager`: an upstream Alertmanager's webhook (version 4). Its
+/// alerts keep their labels, so their fingerprints equal the upstream's and a re-sent group
+/// merges into the alerts already here.
+pub fn decode_alertmanager_webhook(body: &[u8], now: Timestamp, timeouts: Timeouts) -> Result<Decoded, IngestError> {
+    let message: WebhookMessage = serde_json::from_slice(body).map_err(json_error)?;
+    match message.version.as_deref() {
+        None | Some("4") => {}
+        Some(other) => return Err(IngestError::Version(other.to_string(), "4")),
+    }
+    let raw = message.alerts.into_iter().map(|a| a.into_raw(now)).collect();
+    Ok(normalize_all(raw, now, timeouts.webhook))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::time::parse_rfc3339;
+    use std::time::Duration;
+
+    #[test]
+    fn firing_and_resolved_from_upstream() {
+        let now = parse_rfc3339("2024-01-01T00:10:00Z").unwrap();
+        let t = Timeouts { resolve: Duration::from_secs(300), webhook: Duration::from_secs(3600) };
+        let body = br#"{"version":"4","status":"firing","receiver":"x","groupKey":"k","alerts":[
+          {"status":"firing","labels":{"alertname":"A"},"startsAt":"2024-01-01T00:00:00Z","endsAt":"0001-01-01T00:00:00Z","fingerprint":"x"},
+          {"status":"resolved","labels":{"alertname":"B"},"startsAt":"2024-01-01T00:00:00Z","endsAt":"2024-01-01T00:09:00Z"}]}"#;
+        let d = decode_alertmanager_webhook(body, now, t).unwrap();
+        assert_eq!(d.alerts.len(), 2);
+        assert!(d.alerts[0].timeout);
+        assert_eq!(d.alerts[0].ends_at, parse_rfc3339("2024-01-01T01:10:00Z").unwrap());
+        assert!(d.alerts[1].resolved_at(now));
+        assert!(decode_alertmanager_webhook(br#"{"version":"3","alerts":[]}"#, now, t).is_err());
+    }
+}

@@ -1,0 +1,28 @@
+//! alert-router: an Alertmanager-compatible alert router.
+//!
+//! An alert travels through the modules in this order:
+//!
+//! - [`ingest`]: decodes Prometheus' `POST /api/v2/alerts`, an upstream Alertmanager's webhook
+//!   and Grafana's contact point into one [`model::Alert`] shape, with Alertmanager's defaults.
+//! - [`store`]: keeps alerts by fingerprint (merging re-sends) and the notification log.
+//! - [`route`]: the routing tree from `alertmanager.yml`, which decides receivers and grouping.
+//! - [`dispatch`]: aggregation groups and their group_wait / group_interval / repeat_interval
+//!   timers, driven by one deadline heap.
+//! - [`notify`]: per-integration delivery with dedup, retries and the webhook payload.
+//! - [`api`]: Alertmanager's HTTP API v2, health, reload and metrics.
+//!
+//! [`config`] loads and checks the configuration; [`app`] ties the pieces together and owns
+//! reloads; [`cli`] holds the command-line commands other than `serve`.
+
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod dispatch;
+pub mod ingest;
+pub mod model;
+pub mod notify;
+pub mod route;
+pub mod store;

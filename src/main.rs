@@ -1,0 +1,212 @@
+//! The `alert-router` command: wiring only; the work is in the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use alert_router::app::{App, Settings};
+use alert_router::config::{LoadedConfig, PromDuration};
+use alert_router::{api, cli};
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "alert-router", version, about = "An Alertmanager-compatible alert router")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the router.
+    Serve(ServeArgs),
+    /// Check configuration files, as `amtool check-config` does.
+    CheckConfig {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Inspect the routing tree, as `amtool config routes` does.
+    Routes {
+        #[command(subcommand)]
+        command: RoutesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RoutesCommand {
+    /// Print the receivers an alert with the given labels is routed to.
+    Test {
+        #[arg(long = "config.file", default_value = "alertmanager.yml")]
+        config_file: PathBuf,
+        /// Also draw the matching part of the routing tree.
+        #[arg(long)]
+        tree: bool,
+        /// Expected receivers, comma-separated; exit 1 when they differ.
+        #[arg(long = "verify.receivers")]
+        verify_receivers: Option<String>,
+        /// Labels as name=value.
+        labels: Vec<String>,
+    },
+    /// Print the whole routing tree.
+    Show {
+        #[arg(long = "config.file", default_value = "alertmanager.yml")]
+        config_file: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    #[arg(long = "config.file", default_value = "alertmanager.yml")]
+    config_file: PathBuf,
+    /// Address to listen on; `:9093` means every interface.
+    #[arg(long = "web.listen-address", default_value = ":9093")]
+    listen_address: String,
+    /// The URL users reach the router under, used in notifications.
+    #[arg(long = "web.external-url")]
+    external_url: Option<String>,
+    /// Directory for the router's state.
+    #[arg(long = "storage.path", default_value = "data/")]
+    storage_path: PathBuf,
+    #[arg(long = "log.level", default_value = "info", value_parser = ["debug", "info", "warn", "error"])]
+    log_level: String,
+    /// How long to keep notification log entries and expired silences.
+    #[arg(long = "data.retention", default_value = "120h", value_parser = parse_duration)]
+    retention: Duration,
+    /// How often resolved alerts and expired log entries are collected.
+    #[arg(long = "alerts.gc-interval", default_value = "30m", value_parser = parse_duration)]
+    gc_interval: Duration,
+    /// Largest request body accepted; larger ones get 413.
+    #[arg(long = "web.max-request-body-bytes", default_value_t = 16 * 1024 * 1024)]
+    max_body_bytes: usize,
+    /// How long an alert relayed by an Alertmanager or Grafana webhook without an end is
+    /// considered firing; those senders repeat only every repeat_interval (4h by default).
+    #[arg(long = "webhook.resolve-timeout", default_value = "5h", value_parser = parse_duration)]
+    webhook_resolve_timeout: Duration,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    PromDuration::parse(s).map(|d| d.0)
+}
+
+fn parse_listen_address(s: &str) -> anyhow::Result<SocketAddr> {
+    let full = if s.starts_with(':') { format!("0.0.0.0{s}") } else { s.to_string() };
+    full.parse().with_context(|| format!("invalid --web.listen-address {s:?}"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("alert-router: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::CheckConfig { files } => {
+            let (report, ok) = cli::check_config(&files);
+            print!("{report}");
+            if !ok {
+                eprintln!("alert-router: error: failed to validate {} file(s)", files.len());
+            }
+            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Routes { command: RoutesCommand::Test { config_file, tree, verify_receivers, labels } } => {
+            let (out, ok) = cli::routes_test(&config_file, &labels, tree, verify_receivers.as_deref())?;
+            print!("{out}");
+            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Routes { command: RoutesCommand::Show { config_file } } => {
+            print!("{}", cli::routes_show(&config_file)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve(args) => {
+            init_logging(&args.log_level);
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(serve(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn init_logging(level: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let addr = parse_listen_address(&args.listen_address)?;
+    let config = LoadedConfig::load_file(&args.config_file)
+        .with_context(|| format!("loading {}", args.config_file.display()))?;
+    std::fs::create_dir_all(&args.storage_path)
+        .with_context(|| format!("creating --storage.path {}", args.storage_path.display()))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
+    let bound = listener.local_addr()?;
+    let external_url = match args.external_url {
+        Some(u) => u.trim_end_matches('/').to_string(),
+        None => default_external_url(bound),
+    };
+    if url::Url::parse(&external_url).is_err() {
+        bail!("invalid --web.external-url {external_url:?}");
+    }
+    api::metrics::install();
+    let settings = Settings {
+        external_url,
+        retention: args.retention,
+        gc_interval: args.gc_interval,
+        webhook_resolve_timeout: args.webhook_resolve_timeout,
+        max_body_bytes: args.max_body_bytes,
+    };
+    let app = App::start(settings, config)?;
+    tracing::info!(address = %bound, config = %args.config_file.display(), "listening");
+
+    let reloader = app.clone();
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            // The reload logs its own failure; the old config keeps running.
+            let _ = reloader.reload();
+        }
+    });
+
+    api::serve(app.clone(), listener, shutdown_signal()).await?;
+    app.shutdown();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down");
+}
+
+/// Alertmanager's default: `http://<hostname>:<port>`.
+fn default_external_url(bound: SocketAddr) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!("http://{host}:{}", bound.port())
+}

@@ -1,0 +1,71 @@
+use std::fmt;
+
+/// Alertmanager's alert fingerprint: FNV-1a 64 over the labels sorted by name, each written as
+/// name, 0xFF, value, 0xFF. Equal fingerprints are what makes a re-sent alert the same alert.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Fingerprint(pub u64);
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+const SEPARATOR: u8 = 0xff;
+
+impl Fingerprint {
+    /// `labels` must come sorted by name, as `LabelSet` iterates them.
+    pub fn of_labels<'a>(labels: impl Iterator<Item = (&'a str, &'a str)>) -> Fingerprint {
+        let mut hash = FNV_OFFSET;
+        for (name, value) in labels {
+            for &b in name.as_bytes() {
+                hash = (hash ^ u64::from(b)).wrapping_mul(FNV_PRIME);
+            }
+            hash = (hash ^ u64::from(SEPARATOR)).wrapping_mul(FNV_PRIME);
+            for &b in value.as_bytes() {
+                hash = (hash ^ u64::from(b)).wrapping_mul(FNV_PRIME);
+            }
+            hash = (hash ^ u64::from(SEPARATOR)).wrapping_mul(FNV_PRIME);
+        }
+        Fingerprint(hash)
+    }
+
+    pub fn parse(s: &str) -> Option<Fingerprint> {
+        u64::from_str_radix(s, 16).ok().map(Fingerprint)
+    }
+}
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::LabelSet;
+
+    #[test]
+    fn matches_alertmanager_fingerprints() {
+        let a: LabelSet = [
+            ("alertname", "HighLatency"),
+            ("cluster", "eu1"),
+            ("instance", "a:9100"),
+            ("severity", "critical"),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(a.fingerprint().to_string(), "e35edba2120d272d");
+        let b: LabelSet = [
+            ("alertname", "DiskFull"),
+            ("cluster", "c1"),
+            ("instance", "z"),
+            ("severity", "page"),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(b.fingerprint().to_string(), "255a83fe727db673");
+    }
+}

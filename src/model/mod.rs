@@ -1,0 +1,12 @@
+//! The shapes every other module speaks: label sets, their fingerprints, matchers and alerts.
+
+mod alert;
+mod fingerprint;
+mod labels;
+mod matcher;
+pub mod time;
+
+pub use alert::{Alert, AlertStatus};
+pub use fingerprint::Fingerprint;
+pub use labels::{is_valid_label_name, LabelSet};
+pub use matcher::{parse_matchers, MatchType, Matcher, MatcherError, Matchers};

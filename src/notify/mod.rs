@@ -1,0 +1,341 @@
+//! Delivery: for each flushed aggregation group, every integration of its receiver decides from
+//! the notification log whether anything changed, sends with retries until the flush deadline,
+//! and logs what it sent so no page goes out twice.
+
+pub mod data;
+mod http;
+mod retry;
+pub mod webhook;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+
+use crate::config::LoadedConfig;
+use crate::model::time::Timestamp;
+use crate::model::{Alert, LabelSet};
+use crate::store::{NflogEntry, NflogKey, NotificationLog};
+
+pub use data::NotificationData;
+pub use retry::Backoff;
+
+/// Alertmanager gives a flush at least this long to deliver, even with a short group_interval.
+pub const MIN_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Error)]
+pub enum NotifyError {
+    #[error("{integration} answered {status}: {body}")]
+    Status {
+        integration: &'static str,
+        status: u16,
+        body: String,
+    },
+    #[error("request failed: {0}")]
+    Transport(String),
+    #[error("reading secret file: {0}")]
+    Secret(String),
+    #[error("{0} delivery is not implemented in this version of alert-router")]
+    Unsupported(&'static str),
+    #[error("building notification: {0}")]
+    Build(String),
+    #[error("gave up after {attempts} attempts: {last}")]
+    DeadlineExceeded { attempts: u32, last: Box<NotifyError> },
+}
+
+impl NotifyError {
+    fn secret(e: std::io::Error) -> NotifyError {
+        NotifyError::Secret(e.to_string())
+    }
+
+    /// 5xx and transport errors are worth another try; a 4xx will not change by retrying.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            NotifyError::Status { status, .. } => *status >= 500 || *status == 429,
+            NotifyError::Transport(_) | NotifyError::Secret(_) => true,
+            _ => false,
+        }
+    }
+
+    /// The `reason` label of the failure metric, as Alertmanager names them.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            NotifyError::Status { status, .. } if *status >= 500 => "serverError",
+            NotifyError::Status { .. } => "clientError",
+            NotifyError::DeadlineExceeded { last, .. } => last.reason(),
+            _ => "other",
+        }
+    }
+}
+
+/// One configured integration of a receiver.
+pub enum Integration {
+    Webhook(webhook::WebhookNotifier),
+    /// Parsed and valid, but its delivery lands in a later release; every attempt fails loudly.
+    Unsupported { name: &'static str, send_resolved: bool },
+}
+
+impl Integration {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Integration::Webhook(_) => "webhook",
+            Integration::Unsupported { name, .. } => name,
+        }
+    }
+
+    pub fn send_resolved(&self) -> bool {
+        match self {
+            Integration::Webhook(w) => w.send_resolved,
+            Integration::Unsupported { send_resolved, .. } => *send_resolved,
+        }
+    }
+
+    async fn send(&self, ctx: &FlushContext, alerts: &[Alert]) -> Result<(), NotifyError> {
+        match self {
+            Integration::Webhook(w) => w.send(ctx, alerts).await,
+            Integration::Unsupported { name, .. } => Err(NotifyError::Unsupported(name)),
+        }
+    }
+}
+
+/// Every receiver's integrations, built once per loaded config.
+pub struct Receivers {
+    by_name: HashMap<String, Vec<Arc<Integration>>>,
+}
+
+impl Receivers {
+    pub fn build(config: &LoadedConfig) -> Result<Receivers, String> {
+        let mut by_name = HashMap::new();
+        for r in &config.config.receivers {
+            let mut list = Vec::new();
+            for w in &r.webhook_configs {
+                let notifier = webhook::WebhookNotifier::new(w)
+                    .map_err(|e| format!("receiver {:?}: webhook: {e}", r.name))?;
+                list.push(Arc::new(Integration::Webhook(notifier)));
+            }
+            let unsupported = [
+                ("slack", r.slack_configs.iter().map(|c| c.send_resolved.unwrap_or(false)).collect::<Vec<_>>()),
+                ("pagerduty", r.pagerduty_configs.iter().map(|c| c.send_resolved.unwrap_or(true)).collect()),
+                ("email", r.email_configs.iter().map(|c| c.send_resolved.unwrap_or(false)).collect()),
+            ];
+            for (name, configs) in unsupported {
+                for send_resolved in configs {
+                    tracing::warn!(receiver = %r.name, integration = name, "integration parsed but not delivered by this version");
+                    list.push(Arc::new(Integration::Unsupported { name, send_resolved }));
+                }
+            }
+            by_name.insert(r.name.clone(), list);
+        }
+        Ok(Receivers { by_name })
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.by_name.keys().map(String::as_str)
+    }
+
+    pub fn integrations(&self, receiver: &str) -> &[Arc<Integration>] {
+        self.by_name.get(receiver).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// What a flush knows about the group it notifies for.
+#[derive(Clone, Debug)]
+pub struct FlushContext {
+    pub group_key: String,
+    pub group_labels: LabelSet,
+    pub receiver: String,
+    pub repeat_interval: Duration,
+    /// The one "now" the whole flush uses, so every stage agrees on what is resolved.
+    pub now: Timestamp,
+    pub deadline: Instant,
+    pub external_url: String,
+}
+
+/// The notification pipeline shared by all aggregation groups.
+pub struct Notifier {
+    pub receivers: Receivers,
+    pub nflog: Arc<NotificationLog>,
+    /// Notification log entries live at least this long (`--data.retention`).
+    pub retention: Duration,
+}
+
+impl Notifier {
+    /// Notifies every integration of the group's receiver; true when all succeeded (or had
+    /// nothing new to say), which lets the group forget the resolved alerts it reported.
+    pub async fn notify(self: &Arc<Self>, ctx: Arc<FlushContext>, alerts: Arc<Vec<Alert>>) -> bool {
+        let integrations = self.receivers.integrations(&ctx.receiver);
+        if integrations.is_empty() || alerts.is_empty() {
+            return true;
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for (index, integration) in integrations.iter().enumerate() {
+            let (me, ctx, alerts, integration) =
+                (self.clone(), ctx.clone(), alerts.clone(), integration.clone());
+            tasks.spawn(async move { me.notify_one(&ctx, &alerts, &integration, index).await });
+        }
+        let mut all_ok = true;
+        while let Some(result) = tasks.join_next().await {
+            all_ok &= result.unwrap_or(false);
+        }
+        all_ok
+    }
+
+    async fn notify_one(
+        &self,
+        ctx: &FlushContext,
+        alerts: &[Alert],
+        integration: &Integration,
+        index: usize,
+    ) -> bool {
+        let key = NflogKey {
+            group_key: ctx.group_key.clone(),
+            receiver: ctx.receiver.clone(),
+            integration: integration.name(),
+            index,
+        };
+        let (mut firing, mut resolved) = (Vec::new(), Vec::new());
+        for a in alerts {
+            if a.resolved_at(ctx.now) {
+                resolved.push(a.fingerprint.0);
+            } else {
+                firing.push(a.fingerprint.0);
+            }
+        }
+        let previous = self.nflog.get(&key);
+        if !needs_update(previous.as_ref(), &firing, &resolved, integration.send_resolved(), ctx) {
+            return true;
+        }
+
+        let to_send: Vec<Alert> = if integration.send_resolved() {
+            alerts.to_vec()
+        } else {
+            alerts.iter().filter(|a| !a.resolved_at(ctx.now)).cloned().collect()
+        };
+        // With send_resolved off and nothing firing there is nothing to say, but the log must
+        // still learn that those alerts resolved.
+        if !to_send.is_empty() {
+            if let Err(e) = self.send_with_retries(ctx, &to_send, integration).await {
+                metrics::counter!("alertmanager_notifications_failed_total",
+                    "integration" => integration.name(), "reason" => e.reason())
+                .increment(1);
+                tracing::error!(group_key = %ctx.group_key, receiver = %ctx.receiver,
+                    integration = integration.name(), error = %e, "notify failed");
+                return false;
+            }
+        }
+        let expiry = self.retention.max(ctx.repeat_interval * 2);
+        let expires_at = ctx.now + chrono::Duration::from_std(expiry).unwrap_or(chrono::Duration::MAX);
+        self.nflog.log(
+            key,
+            NflogEntry { firing, resolved, timestamp: ctx.now, expires_at },
+        );
+        true
+    }
+
+    async fn send_with_retries(
+        &self,
+        ctx: &FlushContext,
+        alerts: &[Alert],
+        integration: &Integration,
+    ) -> Result<(), NotifyError> {
+        let name = integration.name();
+        metrics::counter!("alertmanager_notifications_total", "integration" => name).increment(1);
+        let mut backoff = Backoff::new();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let started = Instant::now();
+            metrics::counter!("alertmanager_notification_requests_total", "integration" => name).increment(1);
+            let result = tokio::time::timeout_at(ctx.deadline.into(), integration.send(ctx, alerts))
+                .await
+                .unwrap_or_else(|_| Err(NotifyError::Transport("timed out at the flush deadline".into())));
+            metrics::histogram!("alertmanager_notification_latency_seconds", "integration" => name)
+                .record(started.elapsed().as_secs_f64());
+            let err = match result {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            metrics::counter!("alertmanager_notification_requests_failed_total", "integration" => name).increment(1);
+            if !err.is_retryable() {
+                return Err(err);
+            }
+            let delay = backoff.next_delay();
+            if Instant::now() + delay >= ctx.deadline {
+                return Err(NotifyError::DeadlineExceeded { attempts, last: Box::new(err) });
+            }
+            tracing::warn!(integration = name, receiver = %ctx.receiver, attempt = attempts,
+                error = %err, retry_in = ?delay, "notify attempt failed, retrying");
+            metrics::counter!("alert_router_notification_retries_total", "integration" => name).increment(1);
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+/// Alertmanager's dedup rule: is there anything the receiver has not been told?
+fn needs_update(
+    previous: Option<&NflogEntry>,
+    firing: &[u64],
+    resolved: &[u64],
+    send_resolved: bool,
+    ctx: &FlushContext,
+) -> bool {
+    let Some(entry) = previous else {
+        return !firing.is_empty();
+    };
+    if !entry.is_firing_subset(firing) {
+        return true;
+    }
+    if firing.is_empty() {
+        // Everything resolved: tell the receiver once (this also clears the log's firing set),
+        // unless it never heard of any of them.
+        return !entry.firing.is_empty();
+    }
+    if send_resolved && !entry.is_resolved_subset(resolved) {
+        return true;
+    }
+    let repeat = chrono::Duration::from_std(ctx.repeat_interval).unwrap_or(chrono::Duration::MAX);
+    entry.timestamp < ctx.now - repeat
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    fn ctx(repeat_secs: u64) -> FlushContext {
+        FlushContext {
+            group_key: "{}:{}".into(),
+            group_labels: LabelSet::new(),
+            receiver: "r".into(),
+            repeat_interval: Duration::from_secs(repeat_secs),
+            now: Utc::now(),
+            deadline: Instant::now(),
+            external_url: String::new(),
+        }
+    }
+
+    fn entry(firing: &[u64], resolved: &[u64], age_secs: i64) -> NflogEntry {
+        NflogEntry {
+            firing: firing.to_vec(),
+            resolved: resolved.to_vec(),
+            timestamp: Utc::now() - chrono::Duration::seconds(age_secs),
+            expires_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn dedup_rules() {
+        let c = ctx(3600);
+        assert!(needs_update(None, &[1], &[], false, &c));
+        assert!(!needs_update(None, &[], &[1], true, &c), "only resolved, never notified");
+        let e = entry(&[1, 2], &[], 10);
+        assert!(!needs_update(Some(&e), &[1], &[], false, &c), "firing subset, before repeat");
+        assert!(needs_update(Some(&e), &[1, 3], &[], false, &c), "new firing alert");
+        assert!(needs_update(Some(&e), &[], &[1, 2], false, &c), "all resolved");
+        assert!(!needs_update(Some(&entry(&[], &[1], 10)), &[], &[1], true, &c));
+        assert!(needs_update(Some(&e), &[1], &[2], true, &c), "newly resolved with send_resolved");
+        assert!(!needs_update(Some(&e), &[1], &[2], false, &c), "newly resolved without send_resolved");
+        assert!(needs_update(Some(&entry(&[1], &[], 3601)), &[1], &[], false, &c), "repeat due");
+    }
+}

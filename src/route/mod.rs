@@ -1,0 +1,249 @@
+//! The routing tree: which routes (and so which receivers and group settings) an alert reaches.
+
+mod tree_print;
+
+use std::time::Duration;
+
+use crate::config::{merge_matchers, RouteConfig};
+use crate::model::{LabelSet, Matchers};
+
+pub use tree_print::{print_matching_tree, print_tree};
+
+pub const DEFAULT_GROUP_WAIT: Duration = Duration::from_secs(30);
+pub const DEFAULT_GROUP_INTERVAL: Duration = Duration::from_secs(5 * 60);
+pub const DEFAULT_REPEAT_INTERVAL: Duration = Duration::from_secs(4 * 3600);
+
+/// Index of a route in its tree; stable for the life of one loaded config.
+pub type RouteId = usize;
+
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub id: RouteId,
+    pub parent: Option<RouteId>,
+    pub children: Vec<RouteId>,
+    pub receiver: String,
+    /// Sorted, without duplicates. Ignored when `group_by_all`.
+    pub group_by: Vec<String>,
+    pub group_by_all: bool,
+    pub matchers: Matchers,
+    pub continue_matching: bool,
+    pub group_wait: Duration,
+    pub group_interval: Duration,
+    pub repeat_interval: Duration,
+    /// Not inherited, as in Alertmanager.
+    pub mute_time_intervals: Vec<String>,
+    pub active_time_intervals: Vec<String>,
+    /// The chain of matchers from the root, e.g. `{}/{severity="critical"}`.
+    pub key: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct RouteTree {
+    routes: Vec<Route>,
+}
+
+struct Inherited<'a> {
+    receiver: &'a str,
+    group_by: &'a [String],
+    group_by_all: bool,
+    group_wait: Duration,
+    group_interval: Duration,
+    repeat_interval: Duration,
+}
+
+impl RouteTree {
+    /// Builds the tree from a config that passed validation.
+    pub fn build(root: &RouteConfig) -> RouteTree {
+        let mut tree = RouteTree { routes: Vec::new() };
+        let defaults = Inherited {
+            receiver: "",
+            group_by: &[],
+            group_by_all: false,
+            group_wait: DEFAULT_GROUP_WAIT,
+            group_interval: DEFAULT_GROUP_INTERVAL,
+            repeat_interval: DEFAULT_REPEAT_INTERVAL,
+        };
+        tree.add(root, None, &defaults);
+        tree
+    }
+
+    fn add(&mut self, cfg: &RouteConfig, parent: Option<RouteId>, inherited: &Inherited) -> RouteId {
+        let id = self.routes.len();
+        let matchers = Matchers::sorted(merge_matchers(&cfg.match_equal, &cfg.match_re, &cfg.matchers));
+        let key = match parent {
+            Some(p) => format!("{}/{}", self.routes[p].key, matchers),
+            None => matchers.to_string(),
+        };
+        let (group_by, group_by_all) = match &cfg.group_by {
+            Some(list) if !list.is_empty() => {
+                if list.iter().any(|l| l == "...") {
+                    (Vec::new(), true)
+                } else {
+                    let mut names = list.clone();
+                    names.sort();
+                    names.dedup();
+                    (names, false)
+                }
+            }
+            _ => (inherited.group_by.to_vec(), inherited.group_by_all),
+        };
+        let route = Route {
+            id,
+            parent,
+            children: Vec::new(),
+            receiver: cfg
+                .receiver
+                .clone()
+                .filter(|r| !r.is_empty())
+                .unwrap_or_else(|| inherited.receiver.to_string()),
+            group_by,
+            group_by_all,
+            matchers,
+            continue_matching: cfg.continue_matching,
+            group_wait: cfg.group_wait.map_or(inherited.group_wait, |d| d.0),
+            group_interval: cfg.group_interval.map_or(inherited.group_interval, |d| d.0),
+            repeat_interval: cfg.repeat_interval.map_or(inherited.repeat_interval, |d| d.0),
+            mute_time_intervals: cfg.mute_time_intervals.clone(),
+            active_time_intervals: cfg.active_time_intervals.clone(),
+            key,
+        };
+        self.routes.push(route);
+        let children: Vec<RouteId> = {
+            let me = self.routes[id].clone();
+            let next = Inherited {
+                receiver: &me.receiver,
+                group_by: &me.group_by,
+                group_by_all: me.group_by_all,
+                group_wait: me.group_wait,
+                group_interval: me.group_interval,
+                repeat_interval: me.repeat_interval,
+            };
+            cfg.routes
+                .iter()
+                .map(|child| self.add(child, Some(id), &next))
+                .collect()
+        };
+        self.routes[id].children = children;
+        id
+    }
+
+    pub fn root(&self) -> &Route {
+        &self.routes[0]
+    }
+
+    pub fn get(&self, id: RouteId) -> &Route {
+        &self.routes[id]
+    }
+
+    pub fn len(&self) -> usize {
+        self.routes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+
+    /// Alertmanager's route matching: depth first, children in order; the first matching child
+    /// stops the search unless it has `continue: true`; a node is itself a match only when none
+    /// of its children match.
+    pub fn match_labels(&self, labels: &LabelSet) -> Vec<RouteId> {
+        let mut out = Vec::new();
+        self.match_into(0, labels, &mut out);
+        out
+    }
+
+    fn match_into(&self, id: RouteId, labels: &LabelSet, out: &mut Vec<RouteId>) -> bool {
+        let route = &self.routes[id];
+        if !route.matchers.matches(labels) {
+            return false;
+        }
+        let before = out.len();
+        for &child in &route.children {
+            let matched = self.match_into(child, labels, out);
+            if matched && !self.routes[child].continue_matching {
+                break;
+            }
+        }
+        if out.len() == before {
+            out.push(id);
+        }
+        true
+    }
+
+    /// The receivers an alert with these labels reaches, in match order.
+    pub fn receivers_for(&self, labels: &LabelSet) -> Vec<&str> {
+        self.match_labels(labels)
+            .into_iter()
+            .map(|id| self.routes[id].receiver.as_str())
+            .collect()
+    }
+}
+
+impl Route {
+    /// The labels that pick this alert's aggregation group under this route.
+    pub fn group_labels(&self, labels: &LabelSet) -> LabelSet {
+        if self.group_by_all {
+            labels.clone()
+        } else {
+            labels.select(self.group_by.iter().map(String::as_str))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LoadedConfig;
+
+    const CONFIG: &str = r#"
+route:
+  receiver: default
+  group_by: [alertname]
+  group_wait: 10s
+  routes:
+    - matchers: ['severity="critical"']
+      receiver: pager
+      continue: true
+      group_by: ['...']
+    - match: {team: db}
+      receiver: db
+      repeat_interval: 1h
+      routes:
+        - matchers: [env=~"prod|stage"]
+          receiver: db-prod
+        - matchers: [env="dev"]
+receivers: [{name: default}, {name: pager}, {name: db}, {name: db-prod}]
+"#;
+
+    fn tree() -> RouteTree {
+        RouteTree::build(LoadedConfig::parse(CONFIG).unwrap().route())
+    }
+
+    fn labels(pairs: &[(&str, &str)]) -> LabelSet {
+        pairs.iter().map(|(k, v)| (*k, *v)).collect()
+    }
+
+    #[test]
+    fn continue_and_fallthrough() {
+        let t = tree();
+        let r = t.receivers_for(&labels(&[("severity", "critical"), ("team", "db"), ("env", "prod")]));
+        assert_eq!(r, ["pager", "db-prod"]);
+        assert_eq!(t.receivers_for(&labels(&[("team", "db"), ("env", "qa")])), ["db"]);
+        assert_eq!(t.receivers_for(&labels(&[("x", "y")])), ["default"]);
+    }
+
+    #[test]
+    fn options_are_inherited() {
+        let t = tree();
+        let dev = t.match_labels(&labels(&[("team", "db"), ("env", "dev")]));
+        let route = t.get(dev[0]);
+        assert_eq!(route.receiver, "db");
+        assert_eq!(route.group_wait, Duration::from_secs(10));
+        assert_eq!(route.repeat_interval, Duration::from_secs(3600));
+        assert_eq!(route.group_interval, DEFAULT_GROUP_INTERVAL);
+        assert_eq!(route.group_by, ["alertname"]);
+        assert_eq!(route.key, r#"{}/{team="db"}/{env="dev"}"#);
+        let pager = t.get(t.match_labels(&labels(&[("severity", "critical")]))[0]);
+        assert!(pager.group_by_all);
+    }
+}

@@ -1,0 +1,17 @@
+//! In-memory state: the alerts the router knows, and the notification log that keeps a page from
+//! being sent twice.
+
+mod alerts;
+mod nflog;
+
+pub use alerts::AlertStore;
+pub use nflog::{NflogEntry, NflogKey, NotificationLog};
+
+/// How many independently locked shards a map is split into, so concurrent requests rarely
+/// wait on each other.
+pub(crate) const SHARDS: usize = 32;
+
+pub(crate) fn shard_of(hash: u64) -> usize {
+    // Fingerprints are FNV hashes: the high bits are as well mixed as the low ones.
+    (hash >> 59) as usize % SHARDS
+}

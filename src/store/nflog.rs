@@ -1,0 +1,85 @@
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+
+use parking_lot::Mutex;
+
+use super::{shard_of, SHARDS};
+use crate::model::time::Timestamp;
+
+/// One integration of one receiver for one aggregation group: the unit Alertmanager dedups on.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct NflogKey {
+    pub group_key: String,
+    pub receiver: String,
+    pub integration: &'static str,
+    pub index: usize,
+}
+
+/// What was last notified: the fingerprints firing and resolved at that moment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NflogEntry {
+    pub firing: Vec<u64>,
+    pub resolved: Vec<u64>,
+    pub timestamp: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+impl NflogEntry {
+    /// Every one of `fingerprints` was firing at the last notification.
+    pub fn is_firing_subset(&self, fingerprints: &[u64]) -> bool {
+        fingerprints.iter().all(|f| self.firing.binary_search(f).is_ok())
+    }
+
+    pub fn is_resolved_subset(&self, fingerprints: &[u64]) -> bool {
+        fingerprints.iter().all(|f| self.resolved.binary_search(f).is_ok())
+    }
+}
+
+#[derive(Default)]
+pub struct NotificationLog {
+    shards: Vec<Mutex<HashMap<NflogKey, NflogEntry>>>,
+}
+
+impl NotificationLog {
+    pub fn new() -> Self {
+        NotificationLog {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
+    }
+
+    fn shard(&self, key: &NflogKey) -> &Mutex<HashMap<NflogKey, NflogEntry>> {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut h);
+        &self.shards[shard_of(h.finish())]
+    }
+
+    pub fn get(&self, key: &NflogKey) -> Option<NflogEntry> {
+        self.shard(key).lock().get(key).cloned()
+    }
+
+    pub fn log(&self, key: NflogKey, mut entry: NflogEntry) {
+        entry.firing.sort_unstable();
+        entry.resolved.sort_unstable();
+        self.shard(&key).lock().insert(key, entry);
+    }
+
+    /// Drops entries past their expiry; returns how many.
+    pub fn collect_expired(&self, now: Timestamp) -> usize {
+        let mut removed = 0;
+        for shard in &self.shards {
+            let mut map = shard.lock();
+            let before = map.len();
+            map.retain(|_, e| e.expires_at > now);
+            removed += before - map.len();
+        }
+        removed
+    }
+
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
