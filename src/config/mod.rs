@@ -91,7 +91,7 @@ impl LoadedConfig {
         let config: Config = if source.trim().is_empty() {
             Config::default()
         } else {
-            serde_yaml_ng::from_str(source).map_err(|e| ConfigError::Parse(e.to_string()))?
+            serde_yaml_ng::from_str(source).map_err(|e| ConfigError::Parse(refine_parse_error(source, &e)))?
         };
         let validator = Validator { source };
         let global = validator.check(&config)?;
@@ -433,6 +433,35 @@ fn check_http_config(http: Option<&HttpClientConfig>) -> Result<(), String> {
         url::Url::parse(proxy).map_err(|e| format!("invalid proxy_url {proxy:?}: {e}"))?;
     }
     Ok(())
+}
+
+/// The YAML parser reports a value rejected by our own checks (a bad duration, matcher or
+/// regex) at the start of the enclosing mapping. When the message quotes the bad value, point at
+/// the line that holds it instead, and name the key written there.
+fn refine_parse_error(source: &str, e: &serde_yaml_ng::Error) -> String {
+    let message = e.to_string();
+    let Some(location) = e.location() else { return message };
+    let Some(quoted) = message.split('"').nth(1).filter(|q| !q.is_empty()) else {
+        return message;
+    };
+    // The quoted text is Rust-escaped; the first line of it is enough to find the source line.
+    let needle = quoted.split("\\").next().unwrap_or(quoted).split("\\\"").next().unwrap_or(quoted);
+    let found = source
+        .lines()
+        .enumerate()
+        .skip(location.line().saturating_sub(1))
+        .find(|(_, line)| line.contains(needle));
+    let Some((index, line)) = found else { return message };
+    let suffix = format!(" at line {} column {}", location.line(), location.column());
+    let body = message.strip_suffix(&suffix).unwrap_or(&message);
+    let trimmed = line.trim_start().trim_start_matches("- ");
+    let key = trimmed.split(':').next().unwrap_or("");
+    let key_note = if trimmed.contains(':') && !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        format!(" (field `{key}`)")
+    } else {
+        String::new()
+    };
+    format!("{body}{key_note} at line {}", index + 1)
 }
 
 /// Best-effort line of `key: value` in the source, for errors found after parsing.

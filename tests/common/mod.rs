@@ -1,0 +1,256 @@
+//! Test support: the real `alert-router` binary on 127.0.0.1:0 and real HTTP servers standing in
+//! for receivers. Nothing here is mocked: requests cross loopback sockets.
+
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_alert-router");
+
+/// A running router process, killed on drop.
+pub struct Router {
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Router {
+    /// Starts the router on `config` (YAML) and waits until it listens.
+    pub fn start(config: &str) -> Router {
+        Router::start_with_args(config, &[])
+    }
+
+    pub fn start_with_args(config: &str, extra: &[&str]) -> Router {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config_path = dir.path().join("alertmanager.yml");
+        std::fs::write(&config_path, config).expect("write config");
+        let data = dir.path().join("data");
+        let mut child = Command::new(BIN)
+            .arg("serve")
+            .arg("--config.file")
+            .arg(&config_path)
+            .args(["--web.listen-address", "127.0.0.1:0", "--web.external-url", "http://alert-router.test:9093"])
+            .arg("--storage.path")
+            .arg(&data)
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn alert-router");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.split("address=").nth(1) {
+                    let addr = addr.split_whitespace().next().unwrap_or("").to_string();
+                    let _ = tx.send(addr);
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(a) => a.parse().expect("listen address"),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("router did not start: {:?}", log.lock().unwrap());
+            }
+        };
+        Router { addr, dir, child, log }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("alertmanager.yml")
+    }
+
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> (u16, String) {
+        let r = reqwest::Client::new().post(self.url(path)).json(body).send().await.expect("post");
+        let status = r.status().as_u16();
+        (status, r.text().await.unwrap_or_default())
+    }
+
+    pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> (u16, String) {
+        let r = reqwest::Client::new()
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("post");
+        let status = r.status().as_u16();
+        (status, r.text().await.unwrap_or_default())
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        let r = reqwest::get(self.url(path)).await.expect("get");
+        assert!(r.status().is_success(), "GET {path}: {}", r.status());
+        r.json().await.expect("json")
+    }
+
+    /// Waits until the process exits; returns its status.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Router {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One request a sink received.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub at: Instant,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+#[derive(Default)]
+struct SinkState {
+    received: Vec<Received>,
+    /// Status codes to answer with, in order; 200 once exhausted.
+    script: VecDeque<u16>,
+}
+
+/// A real HTTP server on 127.0.0.1 that records every POST and answers as scripted.
+#[derive(Clone)]
+pub struct Sink {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<SinkState>>,
+}
+
+impl Sink {
+    pub async fn start() -> Sink {
+        Sink::with_script(&[]).await
+    }
+
+    pub async fn with_script(codes: &[u16]) -> Sink {
+        let state = Arc::new(Mutex::new(SinkState { received: Vec::new(), script: codes.iter().copied().collect() }));
+        let app = axum::Router::new().route("/{*path}", post(record)).with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind sink");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Sink { addr, state }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/hook", self.addr)
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.state.lock().unwrap().received.clone()
+    }
+
+    pub fn count(&self) -> usize {
+        self.state.lock().unwrap().received.len()
+    }
+
+    /// Waits until at least `n` requests arrived, or panics after `within`.
+    pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<Received> {
+        let deadline = Instant::now() + within;
+        loop {
+            let got = self.received();
+            if got.len() >= n {
+                return got;
+            }
+            if Instant::now() > deadline {
+                panic!("expected {n} notifications within {within:?}, got {}: {got:#?}", got.len());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Asserts that no more than `n` requests arrive during `window`.
+    pub async fn expect_no_more_than(&self, n: usize, window: Duration) {
+        tokio::time::sleep(window).await;
+        let got = self.received();
+        assert!(got.len() <= n, "expected at most {n} notifications, got {}: {got:#?}", got.len());
+    }
+}
+
+async fn record(State(state): State<Arc<Mutex<SinkState>>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let mut s = state.lock().unwrap();
+    s.received.push(Received { at: Instant::now(), headers, body });
+    let code = s.script.pop_front().unwrap_or(200);
+    StatusCode::from_u16(code).unwrap_or(StatusCode::OK)
+}
+
+/// A config with one webhook receiver per (name, url) and the given route block.
+pub fn config_with_route(route: &str, receivers: &[(&str, &str)]) -> String {
+    let mut yaml = format!("route:\n{route}\nreceivers:\n");
+    for (name, url) in receivers {
+        if url.is_empty() {
+            yaml.push_str(&format!("  - name: {name}\n"));
+        } else {
+            yaml.push_str(&format!("  - name: {name}\n    webhook_configs:\n      - url: '{url}'\n"));
+        }
+    }
+    yaml
+}
+
+/// Whether an external tool is available. Under CI (CI=true) a missing tool fails the test;
+/// elsewhere the test is skipped with a note.
+pub fn require_tool(path: &str) -> bool {
+    if Path::new(path).exists() {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{path} is required under CI (apt-get install -y prometheus-alertmanager prometheus)");
+    }
+    eprintln!("skipping: {path} not installed (apt-get install -y prometheus-alertmanager prometheus)");
+    false
+}
+
+pub fn alert(labels: &[(&str, &str)]) -> Value {
+    let labels: serde_json::Map<String, Value> =
+        labels.iter().map(|(k, v)| (k.to_string(), Value::String(v.to_string()))).collect();
+    serde_json::json!({ "labels": labels })
+}
+
+/// Alert names in a webhook body, in the order sent.
+pub fn alertnames(body: &Value) -> Vec<String> {
+    body["alerts"]
+        .as_array()
+        .map(|a| a.iter().map(|x| x["labels"]["alertname"].as_str().unwrap_or("").to_string()).collect())
+        .unwrap_or_default()
+}
