@@ -146,8 +146,11 @@ pub fn merge_matchers(
         }
     }
     for (name, re) in regex {
+        // Alertmanager keeps a legacy `match_re` pattern in its anchored form, which then shows
+        // in route keys (and so group keys) and in amtool's trees; do the same.
         // Compiled once already while parsing, so this cannot fail here.
-        if let Ok(m) = Matcher::new(MatchType::Regex, name.0.clone(), re.0.clone()) {
+        let anchored = format!("^(?:{})$", re.0);
+        if let Ok(m) = Matcher::new(MatchType::Regex, name.0.clone(), anchored) {
             out.push(m);
         }
     }
@@ -215,7 +218,7 @@ impl Validator<'_> {
 
         let Some(root) = &config.route else {
             return Err(ConfigError::Invalid {
-                message: "no route provided in config".into(),
+                message: "no routes provided".into(),
                 line: None,
             });
         };
@@ -344,7 +347,7 @@ impl Validator<'_> {
         }
         for w in &r.webhook_configs {
             match (&w.url, &w.url_file) {
-                (None, None) => return Err(at("one of url or url_file must be configured".into())),
+                (None, None) => return Err(at("missing URL in webhook config".into())),
                 (Some(_), Some(_)) => {
                     return Err(at("at most one of url & url_file must be configured".into()))
                 }
@@ -521,7 +524,7 @@ mod tests {
     fn semantic_errors_match_alertmanager_wording() {
         let e = err("route:\n  receiver: a\n  routes:\n    - receiver: nope\nreceivers:\n  - name: a\n");
         assert_eq!(e, "undefined receiver \"nope\" used in route (line 4)");
-        assert!(err("receivers:\n  - name: a\n").contains("no route provided"));
+        assert!(err("receivers:\n  - name: a\n").contains("no routes provided"));
         assert!(err("route: {}\nreceivers:\n  - name: a\n").contains("root route must specify a default receiver"));
         assert!(err("route: {receiver: a, matchers: [x=y]}\nreceivers:\n  - name: a\n")
             .contains("root route must not have any matchers"));
@@ -531,7 +534,7 @@ mod tests {
         assert!(err("route: {receiver: a, routes: [{group_interval: 0s}]}\nreceivers:\n  - name: a\n")
             .contains("group_interval cannot be zero"));
         assert!(err("route: {receiver: a}\nreceivers:\n  - name: a\n    webhook_configs: [{}]\n")
-            .contains("one of url or url_file"));
+            .contains("missing URL in webhook config"));
         assert!(err("route: {receiver: a}\nreceivers:\n  - name: a\n    slack_configs: [{channel: x}]\n")
             .contains("no global Slack API URL set"));
         assert!(err("route: {receiver: a}\nreceivers:\n  - name: a\n    opsgenie_configs: [{}]\n")

@@ -27,8 +27,7 @@ const SECRET_KEYS: [&str; 17] = [
 
 /// Keys that are secrets only inside certain integration blocks (a webhook URL carries tokens, a
 /// PagerDuty URL does not).
-const SECRET_KEYS_IN: [(&str, &str); 3] = [
-    ("webhook_configs", "url"),
+const SECRET_KEYS_IN: [(&str, &str); 2] = [
     ("slack_configs", "api_url"),
     ("discord_configs", "webhook_url"),
 ];
@@ -52,6 +51,12 @@ fn redact(value: &mut Value, block: Option<&str>) {
                         .any(|(b, k)| Some(*b) == block && *k == key);
                 if secret && v.is_string() {
                     *v = Value::String(SECRET_TOKEN.into());
+                } else if block == Some("webhook_configs") && key == "url" {
+                    // amtool 0.25 parses a webhook url as a URL, so `<secret>` would break it:
+                    // hide only the parts that carry credentials.
+                    if let Some(url) = v.as_str().map(redact_url) {
+                        *v = Value::String(url);
+                    }
                 } else if key.ends_with("_configs") {
                     redact(v, Some(key));
                 } else {
@@ -62,6 +67,29 @@ fn redact(value: &mut Value, block: Option<&str>) {
         Value::Sequence(items) => items.iter_mut().for_each(|v| redact(v, block)),
         _ => {}
     }
+}
+
+/// Replaces a URL's password, path and query values with `<secret>`, keeping scheme, host and
+/// port visible and the whole a valid URL.
+fn redact_url(raw: &str) -> String {
+    let Ok(mut url) = url::Url::parse(raw) else {
+        return SECRET_TOKEN.into();
+    };
+    if url.password().is_some() {
+        let _ = url.set_password(Some(SECRET_TOKEN));
+    }
+    if url.path() != "/" && !url.path().is_empty() {
+        url.set_path(SECRET_TOKEN);
+    }
+    let pairs: Vec<String> = url.query_pairs().map(|(k, _)| k.into_owned()).collect();
+    if !pairs.is_empty() {
+        let mut query = url.query_pairs_mut();
+        query.clear();
+        for k in &pairs {
+            query.append_pair(k, SECRET_TOKEN);
+        }
+    }
+    url.to_string()
 }
 
 #[cfg(test)]
@@ -76,6 +104,7 @@ mod tests {
             assert!(!out.contains(leaked), "{leaked} leaked in {out}");
         }
         assert!(out.contains("http://pd"));
+        assert!(redacted_yaml("receivers:\n- webhook_configs:\n  - url: http://u:pw@h/p?token=abc\n").contains("http://u:%3Csecret%3E@h/%3Csecret%3E?token=%3Csecret%3E"));
         assert!(out.contains("username: u"));
     }
 }

@@ -34,7 +34,8 @@ fn draw(
     out.push_str(&text);
     out.push('\n');
     let kids = children(id);
-    let child_prefix = format!("{prefix}{}", if last { "    " } else { "│   " });
+    // amtool's tree printer pads the bar with two no-break spaces.
+    let child_prefix = format!("{prefix}{}", if last { "    " } else { "│\u{a0}\u{a0} " });
     for (i, &child) in kids.iter().enumerate() {
         draw(tree, child, &child_prefix, i + 1 == kids.len(), label, children, out);
     }
