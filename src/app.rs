@@ -105,12 +105,18 @@ impl App {
         // which would leave an alert out of the new dispatcher's groups.
         let runtime = self.runtime.read();
         for alert in &decoded.alerts {
-            let status = if alert.resolved_at(now) { "resolved" } else { "firing" };
-            metrics::counter!("alertmanager_alerts_received_total", "status" => status).increment(1);
+            let status = if alert.resolved_at(now) {
+                "resolved"
+            } else {
+                "firing"
+            };
+            metrics::counter!("alertmanager_alerts_received_total", "status" => status)
+                .increment(1);
             let stored = self.store.put(alert.clone());
             runtime.dispatcher.process(&stored);
         }
-        metrics::counter!("alertmanager_alerts_invalid_total").increment(decoded.errors.len() as u64);
+        metrics::counter!("alertmanager_alerts_invalid_total")
+            .increment(decoded.errors.len() as u64);
         decoded.alerts.len()
     }
 
@@ -139,7 +145,8 @@ impl App {
         runtime.dispatcher.start();
         *current = Arc::new(runtime);
         metrics::gauge!("alertmanager_config_last_reload_successful").set(1.0);
-        metrics::gauge!("alertmanager_config_last_reload_success_timestamp_seconds").set(Utc::now().timestamp() as f64);
+        metrics::gauge!("alertmanager_config_last_reload_success_timestamp_seconds")
+            .set(Utc::now().timestamp() as f64);
         tracing::info!("configuration reloaded");
         Ok(())
     }
@@ -167,7 +174,11 @@ impl App {
     }
 }
 
-fn build_runtime(settings: &Settings, config: LoadedConfig, nflog: &Arc<NotificationLog>) -> Result<Runtime, AppError> {
+fn build_runtime(
+    settings: &Settings,
+    config: LoadedConfig,
+    nflog: &Arc<NotificationLog>,
+) -> Result<Runtime, AppError> {
     let routes = Arc::new(RouteTree::build(config.route()));
     let receivers = Receivers::build(&config).map_err(AppError::Receivers)?;
     let notifier = Arc::new(Notifier {
@@ -175,6 +186,15 @@ fn build_runtime(settings: &Settings, config: LoadedConfig, nflog: &Arc<Notifica
         nflog: nflog.clone(),
         retention: settings.retention,
     });
-    let dispatcher = Dispatcher::new(routes.clone(), notifier.clone(), settings.external_url.clone());
-    Ok(Runtime { config, routes, dispatcher, notifier })
+    let dispatcher = Dispatcher::new(
+        routes.clone(),
+        notifier.clone(),
+        settings.external_url.clone(),
+    );
+    Ok(Runtime {
+        config,
+        routes,
+        dispatcher,
+        notifier,
+    })
 }

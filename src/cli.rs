@@ -79,11 +79,15 @@ pub fn routes_test(
     let mut set = LabelSet::new();
     for arg in labels {
         // amtool accepts matcher syntax (`a=b`, `a="b"`) and uses the values as labels.
-        let m = Matcher::parse(arg).map_err(|e| RoutesTestError::Label(arg.clone(), e.to_string()))?;
+        let m =
+            Matcher::parse(arg).map_err(|e| RoutesTestError::Label(arg.clone(), e.to_string()))?;
         set.insert(m.name, m.value);
     }
     let matched = routes.match_labels(&set);
-    let receivers: Vec<&str> = matched.iter().map(|&id| routes.get(id).receiver.as_str()).collect();
+    let receivers: Vec<&str> = matched
+        .iter()
+        .map(|&id| routes.get(id).receiver.as_str())
+        .collect();
     let mut out = String::new();
     if tree {
         out.push_str("Matching routes:\n");

@@ -13,7 +13,11 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "alert-router", version, about = "An Alertmanager-compatible alert router")]
+#[command(
+    name = "alert-router",
+    version,
+    about = "An Alertmanager-compatible alert router"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -92,8 +96,13 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 fn parse_listen_address(s: &str) -> anyhow::Result<SocketAddr> {
-    let full = if s.starts_with(':') { format!("0.0.0.0{s}") } else { s.to_string() };
-    full.parse().with_context(|| format!("invalid --web.listen-address {s:?}"))
+    let full = if s.starts_with(':') {
+        format!("0.0.0.0{s}")
+    } else {
+        s.to_string()
+    };
+    full.parse()
+        .with_context(|| format!("invalid --web.listen-address {s:?}"))
 }
 
 fn main() -> ExitCode {
@@ -113,16 +122,38 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (report, ok) = cli::check_config(&files);
             print!("{report}");
             if !ok {
-                eprintln!("alert-router: error: failed to validate {} file(s)", files.len());
+                eprintln!(
+                    "alert-router: error: failed to validate {} file(s)",
+                    files.len()
+                );
             }
-            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
-        Command::Routes { command: RoutesCommand::Test { config_file, tree, verify_receivers, labels } } => {
-            let (out, ok) = cli::routes_test(&config_file, &labels, tree, verify_receivers.as_deref())?;
+        Command::Routes {
+            command:
+                RoutesCommand::Test {
+                    config_file,
+                    tree,
+                    verify_receivers,
+                    labels,
+                },
+        } => {
+            let (out, ok) =
+                cli::routes_test(&config_file, &labels, tree, verify_receivers.as_deref())?;
             print!("{out}");
-            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
-        Command::Routes { command: RoutesCommand::Show { config_file } } => {
+        Command::Routes {
+            command: RoutesCommand::Show { config_file },
+        } => {
             print!("{}", cli::routes_show(&config_file)?);
             Ok(ExitCode::SUCCESS)
         }
@@ -138,7 +169,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn init_logging(level: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -171,7 +206,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let reloader = app.clone();
     tokio::spawn(async move {
-        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
             return;
         };
         while hup.recv().await.is_some() {

@@ -14,7 +14,11 @@ const AMTOOL: &str = "/usr/bin/amtool";
 
 fn run(program: &str, args: &[&str]) -> Output {
     // An empty HOME keeps a user's ~/.config/amtool out of the comparison.
-    Command::new(program).args(args).env("HOME", "/nonexistent").output().expect("run")
+    Command::new(program)
+        .args(args)
+        .env("HOME", "/nonexistent")
+        .output()
+        .expect("run")
 }
 
 fn stdout(o: &Output) -> String {
@@ -22,8 +26,13 @@ fn stdout(o: &Output) -> String {
 }
 
 fn fixtures(kind: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/configs").join(kind);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/configs")
+        .join(kind);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     files
 }
@@ -37,8 +46,16 @@ fn check_config_agrees_with_amtool() {
         let f = file.to_str().unwrap();
         let theirs = run(AMTOOL, &["check-config", f]);
         let ours = run(BIN, &["check-config", f]);
-        assert!(theirs.status.success(), "amtool rejects {f}: {}", stdout(&theirs));
-        assert_eq!(stdout(&ours), stdout(&theirs), "check-config output differs for {f}");
+        assert!(
+            theirs.status.success(),
+            "amtool rejects {f}: {}",
+            stdout(&theirs)
+        );
+        assert_eq!(
+            stdout(&ours),
+            stdout(&theirs),
+            "check-config output differs for {f}"
+        );
         assert_eq!(ours.status.code(), theirs.status.code());
     }
     for file in fixtures("invalid") {
@@ -46,16 +63,37 @@ fn check_config_agrees_with_amtool() {
         let theirs = run(AMTOOL, &["check-config", f]);
         let ours = run(BIN, &["check-config", f]);
         assert_eq!(theirs.status.code(), Some(1), "amtool accepts {f}");
-        assert_eq!(ours.status.code(), Some(1), "we accept {f}: {}", stdout(&ours));
+        assert_eq!(
+            ours.status.code(),
+            Some(1),
+            "we accept {f}: {}",
+            stdout(&ours)
+        );
         let their_msg = stdout(&theirs);
-        let their_reason = their_msg.split("FAILED: ").nth(1).unwrap_or("").lines().next().unwrap_or("");
+        let their_reason = their_msg
+            .split("FAILED: ")
+            .nth(1)
+            .unwrap_or("")
+            .lines()
+            .next()
+            .unwrap_or("");
         let our_msg = stdout(&ours);
         if their_reason.starts_with("yaml:") {
             // Go's YAML errors read differently; ours must still name the line.
-            let line = their_msg.split("line ").nth(1).and_then(|s| s.split(':').next()).unwrap();
-            assert!(our_msg.contains(&format!("line {line}")), "{f}: {our_msg} vs {their_msg}");
+            let line = their_msg
+                .split("line ")
+                .nth(1)
+                .and_then(|s| s.split(':').next())
+                .unwrap();
+            assert!(
+                our_msg.contains(&format!("line {line}")),
+                "{f}: {our_msg} vs {their_msg}"
+            );
         } else {
-            assert!(our_msg.contains(their_reason), "{f}: ours {our_msg:?} lacks amtool's {their_reason:?}");
+            assert!(
+                our_msg.contains(their_reason),
+                "{f}: ours {our_msg:?} lacks amtool's {their_reason:?}"
+            );
         }
     }
 }
@@ -109,10 +147,34 @@ fn routes_test_agrees_with_amtool() {
         assert_eq!(stdout(&ours), stdout(&theirs), "routes show {f}");
     }
     // --verify.receivers: both fail the same way on a mismatch.
-    let f = fixtures("valid").into_iter().find(|p| p.ends_with("teams.yml")).unwrap();
+    let f = fixtures("valid")
+        .into_iter()
+        .find(|p| p.ends_with("teams.yml"))
+        .unwrap();
     let f = f.to_str().unwrap();
-    let theirs = run(AMTOOL, &["config", "routes", "test", "--config.file", f, "--verify.receivers=db", "team=web"]);
-    let ours = run(BIN, &["routes", "test", "--config.file", f, "--verify.receivers=db", "team=web"]);
+    let theirs = run(
+        AMTOOL,
+        &[
+            "config",
+            "routes",
+            "test",
+            "--config.file",
+            f,
+            "--verify.receivers=db",
+            "team=web",
+        ],
+    );
+    let ours = run(
+        BIN,
+        &[
+            "routes",
+            "test",
+            "--config.file",
+            f,
+            "--verify.receivers=db",
+            "team=web",
+        ],
+    );
     assert_eq!(theirs.status.code(), Some(1));
     assert_eq!(ours.status.code(), Some(1));
     assert_eq!(stdout(&ours), stdout(&theirs));
@@ -133,19 +195,59 @@ async fn amtool_alert_add_and_query_against_the_server() {
     }
     let sink = Sink::start().await;
     let route = "  receiver: hook\n  group_by: [alertname]\n  group_wait: 100ms\n  routes:\n    - matchers: [team=db]\n      receiver: db";
-    let router = Router::start(&config_with_route(route, &[("hook", &sink.url()), ("db", &sink.url())]));
-    let add = amtool_at(&router, &["alert", "add", "alertname=DiskFull", "team=db", "severity=critical", "--annotation=summary=disk is full"]);
-    assert!(add.status.success(), "{}", String::from_utf8_lossy(&add.stderr));
-    let add = amtool_at(&router, &["alert", "add", "alertname=Latency", "team=web", "severity=warning"]);
-    assert!(add.status.success(), "{}", String::from_utf8_lossy(&add.stderr));
-    assert!(!String::from_utf8_lossy(&add.stderr).contains("Warning"), "no version warning: {}", String::from_utf8_lossy(&add.stderr));
+    let router = Router::start(&config_with_route(
+        route,
+        &[("hook", &sink.url()), ("db", &sink.url())],
+    ));
+    let add = amtool_at(
+        &router,
+        &[
+            "alert",
+            "add",
+            "alertname=DiskFull",
+            "team=db",
+            "severity=critical",
+            "--annotation=summary=disk is full",
+        ],
+    );
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    let add = amtool_at(
+        &router,
+        &[
+            "alert",
+            "add",
+            "alertname=Latency",
+            "team=web",
+            "severity=warning",
+        ],
+    );
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    assert!(
+        !String::from_utf8_lossy(&add.stderr).contains("Warning"),
+        "no version warning: {}",
+        String::from_utf8_lossy(&add.stderr)
+    );
 
     // The alert amtool added reaches the receiver.
     let got = sink.wait_for(2, Duration::from_secs(10)).await;
-    assert!(got.iter().any(|r| r.body["alerts"][0]["annotations"]["summary"] == "disk is full"));
+    assert!(got
+        .iter()
+        .any(|r| r.body["alerts"][0]["annotations"]["summary"] == "disk is full"));
 
     let all = amtool_at(&router, &["alert", "query", "-o", "json"]);
-    assert!(all.status.success(), "{}", String::from_utf8_lossy(&all.stderr));
+    assert!(
+        all.status.success(),
+        "{}",
+        String::from_utf8_lossy(&all.stderr)
+    );
     let alerts: Value = serde_json::from_slice(&all.stdout).unwrap();
     assert_eq!(alerts.as_array().unwrap().len(), 2);
 
@@ -155,7 +257,10 @@ async fn amtool_alert_add_and_query_against_the_server() {
     assert_eq!(alerts[0]["labels"]["alertname"], "DiskFull");
     assert_eq!(alerts[0]["receivers"][0]["name"], "db");
 
-    let regex = amtool_at(&router, &["alert", "query", "-o", "json", "alertname=~Lat.*"]);
+    let regex = amtool_at(
+        &router,
+        &["alert", "query", "-o", "json", "alertname=~Lat.*"],
+    );
     let alerts: Value = serde_json::from_slice(&regex.stdout).unwrap();
     assert_eq!(alerts.as_array().unwrap().len(), 1);
     assert_eq!(alerts[0]["labels"]["alertname"], "Latency");
@@ -167,14 +272,25 @@ async fn amtool_alert_add_and_query_against_the_server() {
     // The simple table output lists alert names as amtool users read them.
     let table = amtool_at(&router, &["alert", "query"]);
     let text = stdout(&table);
-    assert!(text.contains("DiskFull") && text.contains("Latency"), "{text}");
+    assert!(
+        text.contains("DiskFull") && text.contains("Latency"),
+        "{text}"
+    );
 
     // `config routes test` without a file reads /api/v2/status from the server.
     let routes = amtool_at(&router, &["config", "routes", "test", "team=db"]);
-    assert!(routes.status.success(), "{}", String::from_utf8_lossy(&routes.stderr));
+    assert!(
+        routes.status.success(),
+        "{}",
+        String::from_utf8_lossy(&routes.stderr)
+    );
     assert_eq!(stdout(&routes).trim(), "db");
     let show = amtool_at(&router, &["config", "routes"]);
-    assert!(stdout(&show).contains("{team=\"db\"}  receiver: db"), "{}", stdout(&show));
+    assert!(
+        stdout(&show).contains("{team=\"db\"}  receiver: db"),
+        "{}",
+        stdout(&show)
+    );
     let receivers = amtool_at(&router, &["config", "show"]);
     assert!(receivers.status.success());
 }

@@ -56,31 +56,58 @@ async fn get_alerts_with_filters() {
         .await;
     let all = router.get_json("/api/v2/alerts").await;
     assert_eq!(all.as_array().unwrap().len(), 3);
-    let fps: Vec<&str> = all.as_array().unwrap().iter().map(|a| a["fingerprint"].as_str().unwrap()).collect();
+    let fps: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["fingerprint"].as_str().unwrap())
+        .collect();
     let mut sorted = fps.clone();
     sorted.sort();
     assert_eq!(fps, sorted, "sorted by fingerprint");
-    let a = all.as_array().unwrap().iter().find(|a| a["labels"]["alertname"] == "A").unwrap();
+    let a = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["labels"]["alertname"] == "A")
+        .unwrap();
     assert_eq!(a["receivers"], json!([{"name": "db"}]));
-    assert_eq!(a["status"], json!({"inhibitedBy": [], "silencedBy": [], "state": "active"}));
-    assert!(a["startsAt"].as_str().unwrap().ends_with('Z') && a["startsAt"].as_str().unwrap().len() == 24);
+    assert_eq!(
+        a["status"],
+        json!({"inhibitedBy": [], "silencedBy": [], "state": "active"})
+    );
+    assert!(
+        a["startsAt"].as_str().unwrap().ends_with('Z')
+            && a["startsAt"].as_str().unwrap().len() == 24
+    );
 
-    let db = router.get_json("/api/v2/alerts?filter=team%3D%22db%22").await;
+    let db = router
+        .get_json("/api/v2/alerts?filter=team%3D%22db%22")
+        .await;
     let mut db_names = names(&db);
     db_names.sort();
     assert_eq!(db_names, ["A", "C"]);
     assert_eq!(db.as_array().unwrap().len(), 2);
-    let both = router.get_json("/api/v2/alerts?filter=team%3Ddb&filter=env%3D~%22pr.*%22").await;
+    let both = router
+        .get_json("/api/v2/alerts?filter=team%3Ddb&filter=env%3D~%22pr.*%22")
+        .await;
     assert_eq!(names(&both), ["A"]);
     let by_receiver = router.get_json("/api/v2/alerts?receiver=def.*").await;
     assert_eq!(names(&by_receiver), ["B"]);
     let none = router.get_json("/api/v2/alerts?active=false").await;
     assert_eq!(none, json!([]));
-    let r = reqwest::get(router.url("/api/v2/alerts?filter=%3Dteam")).await.unwrap();
+    let r = reqwest::get(router.url("/api/v2/alerts?filter=%3Dteam"))
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     let msg: String = r.json().await.unwrap();
-    assert!(msg.contains("bad matcher format") || msg.contains("unescaped"), "{msg}");
-    let r = reqwest::get(router.url("/api/v2/alerts?active=maybe")).await.unwrap();
+    assert!(
+        msg.contains("bad matcher format") || msg.contains("unescaped"),
+        "{msg}"
+    );
+    let r = reqwest::get(router.url("/api/v2/alerts?active=maybe"))
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
 }
 
@@ -105,7 +132,9 @@ async fn alert_groups_and_receivers() {
     assert_eq!(groups[0]["receiver"], json!({"name": "db"}));
     assert_eq!(groups[0]["alerts"].as_array().unwrap().len(), 2);
     assert_eq!(groups[1]["labels"], json!({"alertname": "B"}));
-    let filtered = router.get_json("/api/v2/alerts/groups?receiver=default").await;
+    let filtered = router
+        .get_json("/api/v2/alerts/groups?receiver=default")
+        .await;
     assert_eq!(filtered.as_array().unwrap().len(), 1);
     let receivers = router.get_json("/api/v2/receivers").await;
     assert_eq!(receivers, json!([{"name": "default"}, {"name": "db"}]));
@@ -121,14 +150,25 @@ async fn status_shows_config_without_secrets() {
     let original = status["config"]["original"].as_str().unwrap();
     for secret in ["SECRETTOKEN", "WEBHOOKSECRET", "BASICSECRET"] {
         assert!(!original.contains(secret), "{secret} leaked: {original}");
-        assert!(!router.log().iter().any(|l| l.contains(secret)), "{secret} in logs");
+        assert!(
+            !router.log().iter().any(|l| l.contains(secret)),
+            "{secret} in logs"
+        );
     }
     assert!(original.contains("<secret>"));
     // What /api/v2/status shows is itself a config the router accepts.
     let path = router.dir.path().join("from-status.yml");
     std::fs::write(&path, original).unwrap();
-    let out = std::process::Command::new(common::BIN).arg("check-config").arg(&path).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = std::process::Command::new(common::BIN)
+        .arg("check-config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -139,32 +179,75 @@ async fn health_ready_and_reload() {
         let r = reqwest::get(router.url(path)).await.unwrap();
         assert_eq!(r.status(), 200);
         assert_eq!(r.text().await.unwrap(), "OK");
-        let head = reqwest::Client::new().head(router.url(path)).send().await.unwrap();
+        let head = reqwest::Client::new()
+            .head(router.url(path))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(head.status(), 200);
     }
     let r = reqwest::get(router.url("/-/reload")).await.unwrap();
     assert_eq!(r.status(), 405);
 
     // A broken config is refused and the running one stays.
-    std::fs::write(router.config_path(), "route:\n  receiver: nope\nreceivers: []\n").unwrap();
-    let r = reqwest::Client::new().post(router.url("/-/reload")).send().await.unwrap();
+    std::fs::write(
+        router.config_path(),
+        "route:\n  receiver: nope\nreceivers: []\n",
+    )
+    .unwrap();
+    let r = reqwest::Client::new()
+        .post(router.url("/-/reload"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 500);
     let body = r.text().await.unwrap();
-    assert!(body.starts_with("failed to reload config: undefined receiver \"nope\""), "{body}");
-    assert_eq!(router.get_json("/api/v2/receivers").await.as_array().unwrap().len(), 2);
+    assert!(
+        body.starts_with("failed to reload config: undefined receiver \"nope\""),
+        "{body}"
+    );
+    assert_eq!(
+        router
+            .get_json("/api/v2/receivers")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 
     // A valid one takes effect, by POST and by SIGHUP.
     let new = config(&sink.url()).replace("- name: db\n", "- name: db\n  - name: extra\n");
     std::fs::write(router.config_path(), &new).unwrap();
-    let r = reqwest::Client::new().post(router.url("/-/reload")).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .post(router.url("/-/reload"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(router.get_json("/api/v2/receivers").await.as_array().unwrap().len(), 3);
+    assert_eq!(
+        router
+            .get_json("/api/v2/receivers")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
     std::fs::write(router.config_path(), config(&sink.url())).unwrap();
-    let kill = std::process::Command::new("kill").args(["-HUP", &router.pid().to_string()]).status().unwrap();
+    let kill = std::process::Command::new("kill")
+        .args(["-HUP", &router.pid().to_string()])
+        .status()
+        .unwrap();
     assert!(kill.success());
     let mut n = 0;
     for _ in 0..100 {
-        n = router.get_json("/api/v2/receivers").await.as_array().unwrap().len();
+        n = router
+            .get_json("/api/v2/receivers")
+            .await
+            .as_array()
+            .unwrap()
+            .len();
         if n == 2 {
             break;
         }
@@ -173,8 +256,13 @@ async fn health_ready_and_reload() {
     assert_eq!(n, 2, "SIGHUP reloaded the config");
 
     // SIGTERM stops the process cleanly.
-    std::process::Command::new("kill").args(["-TERM", &router.pid().to_string()]).status().unwrap();
-    let status = router.wait_exit(Duration::from_secs(10)).expect("exits after SIGTERM");
+    std::process::Command::new("kill")
+        .args(["-TERM", &router.pid().to_string()])
+        .status()
+        .unwrap();
+    let status = router
+        .wait_exit(Duration::from_secs(10))
+        .expect("exits after SIGTERM");
     assert!(status.success(), "{status:?}");
 }
 
@@ -182,24 +270,51 @@ async fn health_ready_and_reload() {
 async fn reload_keeps_alerts_and_does_not_resend() {
     let sink = Sink::start().await;
     let router = Router::start(&config(&sink.url()));
-    router.post_json("/api/v2/alerts", &json!([alert(&[("alertname", "Keep")])])).await;
+    router
+        .post_json("/api/v2/alerts", &json!([alert(&[("alertname", "Keep")])]))
+        .await;
     sink.wait_for(1, Duration::from_secs(5)).await;
-    let r = reqwest::Client::new().post(router.url("/-/reload")).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .post(router.url("/-/reload"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     sink.expect_no_more_than(1, Duration::from_secs(1)).await;
-    assert_eq!(router.get_json("/api/v2/alerts").await.as_array().unwrap().len(), 1);
-    assert_eq!(router.get_json("/api/v2/alerts/groups").await.as_array().unwrap().len(), 1);
+    assert_eq!(
+        router
+            .get_json("/api/v2/alerts")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        router
+            .get_json("/api/v2/alerts/groups")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_in_prometheus_format() {
     let sink = Sink::start().await;
     let router = Router::start(&config(&sink.url()));
-    router.post_json("/api/v2/alerts", &json!([alert(&[("alertname", "M")])])).await;
+    router
+        .post_json("/api/v2/alerts", &json!([alert(&[("alertname", "M")])]))
+        .await;
     sink.wait_for(1, Duration::from_secs(5)).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let r = reqwest::get(router.url("/metrics")).await.unwrap();
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
     let text = r.text().await.unwrap();
     for needle in [
         r#"alertmanager_alerts_received_total{status="firing"} 1"#,

@@ -18,18 +18,40 @@ async fn alerts_of_one_group_go_out_together_after_group_wait() {
     let route = "  receiver: hook\n  group_by: [cluster]\n  group_wait: 1s\n  group_interval: 10s";
     let router = Router::start(&config_with_route(route, &[("hook", &sink.url())]));
     let sent = Instant::now();
-    router.post_json("/api/v2/alerts", &json!([alert(&[("alertname", "A"), ("cluster", "c1")])])).await;
+    router
+        .post_json(
+            "/api/v2/alerts",
+            &json!([alert(&[("alertname", "A"), ("cluster", "c1")])]),
+        )
+        .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    router.post_json("/api/v2/alerts", &json!([alert(&[("alertname", "B"), ("cluster", "c1")])])).await;
-    router.post_json("/api/v2/alerts", &json!([alert(&[("alertname", "C"), ("cluster", "c2")])])).await;
+    router
+        .post_json(
+            "/api/v2/alerts",
+            &json!([alert(&[("alertname", "B"), ("cluster", "c1")])]),
+        )
+        .await;
+    router
+        .post_json(
+            "/api/v2/alerts",
+            &json!([alert(&[("alertname", "C"), ("cluster", "c2")])]),
+        )
+        .await;
     let got = sink.wait_for(2, WAIT).await;
     for r in &got {
-        assert!(r.at - sent >= Duration::from_millis(950), "flushed before group_wait: {:?}", r.at - sent);
+        assert!(
+            r.at - sent >= Duration::from_millis(950),
+            "flushed before group_wait: {:?}",
+            r.at - sent
+        );
     }
     let mut groups: Vec<Vec<String>> = got.iter().map(|r| alertnames(&r.body)).collect();
     groups.sort();
     assert_eq!(groups, [vec!["A", "B"], vec!["C"]]);
-    let c1 = got.iter().find(|r| r.body["groupLabels"]["cluster"] == "c1").unwrap();
+    let c1 = got
+        .iter()
+        .find(|r| r.body["groupLabels"]["cluster"] == "c1")
+        .unwrap();
     assert_eq!(c1.body["groupKey"], r#"{}:{cluster="c1"}"#);
     assert_eq!(c1.body["commonLabels"], json!({"cluster": "c1"}));
 }
@@ -47,7 +69,9 @@ async fn old_alert_skips_group_wait() {
     let got = sink.wait_for(1, Duration::from_secs(5)).await;
     assert!(got[0].at - sent < Duration::from_secs(5));
     // A fresh alert in another group still waits its 30s.
-    router.post_json("/api/v2/alerts", &json!([alert(&[("alertname", "Fresh")])])).await;
+    router
+        .post_json("/api/v2/alerts", &json!([alert(&[("alertname", "Fresh")])]))
+        .await;
     sink.expect_no_more_than(1, Duration::from_secs(2)).await;
 }
 
@@ -56,15 +80,29 @@ async fn new_alert_in_flushed_group_waits_for_group_interval() {
     let sink = Sink::start().await;
     let route = "  receiver: hook\n  group_by: [alertname]\n  group_wait: 100ms\n  group_interval: 2s\n  repeat_interval: 1h";
     let router = Router::start(&config_with_route(route, &[("hook", &sink.url())]));
-    router.post_json("/api/v2/alerts", &json!([alert(&[("alertname", "G"), ("i", "1")])])).await;
+    router
+        .post_json(
+            "/api/v2/alerts",
+            &json!([alert(&[("alertname", "G"), ("i", "1")])]),
+        )
+        .await;
     let first = sink.wait_for(1, WAIT).await[0].at;
-    router.post_json("/api/v2/alerts", &json!([alert(&[("alertname", "G"), ("i", "2")])])).await;
+    router
+        .post_json(
+            "/api/v2/alerts",
+            &json!([alert(&[("alertname", "G"), ("i", "2")])]),
+        )
+        .await;
     let got = sink.wait_for(2, WAIT).await;
     let gap = got[1].at - first;
-    assert!(gap >= Duration::from_millis(1900) && gap < Duration::from_millis(3500), "gap {gap:?}");
+    assert!(
+        gap >= Duration::from_millis(1900) && gap < Duration::from_millis(3500),
+        "gap {gap:?}"
+    );
     assert_eq!(got[1].body["alerts"].as_array().unwrap().len(), 2);
     // Nothing changes afterwards: no more notifications before repeat_interval.
-    sink.expect_no_more_than(2, Duration::from_millis(4500)).await;
+    sink.expect_no_more_than(2, Duration::from_millis(4500))
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -78,7 +116,10 @@ async fn unchanged_group_repeats_after_repeat_interval() {
     let got = sink.wait_for(2, WAIT).await;
     let gap = got[1].at - got[0].at;
     // The repeat goes out at the first group_interval tick after repeat_interval elapsed.
-    assert!(gap >= Duration::from_millis(1900) && gap < Duration::from_millis(3200), "gap {gap:?}");
+    assert!(
+        gap >= Duration::from_millis(1900) && gap < Duration::from_millis(3200),
+        "gap {gap:?}"
+    );
     assert_eq!(alertnames(&got[1].body), ["R"]);
 }
 
@@ -87,7 +128,9 @@ async fn resolved_alert_is_notified_once_then_leaves_the_group() {
     let sink = Sink::start().await;
     let route = "  receiver: hook\n  group_by: [alertname]\n  group_wait: 100ms\n  group_interval: 500ms\n  repeat_interval: 1h";
     let router = Router::start(&config_with_route(route, &[("hook", &sink.url())]));
-    router.post_json("/api/v2/alerts", &json!([alert(&[("alertname", "Res")])])).await;
+    router
+        .post_json("/api/v2/alerts", &json!([alert(&[("alertname", "Res")])]))
+        .await;
     sink.wait_for(1, WAIT).await;
     let mut resolved = alert(&[("alertname", "Res")]);
     resolved["endsAt"] = json!(Utc::now().to_rfc3339());
@@ -98,7 +141,11 @@ async fn resolved_alert_is_notified_once_then_leaves_the_group() {
     assert_ne!(got[1].body["alerts"][0]["endsAt"], "0001-01-01T00:00:00Z");
     sink.expect_no_more_than(2, Duration::from_secs(2)).await;
     let groups = router.get_json("/api/v2/alerts/groups").await;
-    assert_eq!(groups, json!([]), "the group is gone once its resolved alert was delivered");
+    assert_eq!(
+        groups,
+        json!([]),
+        "the group is gone once its resolved alert was delivered"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -112,7 +159,12 @@ async fn alert_without_end_resolves_at_resolve_timeout() {
         )
     );
     let router = Router::start(&config);
-    router.post_json("/api/v2/alerts", &json!([alert(&[("alertname", "Timeout")])])).await;
+    router
+        .post_json(
+            "/api/v2/alerts",
+            &json!([alert(&[("alertname", "Timeout")])]),
+        )
+        .await;
     let got = sink.wait_for(2, WAIT).await;
     assert_eq!(got[0].body["status"], "firing");
     assert_eq!(got[1].body["status"], "resolved");
@@ -137,13 +189,22 @@ async fn continue_and_child_routes_fan_out() {
           group_by: [env]"#;
     let router = Router::start(&config_with_route(
         route,
-        &[("pager", &pager.url()), ("db", &db.url()), ("fallback", &fallback.url())],
+        &[
+            ("pager", &pager.url()),
+            ("db", &db.url()),
+            ("fallback", &fallback.url()),
+        ],
     ));
     router
         .post_json(
             "/api/v2/alerts",
             &json!([
-                alert(&[("alertname", "X"), ("severity", "critical"), ("team", "db"), ("env", "prod")]),
+                alert(&[
+                    ("alertname", "X"),
+                    ("severity", "critical"),
+                    ("team", "db"),
+                    ("env", "prod")
+                ]),
                 alert(&[("alertname", "Y"), ("team", "web")])
             ]),
         )
@@ -151,9 +212,18 @@ async fn continue_and_child_routes_fan_out() {
     let p = pager.wait_for(1, WAIT).await;
     let d = db.wait_for(1, WAIT).await;
     let f = fallback.wait_for(1, WAIT).await;
-    assert_eq!(p[0].body["groupKey"], r#"{}/{severity="critical"}:{alertname="X"}"#);
-    assert_eq!(d[0].body["groupKey"], r#"{}/{team="db"}/{env=~"prod|stage"}:{env="prod"}"#);
-    assert_eq!(d[0].body["receiver"], "db", "the child inherits its parent's receiver");
+    assert_eq!(
+        p[0].body["groupKey"],
+        r#"{}/{severity="critical"}:{alertname="X"}"#
+    );
+    assert_eq!(
+        d[0].body["groupKey"],
+        r#"{}/{team="db"}/{env=~"prod|stage"}:{env="prod"}"#
+    );
+    assert_eq!(
+        d[0].body["receiver"], "db",
+        "the child inherits its parent's receiver"
+    );
     assert_eq!(alertnames(&f[0].body), ["Y"]);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!((pager.count(), db.count(), fallback.count()), (1, 1, 1));
@@ -168,15 +238,29 @@ async fn group_by_all_labels_and_max_alerts() {
         sink.url()
     );
     let router = Router::start(&config);
-    let batch: Vec<_> = (0..5).map(|i| alert(&[("alertname", "Many"), ("i", &i.to_string())])).collect();
+    let batch: Vec<_> = (0..5)
+        .map(|i| alert(&[("alertname", "Many"), ("i", &i.to_string())]))
+        .collect();
     router.post_json("/api/v2/alerts", &json!(batch)).await;
     let got = sink.wait_for(1, WAIT).await;
     assert_eq!(got[0].body["alerts"].as_array().unwrap().len(), 2);
     assert_eq!(got[0].body["truncatedAlerts"], 3);
     router
-        .post_json("/api/v2/alerts", &json!([alert(&[("alertname", "E"), ("kind", "each"), ("x", "1")]), alert(&[("alertname", "E"), ("kind", "each"), ("x", "2")])]))
+        .post_json(
+            "/api/v2/alerts",
+            &json!([
+                alert(&[("alertname", "E"), ("kind", "each"), ("x", "1")]),
+                alert(&[("alertname", "E"), ("kind", "each"), ("x", "2")])
+            ]),
+        )
         .await;
     let got = sink.wait_for(3, WAIT).await;
-    let keys: Vec<&str> = got[1..].iter().map(|r| r.body["groupKey"].as_str().unwrap()).collect();
-    assert!(keys.contains(&r#"{}/{kind="each"}:{alertname="E", kind="each", x="1"}"#), "{keys:?}");
+    let keys: Vec<&str> = got[1..]
+        .iter()
+        .map(|r| r.body["groupKey"].as_str().unwrap())
+        .collect();
+    assert!(
+        keys.contains(&r#"{}/{kind="each"}:{alertname="E", kind="each", x="1"}"#),
+        "{keys:?}"
+    );
 }

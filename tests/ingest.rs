@@ -52,14 +52,25 @@ async fn re_sent_alerts_are_one_alert_and_one_notification() {
     let sink = Sink::start().await;
     let router = Router::start(&config_with_route(fast_route(), &[("hook", &sink.url())]));
     for _ in 0..5 {
-        let (status, _) = router.post_json("/api/v2/alerts", &json!([alert(&[("alertname", "Dup"), ("i", "1")])])).await;
+        let (status, _) = router
+            .post_json(
+                "/api/v2/alerts",
+                &json!([alert(&[("alertname", "Dup"), ("i", "1")])]),
+            )
+            .await;
         assert_eq!(status, 200);
     }
     let got = sink.wait_for(1, WAIT).await;
     assert_eq!(got[0].body["alerts"].as_array().unwrap().len(), 1);
     // Re-sends after the first notification change nothing the receiver has not seen.
-    router.post_json("/api/v2/alerts", &json!([alert(&[("alertname", "Dup"), ("i", "1")])])).await;
-    sink.expect_no_more_than(1, Duration::from_millis(2500)).await;
+    router
+        .post_json(
+            "/api/v2/alerts",
+            &json!([alert(&[("alertname", "Dup"), ("i", "1")])]),
+        )
+        .await;
+    sink.expect_no_more_than(1, Duration::from_millis(2500))
+        .await;
     let alerts = router.get_json("/api/v2/alerts").await;
     assert_eq!(alerts.as_array().unwrap().len(), 1);
 }
@@ -82,16 +93,36 @@ async fn alertmanager_webhook_ingest_and_resend_of_the_group() {
              "generatorURL": "", "fingerprint": "x"}
         ]
     });
-    assert_eq!(router.post_json("/api/v2/webhook/alertmanager", &upstream).await.0, 200);
+    assert_eq!(
+        router
+            .post_json("/api/v2/webhook/alertmanager", &upstream)
+            .await
+            .0,
+        200
+    );
     let got = sink.wait_for(1, WAIT).await;
     assert_eq!(got[0].body["alerts"].as_array().unwrap().len(), 2);
-    assert_eq!(got[0].body["alerts"][1]["startsAt"], "2024-05-01T11:59:00.5Z");
+    assert_eq!(
+        got[0].body["alerts"][1]["startsAt"],
+        "2024-05-01T11:59:00.5Z"
+    );
     // The upstream re-sends the same group: same alerts, nothing new to notify.
-    assert_eq!(router.post_json("/api/v2/webhook/alertmanager", &upstream).await.0, 200);
-    sink.expect_no_more_than(1, Duration::from_millis(2500)).await;
+    assert_eq!(
+        router
+            .post_json("/api/v2/webhook/alertmanager", &upstream)
+            .await
+            .0,
+        200
+    );
+    sink.expect_no_more_than(1, Duration::from_millis(2500))
+        .await;
     let alerts = router.get_json("/api/v2/alerts").await;
     assert_eq!(alerts.as_array().unwrap().len(), 2);
-    assert!(alerts.as_array().unwrap().iter().any(|a| a["fingerprint"] == "255a83fe727db673"));
+    assert!(alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["fingerprint"] == "255a83fe727db673"));
 
     // The upstream resolves the group: a resolved notification follows.
     let mut resolved = upstream.clone();
@@ -100,7 +131,13 @@ async fn alertmanager_webhook_ingest_and_resend_of_the_group() {
         a["status"] = json!("resolved");
         a["endsAt"] = json!("2024-05-01T12:30:00Z");
     }
-    assert_eq!(router.post_json("/api/v2/webhook/alertmanager", &resolved).await.0, 200);
+    assert_eq!(
+        router
+            .post_json("/api/v2/webhook/alertmanager", &resolved)
+            .await
+            .0,
+        200
+    );
     let got = sink.wait_for(2, WAIT).await;
     assert_eq!(got[1].body["status"], "resolved");
     assert_eq!(got[1].body["alerts"][0]["endsAt"], "2024-05-01T12:30:00Z");
@@ -122,30 +159,62 @@ async fn grafana_contact_point_ingest() {
             "values": {"B": 7.5, "C": 1}, "valueString": "[ var='B' value=7.5 ]"
         }]
     });
-    assert_eq!(router.post_json("/api/v2/webhook/grafana", &grafana).await.0, 200);
+    assert_eq!(
+        router
+            .post_json("/api/v2/webhook/grafana", &grafana)
+            .await
+            .0,
+        200
+    );
     let got = sink.wait_for(1, WAIT).await;
     assert_eq!(alertnames(&got[0].body), ["HighErrorRate"]);
     assert_eq!(got[0].body["alerts"][0]["labels"]["grafana_folder"], "ops");
     // Same alert from Grafana again is the same alert.
     router.post_json("/api/v2/webhook/grafana", &grafana).await;
-    assert_eq!(router.get_json("/api/v2/alerts").await.as_array().unwrap().len(), 1);
+    assert_eq!(
+        router
+            .get_json("/api/v2/alerts")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn malformed_json_is_400_and_applies_nothing() {
-    let router = Router::start(&config_with_route("  receiver: blackhole", &[("blackhole", "")]));
-    let (status, body) = router.post_raw("/api/v2/alerts", br#"[{"labels":{"a":"b"}}, {"labels":"#.to_vec()).await;
+    let router = Router::start(&config_with_route(
+        "  receiver: blackhole",
+        &[("blackhole", "")],
+    ));
+    let (status, body) = router
+        .post_raw(
+            "/api/v2/alerts",
+            br#"[{"labels":{"a":"b"}}, {"labels":"#.to_vec(),
+        )
+        .await;
     assert_eq!(status, 400);
     let msg: String = serde_json::from_str(&body).expect("JSON string body");
-    assert!(msg.contains("invalid JSON body") && msg.contains("line 1"), "{msg}");
+    assert!(
+        msg.contains("invalid JSON body") && msg.contains("line 1"),
+        "{msg}"
+    );
     assert_eq!(router.get_json("/api/v2/alerts").await, json!([]));
 
-    let (status, body) = router.post_raw("/api/v2/webhook/grafana", b"{\"alerts\": 5}".to_vec()).await;
+    let (status, body) = router
+        .post_raw("/api/v2/webhook/grafana", b"{\"alerts\": 5}".to_vec())
+        .await;
     assert_eq!(status, 400, "{body}");
-    let (status, _) = router.post_raw("/api/v2/webhook/alertmanager", b"not json".to_vec()).await;
+    let (status, _) = router
+        .post_raw("/api/v2/webhook/alertmanager", b"not json".to_vec())
+        .await;
     assert_eq!(status, 400);
     let (status, body) = router
-        .post_json("/api/v2/webhook/alertmanager", &json!({"version": "3", "alerts": []}))
+        .post_json(
+            "/api/v2/webhook/alertmanager",
+            &json!({"version": "3", "alerts": []}),
+        )
         .await;
     assert_eq!(status, 400);
     assert!(body.contains("unsupported webhook version"), "{body}");
@@ -153,7 +222,10 @@ async fn malformed_json_is_400_and_applies_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn invalid_alerts_are_reported_and_valid_ones_kept() {
-    let router = Router::start(&config_with_route("  receiver: blackhole", &[("blackhole", "")]));
+    let router = Router::start(&config_with_route(
+        "  receiver: blackhole",
+        &[("blackhole", "")],
+    ));
     let (status, body) = router
         .post_json(
             "/api/v2/alerts",
@@ -174,8 +246,16 @@ async fn invalid_alerts_are_reported_and_valid_ones_kept() {
     let alerts = router.get_json("/api/v2/alerts").await;
     assert_eq!(alerts.as_array().unwrap().len(), 1);
     assert_eq!(alerts[0]["labels"]["alertname"], "Good");
-    let metrics = reqwest::get(router.url("/metrics")).await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("alertmanager_alerts_invalid_total 3"), "{metrics}");
+    let metrics = reqwest::get(router.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("alertmanager_alerts_invalid_total 3"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -184,7 +264,9 @@ async fn oversized_body_is_413() {
         &config_with_route("  receiver: blackhole", &[("blackhole", "")]),
         &["--web.max-request-body-bytes", "1024"],
     );
-    let big: Vec<_> = (0..100).map(|i| alert(&[("alertname", "Big"), ("i", &i.to_string())])).collect();
+    let big: Vec<_> = (0..100)
+        .map(|i| alert(&[("alertname", "Big"), ("i", &i.to_string())]))
+        .collect();
     let (status, _) = router.post_json("/api/v2/alerts", &json!(big)).await;
     assert_eq!(status, 413);
     assert_eq!(router.get_json("/api/v2/alerts").await, json!([]));

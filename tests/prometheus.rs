@@ -25,7 +25,8 @@ async fn prometheus_alerting_rule_reaches_the_webhook() {
         return;
     }
     let sink = Sink::start().await;
-    let route = "  receiver: hook\n  group_by: [alertname]\n  group_wait: 100ms\n  group_interval: 1s";
+    let route =
+        "  receiver: hook\n  group_by: [alertname]\n  group_wait: 100ms\n  group_interval: 1s";
     let router = Router::start(&config_with_route(route, &[("hook", &sink.url())]));
 
     let dir = tempfile::tempdir().unwrap();
@@ -61,8 +62,14 @@ alerting:
     )
     .unwrap();
     let child = Command::new(PROMETHEUS)
-        .arg(format!("--config.file={}", dir.path().join("prometheus.yml").display()))
-        .arg(format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()))
+        .arg(format!(
+            "--config.file={}",
+            dir.path().join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("tsdb").display()
+        ))
         .arg("--web.listen-address=127.0.0.1:0")
         // The first send can be dropped before Prometheus has discovered its Alertmanager;
         // re-sending every second also makes the dedup check below meaningful.
@@ -80,7 +87,13 @@ alerting:
     assert_eq!(alert["labels"]["severity"], "critical");
     assert_eq!(alert["annotations"]["summary"], "value is 42");
     assert_eq!(alert["status"], "firing");
-    assert!(alert["generatorURL"].as_str().unwrap().contains("/graph?g0.expr="), "{alert}");
+    assert!(
+        alert["generatorURL"]
+            .as_str()
+            .unwrap()
+            .contains("/graph?g0.expr="),
+        "{alert}"
+    );
 
     // Prometheus keeps re-sending the firing alert; it stays one alert here.
     tokio::time::sleep(Duration::from_secs(3)).await;

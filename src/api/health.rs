@@ -12,6 +12,9 @@ pub async fn ok() -> &'static str {
 pub async fn reload(State(app): State<Arc<App>>) -> (StatusCode, String) {
     match app.reload() {
         Ok(()) => (StatusCode::OK, String::new()),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("failed to reload config: {e}")),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("failed to reload config: {e}"),
+        ),
     }
 }

@@ -12,7 +12,9 @@ use crate::app::App;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
-const LATENCY_BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 20.0];
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 20.0,
+];
 
 /// Installs the process-wide recorder once; later calls reuse it.
 pub fn install() -> Option<&'static PrometheusHandle> {
@@ -35,7 +37,8 @@ pub fn install() -> Option<&'static PrometheusHandle> {
 pub async fn render(State(app): State<Arc<App>>) -> impl IntoResponse {
     let runtime = app.runtime();
     metrics::gauge!("alertmanager_alerts", "state" => "active").set(app.store.len() as f64);
-    metrics::gauge!("alertmanager_dispatcher_aggregation_groups").set(runtime.dispatcher.group_count() as f64);
+    metrics::gauge!("alertmanager_dispatcher_aggregation_groups")
+        .set(runtime.dispatcher.group_count() as f64);
     metrics::gauge!("alertmanager_nflog_entries").set(app.nflog.len() as f64);
     let body = install().map(|h| h.render()).unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)

@@ -24,7 +24,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v2/alerts/groups", get(v2::get_alert_groups))
         .route("/api/v2/receivers", get(v2::get_receivers))
         .route("/api/v2/status", get(v2::get_status))
-        .route("/api/v2/webhook/alertmanager", post(v2::post_alertmanager_webhook))
+        .route(
+            "/api/v2/webhook/alertmanager",
+            post(v2::post_alertmanager_webhook),
+        )
         .route("/api/v2/webhook/grafana", post(v2::post_grafana_webhook))
         .route("/-/healthy", get(health::ok).head(health::ok))
         .route("/-/ready", get(health::ok).head(health::ok))

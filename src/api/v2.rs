@@ -73,20 +73,22 @@ impl AlertFilter {
         let query = query.unwrap_or("");
         for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
             let flag = |v: &str| -> Result<bool, ApiError> {
-                v.parse::<bool>()
-                    .map_err(|_| ApiError::bad_request(format!("{key} in query must be of type boolean: {v:?}")))
+                v.parse::<bool>().map_err(|_| {
+                    ApiError::bad_request(format!("{key} in query must be of type boolean: {v:?}"))
+                })
             };
             match &*key {
                 "active" => f.active = flag(&value)?,
                 "silenced" => f.silenced = flag(&value)?,
                 "inhibited" => f.inhibited = flag(&value)?,
                 "unprocessed" => f.unprocessed = flag(&value)?,
-                "filter" => f
-                    .matchers
-                    .push(Matcher::parse(&value).map_err(|e| ApiError::bad_request(e.to_string()))?),
+                "filter" => f.matchers.push(
+                    Matcher::parse(&value).map_err(|e| ApiError::bad_request(e.to_string()))?,
+                ),
                 "receiver" => {
-                    let re = Regex::new(&format!("^(?:{value})$"))
-                        .map_err(|e| ApiError::bad_request(format!("failed to parse receiver param: {e}")))?;
+                    let re = Regex::new(&format!("^(?:{value})$")).map_err(|e| {
+                        ApiError::bad_request(format!("failed to parse receiver param: {e}"))
+                    })?;
                     f.receiver = Some(re);
                 }
                 _ => {}
@@ -102,7 +104,9 @@ impl AlertFilter {
             }
         }
         // Silences and inhibition are not in this release, so every alert is active.
-        self.active && self.matchers.iter().all(|m| m.matches(&alert.labels)) && !alert.resolved_at(now)
+        self.active
+            && self.matchers.iter().all(|m| m.matches(&alert.labels))
+            && !alert.resolved_at(now)
     }
 }
 
@@ -120,7 +124,10 @@ fn gettable_alert(alert: &Alert, receivers: &[&str]) -> Value {
     })
 }
 
-pub async fn get_alerts(State(app): State<Arc<App>>, RawQuery(query): RawQuery) -> Result<Json<Vec<Value>>, ApiError> {
+pub async fn get_alerts(
+    State(app): State<Arc<App>>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Vec<Value>>, ApiError> {
     let filter = AlertFilter::parse(query.as_deref())?;
     let runtime = app.runtime();
     let now = Utc::now();
@@ -130,7 +137,9 @@ pub async fn get_alerts(State(app): State<Arc<App>>, RawQuery(query): RawQuery) 
         .iter()
         .filter_map(|a| {
             let receivers = runtime.routes.receivers_for(&a.labels);
-            filter.keeps(a, &receivers, now).then(|| gettable_alert(a, &receivers))
+            filter
+                .keeps(a, &receivers, now)
+                .then(|| gettable_alert(a, &receivers))
         })
         .collect();
     Ok(Json(out))
@@ -145,7 +154,11 @@ pub async fn get_alert_groups(
     let now = Utc::now();
     let mut out = Vec::new();
     for group in runtime.dispatcher.groups() {
-        if filter.receiver.as_ref().is_some_and(|re| !re.is_match(&group.receiver)) {
+        if filter
+            .receiver
+            .as_ref()
+            .is_some_and(|re| !re.is_match(&group.receiver))
+        {
             continue;
         }
         let alerts: Vec<Value> = group
@@ -157,14 +170,22 @@ pub async fn get_alert_groups(
         if alerts.is_empty() {
             continue;
         }
-        out.push(json!({"alerts": alerts, "labels": group.labels, "receiver": {"name": group.receiver}}));
+        out.push(
+            json!({"alerts": alerts, "labels": group.labels, "receiver": {"name": group.receiver}}),
+        );
     }
     Ok(Json(out))
 }
 
 pub async fn get_receivers(State(app): State<Arc<App>>) -> Json<Vec<Value>> {
     let runtime = app.runtime();
-    let names = runtime.config.config.receivers.iter().map(|r| json!({"name": r.name})).collect();
+    let names = runtime
+        .config
+        .config
+        .receivers
+        .iter()
+        .map(|r| json!({"name": r.name}))
+        .collect();
     Json(names)
 }
 

@@ -40,7 +40,9 @@ impl<'de> Deserialize<'de> for LabelNameString {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         if !is_valid_label_name(&s) {
-            return Err(serde::de::Error::custom(format!("{s:?} is not a valid label name")));
+            return Err(serde::de::Error::custom(format!(
+                "{s:?} is not a valid label name"
+            )));
         }
         Ok(LabelNameString(s))
     }

@@ -31,7 +31,10 @@ pub enum ConfigError {
     #[error("{0}")]
     Parse(String),
     #[error("{message}{}", line.map(|l| format!(" (line {l})")).unwrap_or_default())]
-    Invalid { message: String, line: Option<usize> },
+    Invalid {
+        message: String,
+        line: Option<usize>,
+    },
 }
 
 pub const DEFAULT_RESOLVE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
@@ -91,7 +94,8 @@ impl LoadedConfig {
         let config: Config = if source.trim().is_empty() {
             Config::default()
         } else {
-            serde_yaml_ng::from_str(source).map_err(|e| ConfigError::Parse(refine_parse_error(source, &e)))?
+            serde_yaml_ng::from_str(source)
+                .map_err(|e| ConfigError::Parse(refine_parse_error(source, &e)))?
         };
         let validator = Validator { source };
         let global = validator.check(&config)?;
@@ -203,7 +207,11 @@ impl Validator<'_> {
         }
 
         let mut interval_names = BTreeSet::new();
-        for interval in config.time_intervals.iter().chain(&config.mute_time_intervals) {
+        for interval in config
+            .time_intervals
+            .iter()
+            .chain(&config.mute_time_intervals)
+        {
             if interval.name.is_empty() {
                 return Err(self.invalid("missing name in time interval".into(), "name", ""));
             }
@@ -231,11 +239,7 @@ impl Validator<'_> {
         }
         if !root.matchers.0.is_empty() || !root.match_equal.is_empty() || !root.match_re.is_empty()
         {
-            return Err(self.invalid(
-                "root route must not have any matchers".into(),
-                "route",
-                "",
-            ));
+            return Err(self.invalid("root route must not have any matchers".into(), "route", ""));
         }
         if !root.mute_time_intervals.is_empty() {
             return Err(self.invalid(
@@ -254,12 +258,22 @@ impl Validator<'_> {
         self.check_route(root, &names, &interval_names)?;
 
         for rule in &config.inhibit_rules {
-            let source = merge_matchers(&rule.source_match, &rule.source_match_re, &rule.source_matchers);
-            let target = merge_matchers(&rule.target_match, &rule.target_match_re, &rule.target_matchers);
+            let source = merge_matchers(
+                &rule.source_match,
+                &rule.source_match_re,
+                &rule.source_matchers,
+            );
+            let target = merge_matchers(
+                &rule.target_match,
+                &rule.target_match_re,
+                &rule.target_matchers,
+            );
             if source.is_empty() || target.is_empty() {
                 // Alertmanager accepts this; an empty side matches every alert, which is rarely
                 // meant, so say so in the log rather than refuse a working config.
-                tracing::warn!("an inhibit rule has no source or no target matchers: it matches every alert");
+                tracing::warn!(
+                    "an inhibit rule has no source or no target matchers: it matches every alert"
+                );
             }
         }
         Ok(global)
@@ -312,12 +326,24 @@ impl Validator<'_> {
             }
         }
         if route.group_interval.is_some_and(|d| d.0.is_zero()) {
-            return Err(self.invalid("group_interval cannot be zero".into(), "group_interval", "0"));
+            return Err(self.invalid(
+                "group_interval cannot be zero".into(),
+                "group_interval",
+                "0",
+            ));
         }
         if route.repeat_interval.is_some_and(|d| d.0.is_zero()) {
-            return Err(self.invalid("repeat_interval cannot be zero".into(), "repeat_interval", "0"));
+            return Err(self.invalid(
+                "repeat_interval cannot be zero".into(),
+                "repeat_interval",
+                "0",
+            ));
         }
-        for name in route.mute_time_intervals.iter().chain(&route.active_time_intervals) {
+        for name in route
+            .mute_time_intervals
+            .iter()
+            .chain(&route.active_time_intervals)
+        {
             if !intervals.contains(name.as_str()) {
                 return Err(self.invalid(
                     format!("undefined time interval {name:?} used in route"),
@@ -359,7 +385,8 @@ impl Validator<'_> {
             check_http_config(w.http_config.as_ref()).map_err(at)?;
         }
         for s in &r.slack_configs {
-            SecretSource::from_pair(s.api_url.clone(), s.api_url_file.clone(), "api_url").map_err(at)?;
+            SecretSource::from_pair(s.api_url.clone(), s.api_url_file.clone(), "api_url")
+                .map_err(at)?;
             if s.api_url.is_none()
                 && s.api_url_file.is_none()
                 && global.slack_api_url.is_none()
@@ -370,12 +397,22 @@ impl Validator<'_> {
             check_http_config(s.http_config.as_ref()).map_err(at)?;
         }
         for p in &r.pagerduty_configs {
-            let routing = SecretSource::from_pair(p.routing_key.clone(), p.routing_key_file.clone(), "routing_key")
-                .map_err(at)?;
-            let service = SecretSource::from_pair(p.service_key.clone(), p.service_key_file.clone(), "service_key")
-                .map_err(at)?;
+            let routing = SecretSource::from_pair(
+                p.routing_key.clone(),
+                p.routing_key_file.clone(),
+                "routing_key",
+            )
+            .map_err(at)?;
+            let service = SecretSource::from_pair(
+                p.service_key.clone(),
+                p.service_key_file.clone(),
+                "service_key",
+            )
+            .map_err(at)?;
             if routing.is_none() && service.is_none() {
-                return Err(at("missing service or routing key in PagerDuty config".into()));
+                return Err(at(
+                    "missing service or routing key in PagerDuty config".into()
+                ));
             }
             if let Some(url) = &p.url {
                 check_http_url(url).map_err(|e| at(format!("pagerduty url: {e}")))?;
@@ -392,10 +429,19 @@ impl Validator<'_> {
             if e.from.is_none() && global.smtp_from.is_none() {
                 return Err(at("no global SMTP from set".into()));
             }
-            SecretSource::from_pair(e.auth_password.clone(), e.auth_password_file.clone(), "auth_password")
-                .map_err(at)?;
+            SecretSource::from_pair(
+                e.auth_password.clone(),
+                e.auth_password_file.clone(),
+                "auth_password",
+            )
+            .map_err(at)?;
             for header in e.headers.keys() {
-                if e.headers.keys().filter(|h| h.eq_ignore_ascii_case(header)).count() > 1 {
+                if e.headers
+                    .keys()
+                    .filter(|h| h.eq_ignore_ascii_case(header))
+                    .count()
+                    > 1
+                {
                     return Err(at(format!("duplicate header {header:?} in email config")));
                 }
             }
@@ -430,7 +476,11 @@ fn check_http_config(http: Option<&HttpClientConfig>) -> Result<(), String> {
         return Err("http_config.oauth2 is not supported by alert-router".into());
     }
     if let Some(basic) = &http.basic_auth {
-        SecretSource::from_pair(basic.password.clone(), basic.password_file.clone(), "password")?;
+        SecretSource::from_pair(
+            basic.password.clone(),
+            basic.password_file.clone(),
+            "password",
+        )?;
     }
     if let Some(proxy) = &http.proxy_url {
         url::Url::parse(proxy).map_err(|e| format!("invalid proxy_url {proxy:?}: {e}"))?;
@@ -443,23 +493,36 @@ fn check_http_config(http: Option<&HttpClientConfig>) -> Result<(), String> {
 /// the line that holds it instead, and name the key written there.
 fn refine_parse_error(source: &str, e: &serde_yaml_ng::Error) -> String {
     let message = e.to_string();
-    let Some(location) = e.location() else { return message };
+    let Some(location) = e.location() else {
+        return message;
+    };
     let Some(quoted) = message.split('"').nth(1).filter(|q| !q.is_empty()) else {
         return message;
     };
     // The quoted text is Rust-escaped; the first line of it is enough to find the source line.
-    let needle = quoted.split("\\").next().unwrap_or(quoted).split("\\\"").next().unwrap_or(quoted);
+    let needle = quoted
+        .split("\\")
+        .next()
+        .unwrap_or(quoted)
+        .split("\\\"")
+        .next()
+        .unwrap_or(quoted);
     let found = source
         .lines()
         .enumerate()
         .skip(location.line().saturating_sub(1))
         .find(|(_, line)| line.contains(needle));
-    let Some((index, line)) = found else { return message };
+    let Some((index, line)) = found else {
+        return message;
+    };
     let suffix = format!(" at line {} column {}", location.line(), location.column());
     let body = message.strip_suffix(&suffix).unwrap_or(&message);
     let trimmed = line.trim_start().trim_start_matches("- ");
     let key = trimmed.split(':').next().unwrap_or("");
-    let key_note = if trimmed.contains(':') && !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+    let key_note = if trimmed.contains(':')
+        && !key.is_empty()
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
         format!(" (field `{key}`)")
     } else {
         String::new()
@@ -501,7 +564,10 @@ mod tests {
         let c = LoadedConfig::parse("route:\n  receiver: a\nreceivers:\n  - name: a\n").unwrap();
         assert_eq!(c.resolve_timeout, Duration::from_secs(300));
         assert_eq!(c.global.smtp_require_tls, Some(true));
-        assert_eq!(c.global.pagerduty_url.as_deref(), Some(DEFAULT_PAGERDUTY_URL));
+        assert_eq!(
+            c.global.pagerduty_url.as_deref(),
+            Some(DEFAULT_PAGERDUTY_URL)
+        );
     }
 
     #[test]
@@ -513,33 +579,62 @@ mod tests {
     #[test]
     fn bad_values_name_the_line() {
         let e = err("route:\n  receiver: a\n  group_wait: 5 minutes\nreceivers:\n  - name: a\n");
-        assert!(e.contains("not a valid duration") && e.contains("line 3"), "{e}");
+        assert!(
+            e.contains("not a valid duration") && e.contains("line 3"),
+            "{e}"
+        );
         let e = err("route:\n  receiver: a\n  routes:\n    - matchers: ['a=\"b']\nreceivers:\n  - name: a\n");
-        assert!(e.contains("unescaped double quote") && e.contains("line 4"), "{e}");
+        assert!(
+            e.contains("unescaped double quote") && e.contains("line 4"),
+            "{e}"
+        );
         let e = err("route:\n  receiver: a\n  routes:\n    - match_re: {a: '(('}\nreceivers:\n  - name: a\n");
-        assert!(e.contains("regular expression") && e.contains("line 4"), "{e}");
+        assert!(
+            e.contains("regular expression") && e.contains("line 4"),
+            "{e}"
+        );
     }
 
     #[test]
     fn semantic_errors_match_alertmanager_wording() {
-        let e = err("route:\n  receiver: a\n  routes:\n    - receiver: nope\nreceivers:\n  - name: a\n");
+        let e = err(
+            "route:\n  receiver: a\n  routes:\n    - receiver: nope\nreceivers:\n  - name: a\n",
+        );
         assert_eq!(e, "undefined receiver \"nope\" used in route (line 4)");
         assert!(err("receivers:\n  - name: a\n").contains("no routes provided"));
-        assert!(err("route: {}\nreceivers:\n  - name: a\n").contains("root route must specify a default receiver"));
-        assert!(err("route: {receiver: a, matchers: [x=y]}\nreceivers:\n  - name: a\n")
-            .contains("root route must not have any matchers"));
-        assert!(err("route: {receiver: a}\nreceivers:\n  - name: a\n  - name: a\n").contains("is not unique"));
-        assert!(err("route: {receiver: a, group_by: ['...', x]}\nreceivers:\n  - name: a\n")
-            .contains("wildcard group_by"));
-        assert!(err("route: {receiver: a, routes: [{group_interval: 0s}]}\nreceivers:\n  - name: a\n")
-            .contains("group_interval cannot be zero"));
-        assert!(err("route: {receiver: a}\nreceivers:\n  - name: a\n    webhook_configs: [{}]\n")
-            .contains("missing URL in webhook config"));
-        assert!(err("route: {receiver: a}\nreceivers:\n  - name: a\n    slack_configs: [{channel: x}]\n")
-            .contains("no global Slack API URL set"));
-        assert!(err("route: {receiver: a}\nreceivers:\n  - name: a\n    opsgenie_configs: [{}]\n")
-            .contains("not supported"));
-        assert!(err("route: {receiver: a, routes: [{mute_time_intervals: [x]}]}\nreceivers:\n  - name: a\n")
-            .contains("undefined time interval \"x\""));
+        assert!(err("route: {}\nreceivers:\n  - name: a\n")
+            .contains("root route must specify a default receiver"));
+        assert!(
+            err("route: {receiver: a, matchers: [x=y]}\nreceivers:\n  - name: a\n")
+                .contains("root route must not have any matchers")
+        );
+        assert!(
+            err("route: {receiver: a}\nreceivers:\n  - name: a\n  - name: a\n")
+                .contains("is not unique")
+        );
+        assert!(
+            err("route: {receiver: a, group_by: ['...', x]}\nreceivers:\n  - name: a\n")
+                .contains("wildcard group_by")
+        );
+        assert!(err(
+            "route: {receiver: a, routes: [{group_interval: 0s}]}\nreceivers:\n  - name: a\n"
+        )
+        .contains("group_interval cannot be zero"));
+        assert!(
+            err("route: {receiver: a}\nreceivers:\n  - name: a\n    webhook_configs: [{}]\n")
+                .contains("missing URL in webhook config")
+        );
+        assert!(err(
+            "route: {receiver: a}\nreceivers:\n  - name: a\n    slack_configs: [{channel: x}]\n"
+        )
+        .contains("no global Slack API URL set"));
+        assert!(
+            err("route: {receiver: a}\nreceivers:\n  - name: a\n    opsgenie_configs: [{}]\n")
+                .contains("not supported")
+        );
+        assert!(err(
+            "route: {receiver: a, routes: [{mute_time_intervals: [x]}]}\nreceivers:\n  - name: a\n"
+        )
+        .contains("undefined time interval \"x\""));
     }
 }

@@ -104,7 +104,10 @@ mod tests {
             assert!(!out.contains(leaked), "{leaked} leaked in {out}");
         }
         assert!(out.contains("http://pd"));
-        assert!(redacted_yaml("receivers:\n- webhook_configs:\n  - url: http://u:pw@h/p?token=abc\n").contains("http://u:%3Csecret%3E@h/%3Csecret%3E?token=%3Csecret%3E"));
+        assert!(redacted_yaml(
+            "receivers:\n- webhook_configs:\n  - url: http://u:pw@h/p?token=abc\n"
+        )
+        .contains("http://u:%3Csecret%3E@h/%3Csecret%3E?token=%3Csecret%3E"));
         assert!(out.contains("username: u"));
     }
 }

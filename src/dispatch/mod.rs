@@ -20,8 +20,8 @@ use crate::notify::{FlushContext, Notifier, MIN_FLUSH_TIMEOUT};
 use crate::route::{RouteId, RouteTree};
 use crate::store::SHARDS;
 
-use group::AggrGroup;
 pub use group::sort_for_notification;
+use group::AggrGroup;
 use timers::DeadlineHeap;
 
 /// A group is named by its route and the fingerprint of its group labels.
@@ -51,7 +51,11 @@ pub struct GroupSnapshot {
 }
 
 impl Dispatcher {
-    pub fn new(routes: Arc<RouteTree>, notifier: Arc<Notifier>, external_url: String) -> Arc<Dispatcher> {
+    pub fn new(
+        routes: Arc<RouteTree>,
+        notifier: Arc<Notifier>,
+        external_url: String,
+    ) -> Arc<Dispatcher> {
         Arc::new(Dispatcher {
             routes,
             notifier,
@@ -94,7 +98,10 @@ impl Dispatcher {
         for route_id in self.routes.match_labels(&alert.labels) {
             let route = self.routes.get(route_id);
             let labels = route.group_labels(&alert.labels);
-            let id = GroupId { route: route_id, labels: labels.fingerprint() };
+            let id = GroupId {
+                route: route_id,
+                labels: labels.fingerprint(),
+            };
             let mut shard = self.shard(&id).lock();
             let group = shard.entry(id).or_insert_with(|| {
                 self.group_count.fetch_add(1, Ordering::Relaxed);
@@ -107,7 +114,8 @@ impl Dispatcher {
             g.alerts.insert(alert.fingerprint, alert.clone());
             // An alert that started more than group_wait ago has waited long enough: a group
             // that has not flushed yet flushes now rather than delaying a known-old alert.
-            let waited = chrono::Duration::from_std(route.group_wait).unwrap_or(chrono::Duration::MAX);
+            let waited =
+                chrono::Duration::from_std(route.group_wait).unwrap_or(chrono::Duration::MAX);
             if !g.has_flushed && g.next_flush.is_some() && alert.starts_at + waited < now_utc {
                 g.next_flush = Some(now);
                 self.timers.push(now, id);
@@ -162,7 +170,12 @@ impl Dispatcher {
             let alerts = Arc::new(alerts);
             let ctx = Arc::new(ctx);
             let delivered = me.notifier.notify(ctx.clone(), alerts.clone()).await;
-            me.finish_flush(id, &group, delivered.then_some((&ctx, &alerts[..])), next_flush);
+            me.finish_flush(
+                id,
+                &group,
+                delivered.then_some((&ctx, &alerts[..])),
+                next_flush,
+            );
         });
     }
 
@@ -179,7 +192,10 @@ impl Dispatcher {
         let mut g = group.lock();
         if let Some((ctx, sent)) = delivered {
             for a in sent.iter().filter(|a| a.resolved_at(ctx.now)) {
-                if g.alerts.get(&a.fingerprint).is_some_and(|cur| cur.updated_at == a.updated_at) {
+                if g.alerts
+                    .get(&a.fingerprint)
+                    .is_some_and(|cur| cur.updated_at == a.updated_at)
+                {
                     g.alerts.remove(&a.fingerprint);
                 }
             }

@@ -59,13 +59,21 @@ impl WebhookAlert {
 /// `POST /api/v2/webhook/alertmanager`: an upstream Alertmanager's webhook (version 4). Its
 /// alerts keep their labels, so their fingerprints equal the upstream's and a re-sent group
 /// merges into the alerts already here.
-pub fn decode_alertmanager_webhook(body: &[u8], now: Timestamp, timeouts: Timeouts) -> Result<Decoded, IngestError> {
+pub fn decode_alertmanager_webhook(
+    body: &[u8],
+    now: Timestamp,
+    timeouts: Timeouts,
+) -> Result<Decoded, IngestError> {
     let message: WebhookMessage = serde_json::from_slice(body).map_err(json_error)?;
     match message.version.as_deref() {
         None | Some("4") => {}
         Some(other) => return Err(IngestError::Version(other.to_string(), "4")),
     }
-    let raw = message.alerts.into_iter().map(|a| a.into_raw(now)).collect();
+    let raw = message
+        .alerts
+        .into_iter()
+        .map(|a| a.into_raw(now))
+        .collect();
     Ok(normalize_all(raw, now, timeouts.webhook))
 }
 
@@ -78,14 +86,20 @@ mod tests {
     #[test]
     fn firing_and_resolved_from_upstream() {
         let now = parse_rfc3339("2024-01-01T00:10:00Z").unwrap();
-        let t = Timeouts { resolve: Duration::from_secs(300), webhook: Duration::from_secs(3600) };
+        let t = Timeouts {
+            resolve: Duration::from_secs(300),
+            webhook: Duration::from_secs(3600),
+        };
         let body = br#"{"version":"4","status":"firing","receiver":"x","groupKey":"k","alerts":[
           {"status":"firing","labels":{"alertname":"A"},"startsAt":"2024-01-01T00:00:00Z","endsAt":"0001-01-01T00:00:00Z","fingerprint":"x"},
           {"status":"resolved","labels":{"alertname":"B"},"startsAt":"2024-01-01T00:00:00Z","endsAt":"2024-01-01T00:09:00Z"}]}"#;
         let d = decode_alertmanager_webhook(body, now, t).unwrap();
         assert_eq!(d.alerts.len(), 2);
         assert!(d.alerts[0].timeout);
-        assert_eq!(d.alerts[0].ends_at, parse_rfc3339("2024-01-01T01:10:00Z").unwrap());
+        assert_eq!(
+            d.alerts[0].ends_at,
+            parse_rfc3339("2024-01-01T01:10:00Z").unwrap()
+        );
         assert!(d.alerts[1].resolved_at(now));
         assert!(decode_alertmanager_webhook(br#"{"version":"3","alerts":[]}"#, now, t).is_err());
     }

@@ -21,7 +21,11 @@ struct PostableAlert {
 }
 
 /// `POST /api/v2/alerts`: a JSON array of PostableAlert, as Prometheus and amtool send.
-pub fn decode_postable_alerts(body: &[u8], now: Timestamp, timeouts: Timeouts) -> Result<Decoded, IngestError> {
+pub fn decode_postable_alerts(
+    body: &[u8],
+    now: Timestamp,
+    timeouts: Timeouts,
+) -> Result<Decoded, IngestError> {
     let posted: Vec<PostableAlert> = serde_json::from_slice(body).map_err(json_error)?;
     let raw = posted
         .into_iter()
@@ -43,12 +47,16 @@ mod tests {
     use crate::model::time::parse_rfc3339;
     use std::time::Duration;
 
-    const T: Timeouts = Timeouts { resolve: Duration::from_secs(300), webhook: Duration::from_secs(3600) };
+    const T: Timeouts = Timeouts {
+        resolve: Duration::from_secs(300),
+        webhook: Duration::from_secs(3600),
+    };
 
     #[test]
     fn applies_alertmanager_defaults() {
         let now = parse_rfc3339("2024-01-01T00:00:00Z").unwrap();
-        let body = br#"[{"labels":{"alertname":"A","empty":""},"endsAt":"0001-01-01T00:00:00.000Z"},
+        let body =
+            br#"[{"labels":{"alertname":"A","empty":""},"endsAt":"0001-01-01T00:00:00.000Z"},
                         {"labels":{"alertname":"B"},"endsAt":"2024-01-01T01:00:00Z"}]"#;
         let d = decode_postable_alerts(body, now, T).unwrap();
         assert!(d.errors.is_empty());
@@ -58,7 +66,10 @@ mod tests {
         assert!(a.timeout);
         assert!(!a.labels.contains("empty"));
         let b = &d.alerts[1];
-        assert_eq!(b.starts_at, b.ends_at, "start defaults to the end when only the end is set");
+        assert_eq!(
+            b.starts_at, b.ends_at,
+            "start defaults to the end when only the end is set"
+        );
         assert!(!b.timeout);
     }
 
@@ -80,6 +91,11 @@ mod tests {
         let now = parse_rfc3339("2024-01-01T00:00:00Z").unwrap();
         assert!(decode_postable_alerts(b"[{\"labels\":", now, T).is_err());
         assert!(decode_postable_alerts(br#"[{"annotations":{}}]"#, now, T).is_err());
-        assert!(decode_postable_alerts(br#"[{"labels":{"a":"b"},"startsAt":"yesterday"}]"#, now, T).is_err());
+        assert!(decode_postable_alerts(
+            br#"[{"labels":{"a":"b"},"startsAt":"yesterday"}]"#,
+            now,
+            T
+        )
+        .is_err());
     }
 }

@@ -13,13 +13,21 @@ struct GrafanaMessage {
 
 /// `POST /api/v2/webhook/grafana`: Grafana's webhook contact point (version 1). The alerts
 /// have Alertmanager's shape plus `values` (refId → number), which is kept for classification.
-pub fn decode_grafana_webhook(body: &[u8], now: Timestamp, timeouts: Timeouts) -> Result<Decoded, IngestError> {
+pub fn decode_grafana_webhook(
+    body: &[u8],
+    now: Timestamp,
+    timeouts: Timeouts,
+) -> Result<Decoded, IngestError> {
     let message: GrafanaMessage = serde_json::from_slice(body).map_err(json_error)?;
     match message.version.as_deref() {
         None | Some("1") => {}
         Some(other) => return Err(IngestError::Version(other.to_string(), "1")),
     }
-    let raw = message.alerts.into_iter().map(|a| a.into_raw(now)).collect();
+    let raw = message
+        .alerts
+        .into_iter()
+        .map(|a| a.into_raw(now))
+        .collect();
     Ok(normalize_all(raw, now, timeouts.webhook))
 }
 
@@ -32,7 +40,10 @@ mod tests {
     #[test]
     fn keeps_values() {
         let now = parse_rfc3339("2024-01-01T00:10:00Z").unwrap();
-        let t = Timeouts { resolve: Duration::from_secs(300), webhook: Duration::from_secs(3600) };
+        let t = Timeouts {
+            resolve: Duration::from_secs(300),
+            webhook: Duration::from_secs(3600),
+        };
         let body = br#"{"receiver":"x","status":"firing","orgId":1,"version":"1","state":"alerting","title":"t","message":"m",
           "alerts":[{"status":"firing","labels":{"alertname":"High","grafana_folder":"f"},"annotations":{},
           "startsAt":"2024-01-01T00:00:00Z","endsAt":"0001-01-01T00:00:00Z","values":{"B":44.2,"C":1},"valueString":"[ var='B' value=44.2 ]",

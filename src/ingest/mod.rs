@@ -66,19 +66,26 @@ impl RawAlert {
         let starts_at = self.starts_at.or(self.ends_at).unwrap_or(now);
         let (ends_at, is_timeout) = match self.ends_at {
             Some(end) => (end, false),
-            None => (now + chrono::Duration::from_std(timeout).unwrap_or(chrono::Duration::MAX), true),
+            None => (
+                now + chrono::Duration::from_std(timeout).unwrap_or(chrono::Duration::MAX),
+                true,
+            ),
         };
         let mut labels: LabelSet = self.labels.into_iter().collect();
         labels.remove_empty_values();
         if ends_at < starts_at {
             return Err("start time must be before end time".into());
         }
-        labels.validate().map_err(|e| format!("invalid label set: {e}"))?;
+        labels
+            .validate()
+            .map_err(|e| format!("invalid label set: {e}"))?;
         if labels.is_empty() {
             return Err("at least one label pair required".into());
         }
         let annotations: LabelSet = self.annotations.into_iter().collect();
-        annotations.validate().map_err(|e| format!("invalid annotations: {e}"))?;
+        annotations
+            .validate()
+            .map_err(|e| format!("invalid annotations: {e}"))?;
         Ok(Alert {
             fingerprint: labels.fingerprint(),
             labels,

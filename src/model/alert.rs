@@ -105,11 +105,24 @@ mod tests {
 
     #[test]
     fn merge_keeps_earliest_start_and_explicit_end() {
-        let old = alert("2024-01-01T00:00:00Z", "2024-01-01T02:00:00Z", "2024-01-01T00:00:00Z", false);
-        let new = alert("2024-01-01T00:30:00Z", "2024-01-01T01:05:00Z", "2024-01-01T01:00:00Z", true);
+        let old = alert(
+            "2024-01-01T00:00:00Z",
+            "2024-01-01T02:00:00Z",
+            "2024-01-01T00:00:00Z",
+            false,
+        );
+        let new = alert(
+            "2024-01-01T00:30:00Z",
+            "2024-01-01T01:05:00Z",
+            "2024-01-01T01:00:00Z",
+            true,
+        );
         let m = old.merge(&new);
         assert_eq!(m.starts_at, old.starts_at);
-        assert_eq!(m.ends_at, old.ends_at, "explicit later end beats a timeout end");
+        assert_eq!(
+            m.ends_at, old.ends_at,
+            "explicit later end beats a timeout end"
+        );
         assert!(!m.timeout);
         // Order of the arguments does not matter: the younger is picked by updated_at.
         assert_eq!(new.merge(&old), m);
@@ -117,8 +130,18 @@ mod tests {
 
     #[test]
     fn merge_lets_newer_timeout_replace_older_timeout() {
-        let old = alert("2024-01-01T00:00:00Z", "2024-01-01T01:10:00Z", "2024-01-01T00:00:00Z", true);
-        let new = alert("2024-01-01T00:00:00Z", "2024-01-01T01:05:00Z", "2024-01-01T01:00:00Z", true);
+        let old = alert(
+            "2024-01-01T00:00:00Z",
+            "2024-01-01T01:10:00Z",
+            "2024-01-01T00:00:00Z",
+            true,
+        );
+        let new = alert(
+            "2024-01-01T00:00:00Z",
+            "2024-01-01T01:05:00Z",
+            "2024-01-01T01:00:00Z",
+            true,
+        );
         assert_eq!(old.merge(&new).ends_at, new.ends_at);
     }
 }

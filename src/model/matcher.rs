@@ -140,9 +140,7 @@ pub struct Matchers(pub Vec<Matcher>);
 
 impl Matchers {
     pub fn sorted(mut matchers: Vec<Matcher>) -> Matchers {
-        matchers.sort_by(|a, b| {
-            (&a.name, &a.value, a.kind).cmp(&(&b.name, &b.value, b.kind))
-        });
+        matchers.sort_by(|a, b| (&a.name, &a.value, a.kind).cmp(&(&b.name, &b.value, b.kind)));
         Matchers(matchers)
     }
 
@@ -376,7 +374,10 @@ mod tests {
     fn parses_every_operator_and_quoting() {
         let ms = parse_matchers(r#"{a="b", c!~"d.*",e=~f|g, h != "i,j"}"#).unwrap();
         let shown: Vec<String> = ms.iter().map(|m| m.to_string()).collect();
-        assert_eq!(shown, [r#"a="b""#, r#"c!~"d.*""#, r#"e=~"f|g""#, r#"h!="i,j""#]);
+        assert_eq!(
+            shown,
+            [r#"a="b""#, r#"c!~"d.*""#, r#"e=~"f|g""#, r#"h!="i,j""#]
+        );
     }
 
     #[test]
@@ -387,9 +388,18 @@ mod tests {
             Matcher::parse(r#"a="b"c""#),
             Err(MatcherError::UnescapedQuote(_))
         ));
-        assert!(matches!(Matcher::parse(r#"a="b"#), Err(MatcherError::UnescapedQuote(_))));
-        assert!(matches!(Matcher::parse("a"), Err(MatcherError::BadFormat(_))));
-        assert!(matches!(Matcher::parse("=b"), Err(MatcherError::BadFormat(_))));
+        assert!(matches!(
+            Matcher::parse(r#"a="b"#),
+            Err(MatcherError::UnescapedQuote(_))
+        ));
+        assert!(matches!(
+            Matcher::parse("a"),
+            Err(MatcherError::BadFormat(_))
+        ));
+        assert!(matches!(
+            Matcher::parse("=b"),
+            Err(MatcherError::BadFormat(_))
+        ));
     }
 
     #[test]
@@ -397,7 +407,10 @@ mod tests {
         let m = Matcher::parse(r#"x=~"a\d+""#).unwrap();
         assert!(m.matches(&labels(&[("x", "a12")])));
         assert!(!m.matches(&labels(&[("x", "ba12")])));
-        assert!(!m.matches(&labels(&[("x", "a١")])), "Arabic digit is not \\d in RE2");
+        assert!(
+            !m.matches(&labels(&[("x", "a١")])),
+            "Arabic digit is not \\d in RE2"
+        );
         let w = Matcher::parse(r#"x=~"[\w-]+""#).unwrap();
         assert!(w.matches(&labels(&[("x", "ab-c_1")])));
         assert!(!w.matches(&labels(&[("x", "é")])));

@@ -38,7 +38,9 @@ pub fn parse_rfc3339(s: &str) -> Result<Timestamp, chrono::ParseError> {
 }
 
 /// Deserializes an optional timestamp where absent, `null`, `""` and Go's zero time all mean unset.
-pub fn deserialize_optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
+pub fn deserialize_optional<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Timestamp>, D::Error> {
     let raw: Option<String> = Option::deserialize(d)?;
     match raw.as_deref() {
         None | Some("") => Ok(None),
@@ -62,6 +64,8 @@ mod tests {
         let whole = parse_rfc3339("2024-03-01T10:00:00+02:00").unwrap();
         assert_eq!(format_rfc3339_nano(&whole), "2024-03-01T08:00:00Z");
         assert_eq!(format_rfc3339_nano(&go_zero_time()), "0001-01-01T00:00:00Z");
-        assert!(is_go_zero(&parse_rfc3339("0001-01-01T00:00:00.000Z").unwrap()));
+        assert!(is_go_zero(
+            &parse_rfc3339("0001-01-01T00:00:00.000Z").unwrap()
+        ));
     }
 }

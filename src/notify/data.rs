@@ -74,11 +74,15 @@ impl NotificationData {
     }
 
     pub fn firing(&self) -> impl Iterator<Item = &DataAlert> {
-        self.alerts.iter().filter(|a| a.status == AlertStatus::Firing)
+        self.alerts
+            .iter()
+            .filter(|a| a.status == AlertStatus::Firing)
     }
 
     pub fn resolved(&self) -> impl Iterator<Item = &DataAlert> {
-        self.alerts.iter().filter(|a| a.status == AlertStatus::Resolved)
+        self.alerts
+            .iter()
+            .filter(|a| a.status == AlertStatus::Resolved)
     }
 
     /// Writes the template data fields into a JSON object being built, in Alertmanager's order.

@@ -18,8 +18,14 @@ pub struct HttpClient {
 #[derive(Clone)]
 enum Auth {
     None,
-    Basic { username: String, password: Option<SecretSource> },
-    Header { scheme: String, credentials: SecretSource },
+    Basic {
+        username: String,
+        password: Option<SecretSource>,
+    },
+    Header {
+        scheme: String,
+        credentials: SecretSource,
+    },
 }
 
 impl HttpClient {
@@ -50,20 +56,33 @@ impl HttpClient {
         let auth = if let Some(basic) = &config.basic_auth {
             Auth::Basic {
                 username: basic.username.clone(),
-                password: SecretSource::from_pair(basic.password.clone(), basic.password_file.clone(), "password")?,
+                password: SecretSource::from_pair(
+                    basic.password.clone(),
+                    basic.password_file.clone(),
+                    "password",
+                )?,
             }
         } else if let Some(a) = &config.authorization {
-            match SecretSource::from_pair(a.credentials.clone(), a.credentials_file.clone(), "credentials")? {
+            match SecretSource::from_pair(
+                a.credentials.clone(),
+                a.credentials_file.clone(),
+                "credentials",
+            )? {
                 Some(credentials) => Auth::Header {
                     scheme: a.kind.clone().unwrap_or_else(|| "Bearer".into()),
                     credentials,
                 },
                 None => Auth::None,
             }
-        } else if let Some(token) =
-            SecretSource::from_pair(config.bearer_token.clone(), config.bearer_token_file.clone(), "bearer_token")?
-        {
-            Auth::Header { scheme: "Bearer".into(), credentials: token }
+        } else if let Some(token) = SecretSource::from_pair(
+            config.bearer_token.clone(),
+            config.bearer_token_file.clone(),
+            "bearer_token",
+        )? {
+            Auth::Header {
+                scheme: "Bearer".into(),
+                credentials: token,
+            }
         } else {
             Auth::None
         };
@@ -82,7 +101,10 @@ impl HttpClient {
                 };
                 request.basic_auth(username, password)
             }
-            Auth::Header { scheme, credentials } => {
+            Auth::Header {
+                scheme,
+                credentials,
+            } => {
                 let secret = credentials.read().map_err(NotifyError::secret)?;
                 request.header(
                     reqwest::header::AUTHORIZATION,

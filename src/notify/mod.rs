@@ -41,7 +41,10 @@ pub enum NotifyError {
     #[error("building notification: {0}")]
     Build(String),
     #[error("gave up after {attempts} attempts: {last}")]
-    DeadlineExceeded { attempts: u32, last: Box<NotifyError> },
+    DeadlineExceeded {
+        attempts: u32,
+        last: Box<NotifyError>,
+    },
 }
 
 impl NotifyError {
@@ -73,7 +76,10 @@ impl NotifyError {
 pub enum Integration {
     Webhook(webhook::WebhookNotifier),
     /// Parsed and valid, but its delivery lands in a later release; every attempt fails loudly.
-    Unsupported { name: &'static str, send_resolved: bool },
+    Unsupported {
+        name: &'static str,
+        send_resolved: bool,
+    },
 }
 
 impl Integration {
@@ -115,14 +121,35 @@ impl Receivers {
                 list.push(Arc::new(Integration::Webhook(notifier)));
             }
             let unsupported = [
-                ("slack", r.slack_configs.iter().map(|c| c.send_resolved.unwrap_or(false)).collect::<Vec<_>>()),
-                ("pagerduty", r.pagerduty_configs.iter().map(|c| c.send_resolved.unwrap_or(true)).collect()),
-                ("email", r.email_configs.iter().map(|c| c.send_resolved.unwrap_or(false)).collect()),
+                (
+                    "slack",
+                    r.slack_configs
+                        .iter()
+                        .map(|c| c.send_resolved.unwrap_or(false))
+                        .collect::<Vec<_>>(),
+                ),
+                (
+                    "pagerduty",
+                    r.pagerduty_configs
+                        .iter()
+                        .map(|c| c.send_resolved.unwrap_or(true))
+                        .collect(),
+                ),
+                (
+                    "email",
+                    r.email_configs
+                        .iter()
+                        .map(|c| c.send_resolved.unwrap_or(false))
+                        .collect(),
+                ),
             ];
             for (name, configs) in unsupported {
                 for send_resolved in configs {
                     tracing::warn!(receiver = %r.name, integration = name, "integration parsed but not delivered by this version");
-                    list.push(Arc::new(Integration::Unsupported { name, send_resolved }));
+                    list.push(Arc::new(Integration::Unsupported {
+                        name,
+                        send_resolved,
+                    }));
                 }
             }
             by_name.insert(r.name.clone(), list);
@@ -170,8 +197,12 @@ impl Notifier {
         }
         let mut tasks = tokio::task::JoinSet::new();
         for (index, integration) in integrations.iter().enumerate() {
-            let (me, ctx, alerts, integration) =
-                (self.clone(), ctx.clone(), alerts.clone(), integration.clone());
+            let (me, ctx, alerts, integration) = (
+                self.clone(),
+                ctx.clone(),
+                alerts.clone(),
+                integration.clone(),
+            );
             tasks.spawn(async move { me.notify_one(&ctx, &alerts, &integration, index).await });
         }
         let mut all_ok = true;
@@ -203,14 +234,24 @@ impl Notifier {
             }
         }
         let previous = self.nflog.get(&key);
-        if !needs_update(previous.as_ref(), &firing, &resolved, integration.send_resolved(), ctx) {
+        if !needs_update(
+            previous.as_ref(),
+            &firing,
+            &resolved,
+            integration.send_resolved(),
+            ctx,
+        ) {
             return true;
         }
 
         let to_send: Vec<Alert> = if integration.send_resolved() {
             alerts.to_vec()
         } else {
-            alerts.iter().filter(|a| !a.resolved_at(ctx.now)).cloned().collect()
+            alerts
+                .iter()
+                .filter(|a| !a.resolved_at(ctx.now))
+                .cloned()
+                .collect()
         };
         // With send_resolved off and nothing firing there is nothing to say, but the log must
         // still learn that those alerts resolved.
@@ -225,10 +266,16 @@ impl Notifier {
             }
         }
         let expiry = self.retention.max(ctx.repeat_interval * 2);
-        let expires_at = ctx.now + chrono::Duration::from_std(expiry).unwrap_or(chrono::Duration::MAX);
+        let expires_at =
+            ctx.now + chrono::Duration::from_std(expiry).unwrap_or(chrono::Duration::MAX);
         self.nflog.log(
             key,
-            NflogEntry { firing, resolved, timestamp: ctx.now, expires_at },
+            NflogEntry {
+                firing,
+                resolved,
+                timestamp: ctx.now,
+                expires_at,
+            },
         );
         true
     }
@@ -246,10 +293,16 @@ impl Notifier {
         loop {
             attempts += 1;
             let started = Instant::now();
-            metrics::counter!("alertmanager_notification_requests_total", "integration" => name).increment(1);
-            let result = tokio::time::timeout_at(ctx.deadline.into(), integration.send(ctx, alerts))
-                .await
-                .unwrap_or_else(|_| Err(NotifyError::Transport("timed out at the flush deadline".into())));
+            metrics::counter!("alertmanager_notification_requests_total", "integration" => name)
+                .increment(1);
+            let result =
+                tokio::time::timeout_at(ctx.deadline.into(), integration.send(ctx, alerts))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(NotifyError::Transport(
+                            "timed out at the flush deadline".into(),
+                        ))
+                    });
             metrics::histogram!("alertmanager_notification_latency_seconds", "integration" => name)
                 .record(started.elapsed().as_secs_f64());
             let err = match result {
@@ -262,11 +315,15 @@ impl Notifier {
             }
             let delay = backoff.next_delay();
             if Instant::now() + delay >= ctx.deadline {
-                return Err(NotifyError::DeadlineExceeded { attempts, last: Box::new(err) });
+                return Err(NotifyError::DeadlineExceeded {
+                    attempts,
+                    last: Box::new(err),
+                });
             }
             tracing::warn!(integration = name, receiver = %ctx.receiver, attempt = attempts,
                 error = %err, retry_in = ?delay, "notify attempt failed, retrying");
-            metrics::counter!("alert_router_notification_retries_total", "integration" => name).increment(1);
+            metrics::counter!("alert_router_notification_retries_total", "integration" => name)
+                .increment(1);
             tokio::time::sleep(delay).await;
         }
     }
@@ -328,14 +385,41 @@ mod tests {
     fn dedup_rules() {
         let c = ctx(3600);
         assert!(needs_update(None, &[1], &[], false, &c));
-        assert!(!needs_update(None, &[], &[1], true, &c), "only resolved, never notified");
+        assert!(
+            !needs_update(None, &[], &[1], true, &c),
+            "only resolved, never notified"
+        );
         let e = entry(&[1, 2], &[], 10);
-        assert!(!needs_update(Some(&e), &[1], &[], false, &c), "firing subset, before repeat");
-        assert!(needs_update(Some(&e), &[1, 3], &[], false, &c), "new firing alert");
-        assert!(needs_update(Some(&e), &[], &[1, 2], false, &c), "all resolved");
-        assert!(!needs_update(Some(&entry(&[], &[1], 10)), &[], &[1], true, &c));
-        assert!(needs_update(Some(&e), &[1], &[2], true, &c), "newly resolved with send_resolved");
-        assert!(!needs_update(Some(&e), &[1], &[2], false, &c), "newly resolved without send_resolved");
-        assert!(needs_update(Some(&entry(&[1], &[], 3601)), &[1], &[], false, &c), "repeat due");
+        assert!(
+            !needs_update(Some(&e), &[1], &[], false, &c),
+            "firing subset, before repeat"
+        );
+        assert!(
+            needs_update(Some(&e), &[1, 3], &[], false, &c),
+            "new firing alert"
+        );
+        assert!(
+            needs_update(Some(&e), &[], &[1, 2], false, &c),
+            "all resolved"
+        );
+        assert!(!needs_update(
+            Some(&entry(&[], &[1], 10)),
+            &[],
+            &[1],
+            true,
+            &c
+        ));
+        assert!(
+            needs_update(Some(&e), &[1], &[2], true, &c),
+            "newly resolved with send_resolved"
+        );
+        assert!(
+            !needs_update(Some(&e), &[1], &[2], false, &c),
+            "newly resolved without send_resolved"
+        );
+        assert!(
+            needs_update(Some(&entry(&[1], &[], 3601)), &[1], &[], false, &c),
+            "repeat due"
+        );
     }
 }

@@ -21,7 +21,10 @@ impl Backoff {
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0x9e37_79b9, |d| d.subsec_nanos() as u64 | 1);
-        Backoff { next: INITIAL, seed }
+        Backoff {
+            next: INITIAL,
+            seed,
+        }
     }
 
     /// The wait before the next attempt.
@@ -47,7 +50,10 @@ mod tests {
         let mut base = INITIAL;
         for _ in 0..20 {
             let d = b.next_delay();
-            assert!(d >= base.mul_f64(0.5) && d <= base.mul_f64(1.5), "{d:?} vs {base:?}");
+            assert!(
+                d >= base.mul_f64(0.5) && d <= base.mul_f64(1.5),
+                "{d:?} vs {base:?}"
+            );
             base = base.mul_f64(1.5).min(MAX);
         }
         assert_eq!(base, MAX);

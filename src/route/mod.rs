@@ -67,9 +67,18 @@ impl RouteTree {
         tree
     }
 
-    fn add(&mut self, cfg: &RouteConfig, parent: Option<RouteId>, inherited: &Inherited) -> RouteId {
+    fn add(
+        &mut self,
+        cfg: &RouteConfig,
+        parent: Option<RouteId>,
+        inherited: &Inherited,
+    ) -> RouteId {
         let id = self.routes.len();
-        let matchers = Matchers::sorted(merge_matchers(&cfg.match_equal, &cfg.match_re, &cfg.matchers));
+        let matchers = Matchers::sorted(merge_matchers(
+            &cfg.match_equal,
+            &cfg.match_re,
+            &cfg.matchers,
+        ));
         let key = match parent {
             Some(p) => format!("{}/{}", self.routes[p].key, matchers),
             None => matchers.to_string(),
@@ -102,7 +111,9 @@ impl RouteTree {
             continue_matching: cfg.continue_matching,
             group_wait: cfg.group_wait.map_or(inherited.group_wait, |d| d.0),
             group_interval: cfg.group_interval.map_or(inherited.group_interval, |d| d.0),
-            repeat_interval: cfg.repeat_interval.map_or(inherited.repeat_interval, |d| d.0),
+            repeat_interval: cfg
+                .repeat_interval
+                .map_or(inherited.repeat_interval, |d| d.0),
             mute_time_intervals: cfg.mute_time_intervals.clone(),
             active_time_intervals: cfg.active_time_intervals.clone(),
             key,
@@ -226,9 +237,16 @@ receivers: [{name: default}, {name: pager}, {name: db}, {name: db-prod}]
     #[test]
     fn continue_and_fallthrough() {
         let t = tree();
-        let r = t.receivers_for(&labels(&[("severity", "critical"), ("team", "db"), ("env", "prod")]));
+        let r = t.receivers_for(&labels(&[
+            ("severity", "critical"),
+            ("team", "db"),
+            ("env", "prod"),
+        ]));
         assert_eq!(r, ["pager", "db-prod"]);
-        assert_eq!(t.receivers_for(&labels(&[("team", "db"), ("env", "qa")])), ["db"]);
+        assert_eq!(
+            t.receivers_for(&labels(&[("team", "db"), ("env", "qa")])),
+            ["db"]
+        );
         assert_eq!(t.receivers_for(&labels(&[("x", "y")])), ["default"]);
     }
 

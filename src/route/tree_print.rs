@@ -20,7 +20,6 @@ fn slug(tree: &RouteTree, id: RouteId, show_continue: bool, show_receiver: bool)
 }
 
 fn draw(
-    tree: &RouteTree,
     id: RouteId,
     prefix: &str,
     last: bool,
@@ -37,7 +36,14 @@ fn draw(
     // amtool's tree printer pads the bar with two no-break spaces.
     let child_prefix = format!("{prefix}{}", if last { "    " } else { "│\u{a0}\u{a0} " });
     for (i, &child) in kids.iter().enumerate() {
-        draw(tree, child, &child_prefix, i + 1 == kids.len(), label, children, out);
+        draw(
+            child,
+            &child_prefix,
+            i + 1 == kids.len(),
+            label,
+            children,
+            out,
+        );
     }
 }
 
@@ -45,7 +51,6 @@ fn draw(
 pub fn print_tree(tree: &RouteTree) -> String {
     let mut out = String::from(".\n");
     draw(
-        tree,
         0,
         "",
         true,
@@ -73,7 +78,6 @@ pub fn print_matching_tree(tree: &RouteTree, matched: &[RouteId]) -> String {
     };
     let mut out = String::from(".\n");
     draw(
-        tree,
         0,
         "",
         true,

@@ -27,11 +27,15 @@ pub struct NflogEntry {
 impl NflogEntry {
     /// Every one of `fingerprints` was firing at the last notification.
     pub fn is_firing_subset(&self, fingerprints: &[u64]) -> bool {
-        fingerprints.iter().all(|f| self.firing.binary_search(f).is_ok())
+        fingerprints
+            .iter()
+            .all(|f| self.firing.binary_search(f).is_ok())
     }
 
     pub fn is_resolved_subset(&self, fingerprints: &[u64]) -> bool {
-        fingerprints.iter().all(|f| self.resolved.binary_search(f).is_ok())
+        fingerprints
+            .iter()
+            .all(|f| self.resolved.binary_search(f).is_ok())
     }
 }
 

@@ -42,7 +42,12 @@ impl Router {
             .arg("serve")
             .arg("--config.file")
             .arg(&config_path)
-            .args(["--web.listen-address", "127.0.0.1:0", "--web.external-url", "http://alert-router.test:9093"])
+            .args([
+                "--web.listen-address",
+                "127.0.0.1:0",
+                "--web.external-url",
+                "http://alert-router.test:9093",
+            ])
             .arg("--storage.path")
             .arg(&data)
             .args(extra)
@@ -71,7 +76,12 @@ impl Router {
                 panic!("router did not start: {:?}", log.lock().unwrap());
             }
         };
-        Router { addr, dir, child, log }
+        Router {
+            addr,
+            dir,
+            child,
+            log,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -91,7 +101,12 @@ impl Router {
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> (u16, String) {
-        let r = reqwest::Client::new().post(self.url(path)).json(body).send().await.expect("post");
+        let r = reqwest::Client::new()
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("post");
         let status = r.status().as_u16();
         (status, r.text().await.unwrap_or_default())
     }
@@ -162,9 +177,16 @@ impl Sink {
     }
 
     pub async fn with_script(codes: &[u16]) -> Sink {
-        let state = Arc::new(Mutex::new(SinkState { received: Vec::new(), script: codes.iter().copied().collect() }));
-        let app = axum::Router::new().route("/{*path}", post(record)).with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind sink");
+        let state = Arc::new(Mutex::new(SinkState {
+            received: Vec::new(),
+            script: codes.iter().copied().collect(),
+        }));
+        let app = axum::Router::new()
+            .route("/{*path}", post(record))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind sink");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -193,7 +215,10 @@ impl Sink {
                 return got;
             }
             if Instant::now() > deadline {
-                panic!("expected {n} notifications within {within:?}, got {}: {got:#?}", got.len());
+                panic!(
+                    "expected {n} notifications within {within:?}, got {}: {got:#?}",
+                    got.len()
+                );
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -203,14 +228,26 @@ impl Sink {
     pub async fn expect_no_more_than(&self, n: usize, window: Duration) {
         tokio::time::sleep(window).await;
         let got = self.received();
-        assert!(got.len() <= n, "expected at most {n} notifications, got {}: {got:#?}", got.len());
+        assert!(
+            got.len() <= n,
+            "expected at most {n} notifications, got {}: {got:#?}",
+            got.len()
+        );
     }
 }
 
-async fn record(State(state): State<Arc<Mutex<SinkState>>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+async fn record(
+    State(state): State<Arc<Mutex<SinkState>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
     let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let mut s = state.lock().unwrap();
-    s.received.push(Received { at: Instant::now(), headers, body });
+    s.received.push(Received {
+        at: Instant::now(),
+        headers,
+        body,
+    });
     let code = s.script.pop_front().unwrap_or(200);
     StatusCode::from_u16(code).unwrap_or(StatusCode::OK)
 }
@@ -222,7 +259,9 @@ pub fn config_with_route(route: &str, receivers: &[(&str, &str)]) -> String {
         if url.is_empty() {
             yaml.push_str(&format!("  - name: {name}\n"));
         } else {
-            yaml.push_str(&format!("  - name: {name}\n    webhook_configs:\n      - url: '{url}'\n"));
+            yaml.push_str(&format!(
+                "  - name: {name}\n    webhook_configs:\n      - url: '{url}'\n"
+            ));
         }
     }
     yaml
@@ -235,15 +274,21 @@ pub fn require_tool(path: &str) -> bool {
         return true;
     }
     if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{path} is required under CI (apt-get install -y prometheus-alertmanager prometheus)");
+        panic!(
+            "{path} is required under CI (apt-get install -y prometheus-alertmanager prometheus)"
+        );
     }
-    eprintln!("skipping: {path} not installed (apt-get install -y prometheus-alertmanager prometheus)");
+    eprintln!(
+        "skipping: {path} not installed (apt-get install -y prometheus-alertmanager prometheus)"
+    );
     false
 }
 
 pub fn alert(labels: &[(&str, &str)]) -> Value {
-    let labels: serde_json::Map<String, Value> =
-        labels.iter().map(|(k, v)| (k.to_string(), Value::String(v.to_string()))).collect();
+    let labels: serde_json::Map<String, Value> = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+        .collect();
     serde_json::json!({ "labels": labels })
 }
 
@@ -251,6 +296,10 @@ pub fn alert(labels: &[(&str, &str)]) -> Value {
 pub fn alertnames(body: &Value) -> Vec<String> {
     body["alerts"]
         .as_array()
-        .map(|a| a.iter().map(|x| x["labels"]["alertname"].as_str().unwrap_or("").to_string()).collect())
+        .map(|a| {
+            a.iter()
+                .map(|x| x["labels"]["alertname"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
         .unwrap_or_default()
 }

@@ -30,9 +30,14 @@ mod tests {
 
     #[test]
     fn v4_shape_with_zero_end_for_firing() {
-        let labels: LabelSet = [("alertname", "DiskFull"), ("cluster", "c1"), ("instance", "z"), ("severity", "page")]
-            .into_iter()
-            .collect();
+        let labels: LabelSet = [
+            ("alertname", "DiskFull"),
+            ("cluster", "c1"),
+            ("instance", "z"),
+            ("severity", "page"),
+        ]
+        .into_iter()
+        .collect();
         let now = parse_rfc3339("2024-05-01T12:00:00Z").unwrap();
         let firing = Alert {
             fingerprint: labels.fingerprint(),

@@ -31,8 +31,18 @@ impl WebhookNotifier {
 
     pub async fn send(&self, ctx: &FlushContext, alerts: &[Alert]) -> Result<(), NotifyError> {
         let (kept, truncated) = truncate(alerts, self.max_alerts);
-        let data = NotificationData::new(&ctx.receiver, &ctx.group_labels, kept, ctx.now, &ctx.external_url);
-        let message = WebhookMessage { data: &data, group_key: &ctx.group_key, truncated_alerts: truncated };
+        let data = NotificationData::new(
+            &ctx.receiver,
+            &ctx.group_labels,
+            kept,
+            ctx.now,
+            &ctx.external_url,
+        );
+        let message = WebhookMessage {
+            data: &data,
+            group_key: &ctx.group_key,
+            truncated_alerts: truncated,
+        };
         let body = serde_json::to_vec(&message).map_err(|e| NotifyError::Build(e.to_string()))?;
         let url = self.url.read().map_err(NotifyError::secret)?;
         let response = self
