@@ -9,13 +9,16 @@ use chrono::Utc;
 use parking_lot::RwLock;
 use thiserror::Error;
 
-use crate::config::{ConfigError, LoadedConfig};
+use crate::config::{ConfigError, LoadedConfig, TimeIntervalConfig};
 use crate::dispatch::Dispatcher;
 use crate::ingest::{Decoded, Timeouts};
 use crate::model::time::Timestamp;
+use crate::mute::{Inhibitor, Muter, TimeIntervals};
 use crate::notify::{Notifier, Receivers};
 use crate::route::RouteTree;
-use crate::store::{AlertStore, NotificationLog};
+use crate::store::{
+    AlertStore, NotificationLog, SilencePersistence, Silences, StateDb, StateError,
+};
 
 #[derive(Debug, Error)]
 pub enum AppError {
@@ -25,6 +28,10 @@ pub enum AppError {
     Receivers(String),
     #[error("no config file to reload from")]
     NoConfigFile,
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("{0}")]
+    TimeIntervals(String),
 }
 
 /// Settings that come from the command line and do not change on reload.
@@ -36,6 +43,8 @@ pub struct Settings {
     pub gc_interval: Duration,
     pub webhook_resolve_timeout: Duration,
     pub max_body_bytes: usize,
+    /// Where state is kept; `None` keeps everything in memory.
+    pub storage_path: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -46,6 +55,7 @@ impl Default for Settings {
             gc_interval: Duration::from_secs(30 * 60),
             webhook_resolve_timeout: Duration::from_secs(5 * 3600),
             max_body_bytes: 16 * 1024 * 1024,
+            storage_path: None,
         }
     }
 }
@@ -56,12 +66,14 @@ pub struct Runtime {
     pub routes: Arc<RouteTree>,
     pub dispatcher: Arc<Dispatcher>,
     pub notifier: Arc<Notifier>,
+    pub muter: Arc<Muter>,
 }
 
 pub struct App {
     pub settings: Settings,
     pub store: Arc<AlertStore>,
     pub nflog: Arc<NotificationLog>,
+    pub silences: Arc<Silences>,
     pub started_at: Timestamp,
     runtime: RwLock<Arc<Runtime>>,
     config_path: Option<PathBuf>,
@@ -72,13 +84,15 @@ impl App {
     pub fn start(settings: Settings, config: LoadedConfig) -> Result<Arc<App>, AppError> {
         let store = Arc::new(AlertStore::new());
         let nflog = Arc::new(NotificationLog::new());
+        let silences = Arc::new(open_silences(&settings)?);
         let config_path = config.path.clone();
-        let runtime = build_runtime(&settings, config, &nflog)?;
+        let runtime = build_runtime(&settings, config, &nflog, &silences)?;
         runtime.dispatcher.start();
         let app = Arc::new(App {
             settings,
             store,
             nflog,
+            silences,
             started_at: Utc::now(),
             runtime: RwLock::new(Arc::new(runtime)),
             config_path,
@@ -113,6 +127,7 @@ impl App {
             metrics::counter!("alertmanager_alerts_received_total", "status" => status)
                 .increment(1);
             let stored = self.store.put(alert.clone());
+            runtime.muter.inhibitor.observe(&stored);
             runtime.dispatcher.process(&stored);
         }
         metrics::counter!("alertmanager_alerts_invalid_total")
@@ -125,7 +140,7 @@ impl App {
         let path = self.config_path.as_ref().ok_or(AppError::NoConfigFile)?;
         let result = LoadedConfig::load_file(path)
             .map_err(AppError::from)
-            .and_then(|config| build_runtime(&self.settings, config, &self.nflog));
+            .and_then(|config| build_runtime(&self.settings, config, &self.nflog, &self.silences));
         let runtime = match result {
             Ok(r) => r,
             Err(e) => {
@@ -140,6 +155,7 @@ impl App {
         // The new dispatcher regroups every known alert; the notification log carries over,
         // so regrouping re-sends nothing already delivered.
         for alert in self.store.list() {
+            runtime.muter.inhibitor.observe(&alert);
             runtime.dispatcher.process(&alert);
         }
         runtime.dispatcher.start();
@@ -164,7 +180,9 @@ impl App {
                 let now = Utc::now();
                 let alerts = app.store.collect_resolved(now);
                 let entries = app.nflog.collect_expired(now);
-                tracing::debug!(alerts, entries, "garbage collection");
+                let silences = app.silences.collect_expired(now);
+                app.runtime().muter.inhibitor.collect_resolved(now);
+                tracing::debug!(alerts, entries, silences, "garbage collection");
             }
         });
     }
@@ -174,17 +192,50 @@ impl App {
     }
 }
 
+/// Silences from the state file (when there is one), kept across reloads.
+fn open_silences(settings: &Settings) -> Result<Silences, AppError> {
+    let Some(dir) = &settings.storage_path else {
+        return Ok(Silences::new(settings.retention, None));
+    };
+    let db = Arc::new(StateDb::open(dir)?);
+    let stored = db.load_silences()?;
+    let persistence: Arc<dyn SilencePersistence> = db;
+    let silences = Silences::new(settings.retention, Some(persistence));
+    let count = stored.len();
+    for problem in silences.restore(stored) {
+        tracing::error!(%problem, "skipping a stored silence");
+    }
+    tracing::info!(silences = count, path = %dir.display(), "state loaded");
+    Ok(silences)
+}
+
 fn build_runtime(
     settings: &Settings,
     config: LoadedConfig,
     nflog: &Arc<NotificationLog>,
+    silences: &Arc<Silences>,
 ) -> Result<Runtime, AppError> {
     let routes = Arc::new(RouteTree::build(config.route()));
     let receivers = Receivers::build(&config).map_err(AppError::Receivers)?;
+    let intervals: Vec<TimeIntervalConfig> = config
+        .config
+        .time_intervals
+        .iter()
+        .chain(&config.config.mute_time_intervals)
+        .cloned()
+        .collect();
+    let intervals =
+        TimeIntervals::build(&intervals).map_err(|e| AppError::TimeIntervals(e.to_string()))?;
+    let muter = Arc::new(Muter {
+        silences: silences.clone(),
+        inhibitor: Arc::new(Inhibitor::new(&config.config.inhibit_rules)),
+        intervals: Arc::new(intervals),
+    });
     let notifier = Arc::new(Notifier {
         receivers,
         nflog: nflog.clone(),
         retention: settings.retention,
+        muter: muter.clone(),
     });
     let dispatcher = Dispatcher::new(
         routes.clone(),
@@ -196,5 +247,6 @@ fn build_runtime(
         routes,
         dispatcher,
         notifier,
+        muter,
     })
 }

@@ -23,6 +23,7 @@ pub mod config;
 pub mod dispatch;
 pub mod ingest;
 pub mod model;
+pub mod mute;
 pub mod notify;
 pub mod route;
 pub mod store;

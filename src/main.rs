@@ -180,8 +180,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let addr = parse_listen_address(&args.listen_address)?;
     let config = LoadedConfig::load_file(&args.config_file)
         .with_context(|| format!("loading {}", args.config_file.display()))?;
-    std::fs::create_dir_all(&args.storage_path)
-        .with_context(|| format!("creating --storage.path {}", args.storage_path.display()))?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("listening on {addr}"))?;
@@ -200,6 +198,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         gc_interval: args.gc_interval,
         webhook_resolve_timeout: args.webhook_resolve_timeout,
         max_body_bytes: args.max_body_bytes,
+        storage_path: Some(args.storage_path.clone()),
     };
     let app = App::start(settings, config)?;
     tracing::info!(address = %bound, config = %args.config_file.display(), "listening");

@@ -36,7 +36,20 @@ pub fn install() -> Option<&'static PrometheusHandle> {
 
 pub async fn render(State(app): State<Arc<App>>) -> impl IntoResponse {
     let runtime = app.runtime();
-    metrics::gauge!("alertmanager_alerts", "state" => "active").set(app.store.len() as f64);
+    let now = chrono::Utc::now();
+    let (mut active, mut suppressed) = (0usize, 0usize);
+    for alert in app.store.list().iter().filter(|a| !a.resolved_at(now)) {
+        if runtime.muter.status(&alert.labels, now).is_suppressed() {
+            suppressed += 1;
+        } else {
+            active += 1;
+        }
+    }
+    metrics::gauge!("alertmanager_alerts", "state" => "active").set(active as f64);
+    metrics::gauge!("alertmanager_alerts", "state" => "suppressed").set(suppressed as f64);
+    for (state, count) in app.silences.count_by_state(now) {
+        metrics::gauge!("alertmanager_silences", "state" => state.as_str()).set(count as f64);
+    }
     metrics::gauge!("alertmanager_dispatcher_aggregation_groups")
         .set(runtime.dispatcher.group_count() as f64);
     metrics::gauge!("alertmanager_nflog_entries").set(app.nflog.len() as f64);

@@ -3,6 +3,7 @@
 
 mod health;
 pub mod metrics;
+mod silences;
 mod v2;
 
 use std::future::Future;
@@ -24,6 +25,14 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v2/alerts/groups", get(v2::get_alert_groups))
         .route("/api/v2/receivers", get(v2::get_receivers))
         .route("/api/v2/status", get(v2::get_status))
+        .route(
+            "/api/v2/silences",
+            get(silences::get_silences).post(silences::post_silence),
+        )
+        .route(
+            "/api/v2/silence/{id}",
+            get(silences::get_silence).delete(silences::delete_silence),
+        )
         .route(
             "/api/v2/webhook/alertmanager",
             post(v2::post_alertmanager_webhook),
@@ -49,7 +58,7 @@ pub async fn serve(
 }
 
 /// An API error: Alertmanager answers errors with a JSON string body.
-pub struct ApiError(StatusCode, String);
+pub struct ApiError(pub StatusCode, pub String);
 
 impl ApiError {
     pub fn bad_request(message: impl Into<String>) -> ApiError {

@@ -16,6 +16,7 @@ use crate::app::App;
 use crate::ingest::{self, Decoded, IngestError, Timeouts};
 use crate::model::time::{format_rfc3339_millis, Timestamp};
 use crate::model::{Alert, Matcher};
+use crate::mute::{MuteStatus, Muter};
 
 /// The version amtool compares with its own; alert-router implements the 0.25 API.
 pub const API_COMPAT_VERSION: &str = "0.25.0";
@@ -97,27 +98,44 @@ impl AlertFilter {
         Ok(f)
     }
 
-    fn keeps(&self, alert: &Alert, receivers: &[&str], now: Timestamp) -> bool {
+    /// The alert's mute status when the filters keep it.
+    fn keeps(
+        &self,
+        alert: &Alert,
+        receivers: &[&str],
+        muter: &Muter,
+        now: Timestamp,
+    ) -> Option<MuteStatus> {
         if let Some(re) = &self.receiver {
             if !receivers.iter().any(|r| re.is_match(r)) {
-                return false;
+                return None;
             }
         }
-        // Silences and inhibition are not in this release, so every alert is active.
-        self.active
-            && self.matchers.iter().all(|m| m.matches(&alert.labels))
-            && !alert.resolved_at(now)
+        if !self.matchers.iter().all(|m| m.matches(&alert.labels)) || alert.resolved_at(now) {
+            return None;
+        }
+        let status = muter.status(&alert.labels, now);
+        let keep = (self.active || status.is_suppressed())
+            && (self.silenced || status.silenced_by.is_empty())
+            && (self.inhibited || status.inhibited_by.is_empty());
+        keep.then_some(status)
     }
 }
 
-fn gettable_alert(alert: &Alert, receivers: &[&str]) -> Value {
+fn gettable_alert(alert: &Alert, receivers: &[&str], status: &MuteStatus) -> Value {
+    let state = if status.is_suppressed() {
+        "suppressed"
+    } else {
+        "active"
+    };
+    let inhibited_by: Vec<String> = status.inhibited_by.iter().map(|f| f.to_string()).collect();
     json!({
         "annotations": alert.annotations,
         "endsAt": format_rfc3339_millis(&alert.ends_at),
         "fingerprint": alert.fingerprint.to_string(),
         "receivers": receivers.iter().map(|r| json!({"name": r})).collect::<Vec<_>>(),
         "startsAt": format_rfc3339_millis(&alert.starts_at),
-        "status": {"inhibitedBy": [], "silencedBy": [], "state": "active"},
+        "status": {"inhibitedBy": inhibited_by, "silencedBy": status.silenced_by, "state": state},
         "updatedAt": format_rfc3339_millis(&alert.updated_at),
         "generatorURL": alert.generator_url,
         "labels": alert.labels,
@@ -137,9 +155,8 @@ pub async fn get_alerts(
         .iter()
         .filter_map(|a| {
             let receivers = runtime.routes.receivers_for(&a.labels);
-            filter
-                .keeps(a, &receivers, now)
-                .then(|| gettable_alert(a, &receivers))
+            let status = filter.keeps(a, &receivers, &runtime.muter, now)?;
+            Some(gettable_alert(a, &receivers, &status))
         })
         .collect();
     Ok(Json(out))
@@ -164,8 +181,14 @@ pub async fn get_alert_groups(
         let alerts: Vec<Value> = group
             .alerts
             .iter()
-            .filter(|a| filter.keeps(a, &[group.receiver.as_str()], now))
-            .map(|a| gettable_alert(a, &runtime.routes.receivers_for(&a.labels)))
+            .filter_map(|a| {
+                let status = filter.keeps(a, &[group.receiver.as_str()], &runtime.muter, now)?;
+                Some(gettable_alert(
+                    a,
+                    &runtime.routes.receivers_for(&a.labels),
+                    &status,
+                ))
+            })
             .collect();
         if alerts.is_empty() {
             continue;

@@ -224,6 +224,18 @@ impl Validator<'_> {
             }
         }
 
+        let all_intervals: Vec<TimeIntervalConfig> = config
+            .time_intervals
+            .iter()
+            .chain(&config.mute_time_intervals)
+            .cloned()
+            .collect();
+        crate::mute::TimeIntervals::build(&all_intervals).map_err(|e| match &e {
+            crate::mute::TimeIntervalError::Invalid { name, .. } => {
+                self.invalid(e.to_string(), "name", name)
+            }
+        })?;
+
         let Some(root) = &config.route else {
             return Err(ConfigError::Invalid {
                 message: "no routes provided".into(),

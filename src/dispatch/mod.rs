@@ -161,6 +161,8 @@ impl Dispatcher {
                 now,
                 deadline: started + route.group_interval.max(MIN_FLUSH_TIMEOUT),
                 external_url: self.external_url.clone(),
+                mute_time_intervals: route.mute_time_intervals.clone(),
+                active_time_intervals: route.active_time_intervals.clone(),
             };
             (ctx, g.snapshot())
         };

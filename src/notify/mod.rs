@@ -16,6 +16,7 @@ use thiserror::Error;
 use crate::config::LoadedConfig;
 use crate::model::time::Timestamp;
 use crate::model::{Alert, LabelSet};
+use crate::mute::Muter;
 use crate::store::{NflogEntry, NflogKey, NotificationLog};
 
 pub use data::NotificationData;
@@ -177,6 +178,9 @@ pub struct FlushContext {
     pub now: Timestamp,
     pub deadline: Instant,
     pub external_url: String,
+    /// The route's time intervals (not inherited, as in Alertmanager).
+    pub mute_time_intervals: Vec<String>,
+    pub active_time_intervals: Vec<String>,
 }
 
 /// The notification pipeline shared by all aggregation groups.
@@ -185,6 +189,7 @@ pub struct Notifier {
     pub nflog: Arc<NotificationLog>,
     /// Notification log entries live at least this long (`--data.retention`).
     pub retention: Duration,
+    pub muter: Arc<Muter>,
 }
 
 impl Notifier {
@@ -192,9 +197,27 @@ impl Notifier {
     /// nothing new to say), which lets the group forget the resolved alerts it reported.
     pub async fn notify(self: &Arc<Self>, ctx: Arc<FlushContext>, alerts: Arc<Vec<Alert>>) -> bool {
         let integrations = self.receivers.integrations(&ctx.receiver);
-        if integrations.is_empty() || alerts.is_empty() {
+        // Muted alerts are left out before any integration sees them (inhibition, the route's
+        // time intervals, then silences: Alertmanager's order). What is left out is not logged
+        // as notified, so it goes out at the first flush after the mute ends.
+        let muter = &self.muter;
+        let mut unmuted: Vec<Alert> = alerts
+            .iter()
+            .filter(|a| muter.inhibitor.mutes(&a.labels, ctx.now).is_none())
+            .cloned()
+            .collect();
+        if muter.route_muted(
+            &ctx.mute_time_intervals,
+            &ctx.active_time_intervals,
+            ctx.now,
+        ) {
+            unmuted.clear();
+        }
+        unmuted.retain(|a| muter.silences.mutes(&a.labels, ctx.now).is_empty());
+        if integrations.is_empty() || unmuted.is_empty() {
             return true;
         }
+        let alerts = Arc::new(unmuted);
         let mut tasks = tokio::task::JoinSet::new();
         for (index, integration) in integrations.iter().enumerate() {
             let (me, ctx, alerts, integration) = (
@@ -369,6 +392,8 @@ mod tests {
             now: Utc::now(),
             deadline: Instant::now(),
             external_url: String::new(),
+            mute_time_intervals: Vec::new(),
+            active_time_intervals: Vec::new(),
         }
     }
 

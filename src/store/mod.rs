@@ -3,9 +3,15 @@
 
 mod alerts;
 mod nflog;
+mod silences;
+mod state;
 
 pub use alerts::AlertStore;
 pub use nflog::{NflogEntry, NflogKey, NotificationLog};
+pub use silences::{
+    Silence, SilenceError, SilenceMatcher, SilencePersistence, SilenceState, Silences,
+};
+pub use state::{StateDb, StateError, STATE_FILE};
 
 /// How many independently locked shards a map is split into, so concurrent requests rarely
 /// wait on each other.

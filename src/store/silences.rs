@@ -1,0 +1,637 @@
+//! Silences with Alertmanager's rules: validation, update-or-replace, expiry, retention, and an
+//! index by label so that checking an alert against 10,000 silences stays cheap.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::model::time::Timestamp;
+use crate::model::{is_valid_label_name, LabelSet, MatchType, Matcher};
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum SilenceError {
+    #[error("silence not found")]
+    NotFound,
+    #[error("silence invalid: {0}")]
+    Invalid(String),
+    #[error("silence {0} already expired")]
+    AlreadyExpired(String),
+    #[error("storing silence: {0}")]
+    Storage(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SilenceState {
+    Active,
+    Pending,
+    Expired,
+}
+
+impl SilenceState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SilenceState::Active => "active",
+            SilenceState::Pending => "pending",
+            SilenceState::Expired => "expired",
+        }
+    }
+}
+
+/// A matcher as a silence stores it (and the API shows it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SilenceMatcher {
+    pub name: String,
+    pub value: String,
+    pub is_regex: bool,
+    pub is_equal: bool,
+}
+
+impl SilenceMatcher {
+    fn compile(&self, index: usize) -> Result<Matcher, SilenceError> {
+        if !is_valid_label_name(&self.name) {
+            return Err(SilenceError::Invalid(format!(
+                "invalid label matcher {index}: invalid label name {:?}",
+                self.name
+            )));
+        }
+        Matcher::new(
+            MatchType::from_flags(self.is_regex, self.is_equal),
+            self.name.clone(),
+            self.value.clone(),
+        )
+        .map_err(|e| SilenceError::Invalid(format!("invalid label matcher {index}: {e}")))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Silence {
+    pub id: String,
+    pub matchers: Vec<SilenceMatcher>,
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub created_by: String,
+    pub comment: String,
+}
+
+impl Silence {
+    pub fn state(&self, now: Timestamp) -> SilenceState {
+        if now < self.starts_at {
+            SilenceState::Pending
+        } else if now < self.ends_at {
+            SilenceState::Active
+        } else {
+            SilenceState::Expired
+        }
+    }
+}
+
+/// A silence with its compiled matchers.
+struct Entry {
+    silence: Silence,
+    matchers: Vec<Matcher>,
+}
+
+impl Entry {
+    fn matches(&self, labels: &LabelSet) -> bool {
+        self.matchers.iter().all(|m| m.matches(labels))
+    }
+
+    /// An equality matcher on a non-empty value: only alerts with that exact label can match,
+    /// so the silence is indexed under it.
+    fn index_key(&self) -> Option<(String, String)> {
+        self.matchers
+            .iter()
+            .find(|m| m.kind == MatchType::Equal && !m.value.is_empty())
+            .map(|m| (m.name.clone(), m.value.clone()))
+    }
+}
+
+/// Where silences are written so they survive a restart.
+pub trait SilencePersistence: Send + Sync {
+    fn save(&self, silence: &Silence) -> Result<(), String>;
+    fn delete(&self, id: &str) -> Result<(), String>;
+}
+
+#[derive(Default)]
+struct Inner {
+    by_id: HashMap<String, Arc<Entry>>,
+    /// (label name, value) → ids of silences requiring exactly that label.
+    by_label: HashMap<(String, String), Vec<String>>,
+    /// Silences with no indexable matcher; checked against every alert.
+    unindexed: Vec<String>,
+}
+
+impl Inner {
+    fn insert(&mut self, entry: Entry) {
+        let id = entry.silence.id.clone();
+        self.remove(&id);
+        match entry.index_key() {
+            Some(key) => self.by_label.entry(key).or_default().push(id.clone()),
+            None => self.unindexed.push(id.clone()),
+        }
+        self.by_id.insert(id, Arc::new(entry));
+    }
+
+    fn remove(&mut self, id: &str) {
+        let Some(old) = self.by_id.remove(id) else {
+            return;
+        };
+        match old.index_key() {
+            Some(key) => {
+                if let Some(ids) = self.by_label.get_mut(&key) {
+                    ids.retain(|i| i != id);
+                    if ids.is_empty() {
+                        self.by_label.remove(&key);
+                    }
+                }
+            }
+            None => self.unindexed.retain(|i| i != id),
+        }
+    }
+}
+
+pub struct Silences {
+    inner: RwLock<Inner>,
+    retention: Duration,
+    persistence: Option<Arc<dyn SilencePersistence>>,
+}
+
+impl Silences {
+    pub fn new(retention: Duration, persistence: Option<Arc<dyn SilencePersistence>>) -> Silences {
+        Silences {
+            inner: RwLock::new(Inner::default()),
+            retention,
+            persistence,
+        }
+    }
+
+    /// Loads silences read back from storage, skipping (and reporting) any that no longer compile.
+    pub fn restore(&self, silences: Vec<Silence>) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut inner = self.inner.write();
+        for silence in silences {
+            match compile_all(&silence.matchers) {
+                Ok(matchers) => inner.insert(Entry { silence, matchers }),
+                Err(e) => problems.push(format!("silence {}: {e}", silence.id)),
+            }
+        }
+        problems
+    }
+
+    fn persist(&self, silence: &Silence) -> Result<(), SilenceError> {
+        match &self.persistence {
+            Some(p) => p.save(silence).map_err(SilenceError::Storage),
+            None => Ok(()),
+        }
+    }
+
+    /// Creates or updates a silence as Alertmanager's `Silences.Set` does: an update keeps the id
+    /// only when the matchers are unchanged and the change is allowed in the silence's state;
+    /// otherwise the old silence is expired and a new one created. Returns the id.
+    pub fn set(&self, mut silence: Silence, now: Timestamp) -> Result<String, SilenceError> {
+        let matchers = compile_all(&silence.matchers)?;
+        let mut inner = self.inner.write();
+        let previous = if silence.id.is_empty() {
+            None
+        } else {
+            Some(
+                inner
+                    .by_id
+                    .get(&silence.id)
+                    .map(|e| e.silence.clone())
+                    .ok_or(SilenceError::NotFound)?,
+            )
+        };
+        if let Some(prev) = &previous {
+            if can_update(prev, &silence, now) {
+                silence.updated_at = now;
+                validate(&silence)?;
+                self.persist(&silence)?;
+                inner.insert(Entry {
+                    silence: silence.clone(),
+                    matchers,
+                });
+                return Ok(silence.id);
+            }
+        }
+        silence.id = uuid::Uuid::new_v4().to_string();
+        if silence.starts_at < now {
+            silence.starts_at = now;
+        }
+        silence.updated_at = now;
+        validate(&silence)?;
+        if let Some(prev) = previous {
+            if prev.state(now) != SilenceState::Expired {
+                let expired = expire_at(prev, now);
+                self.persist(&expired)?;
+                let compiled = compile_all(&expired.matchers)?;
+                inner.insert(Entry {
+                    silence: expired,
+                    matchers: compiled,
+                });
+            }
+        }
+        self.persist(&silence)?;
+        let id = silence.id.clone();
+        inner.insert(Entry { silence, matchers });
+        Ok(id)
+    }
+
+    /// Expires a silence: an active one ends now, a pending one starts and ends now.
+    pub fn expire(&self, id: &str, now: Timestamp) -> Result<(), SilenceError> {
+        let mut inner = self.inner.write();
+        let entry = inner.by_id.get(id).ok_or(SilenceError::NotFound)?;
+        if entry.silence.state(now) == SilenceState::Expired {
+            return Err(SilenceError::AlreadyExpired(id.to_string()));
+        }
+        let expired = expire_at(entry.silence.clone(), now);
+        let matchers = entry.matchers.clone();
+        self.persist(&expired)?;
+        inner.insert(Entry {
+            silence: expired,
+            matchers,
+        });
+        Ok(())
+    }
+
+    pub fn get(&self, id: &str) -> Option<Silence> {
+        self.inner.read().by_id.get(id).map(|e| e.silence.clone())
+    }
+
+    /// Silences matching every filter (a filter matches the value of the silence's matcher with
+    /// the same name), in Alertmanager's order: active (soonest end first), pending (soonest
+    /// start first), expired (latest end first).
+    pub fn query(&self, filters: &[Matcher], now: Timestamp) -> Vec<Silence> {
+        let inner = self.inner.read();
+        let mut out: Vec<Silence> = inner
+            .by_id
+            .values()
+            .filter(|e| {
+                let by_name: BTreeMap<&str, &str> = e
+                    .silence
+                    .matchers
+                    .iter()
+                    .map(|m| (m.name.as_str(), m.value.as_str()))
+                    .collect();
+                filters.iter().all(|f| {
+                    by_name
+                        .get(f.name.as_str())
+                        .is_some_and(|v| f.matches_value(v))
+                })
+            })
+            .map(|e| e.silence.clone())
+            .collect();
+        out.sort_by(|a, b| {
+            let (sa, sb) = (a.state(now), b.state(now));
+            sa.cmp(&sb).then_with(|| match sa {
+                SilenceState::Active => a.ends_at.cmp(&b.ends_at),
+                SilenceState::Pending => a.starts_at.cmp(&b.starts_at),
+                SilenceState::Expired => b.ends_at.cmp(&a.ends_at),
+            })
+        });
+        out
+    }
+
+    /// Ids of the active silences that mute an alert with these labels, sorted.
+    pub fn mutes(&self, labels: &LabelSet, now: Timestamp) -> Vec<String> {
+        let inner = self.inner.read();
+        let mut ids = Vec::new();
+        let mut check = |id: &String| {
+            if let Some(e) = inner.by_id.get(id) {
+                if e.silence.state(now) == SilenceState::Active && e.matches(labels) {
+                    ids.push(id.clone());
+                }
+            }
+        };
+        inner.unindexed.iter().for_each(&mut check);
+        if !inner.by_label.is_empty() {
+            for (name, value) in labels.iter() {
+                // Allocation-free lookup would need a borrowed tuple key; labels are few.
+                if let Some(candidates) = inner.by_label.get(&(name.to_string(), value.to_string()))
+                {
+                    candidates.iter().for_each(&mut check);
+                }
+            }
+        }
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    /// Drops silences that expired more than the retention ago; returns how many.
+    pub fn collect_expired(&self, now: Timestamp) -> usize {
+        let retention = chrono::Duration::from_std(self.retention).unwrap_or(chrono::Duration::MAX);
+        let mut inner = self.inner.write();
+        let old: Vec<String> = inner
+            .by_id
+            .values()
+            .filter(|e| e.silence.ends_at + retention < now)
+            .map(|e| e.silence.id.clone())
+            .collect();
+        for id in &old {
+            if let Some(p) = &self.persistence {
+                if let Err(e) = p.delete(id) {
+                    tracing::warn!(silence = %id, error = %e, "could not delete expired silence from storage");
+                    continue;
+                }
+            }
+            inner.remove(id);
+        }
+        old.len()
+    }
+
+    pub fn count_by_state(&self, now: Timestamp) -> [(SilenceState, usize); 3] {
+        let inner = self.inner.read();
+        let mut counts = [
+            (SilenceState::Active, 0),
+            (SilenceState::Pending, 0),
+            (SilenceState::Expired, 0),
+        ];
+        for e in inner.by_id.values() {
+            let state = e.silence.state(now);
+            if let Some(c) = counts.iter_mut().find(|(s, _)| *s == state) {
+                c.1 += 1;
+            }
+        }
+        counts
+    }
+}
+
+fn compile_all(matchers: &[SilenceMatcher]) -> Result<Vec<Matcher>, SilenceError> {
+    matchers
+        .iter()
+        .enumerate()
+        .map(|(i, m)| m.compile(i))
+        .collect()
+}
+
+fn expire_at(mut silence: Silence, now: Timestamp) -> Silence {
+    if silence.state(now) == SilenceState::Pending {
+        silence.starts_at = now;
+    }
+    silence.ends_at = now;
+    silence.updated_at = now;
+    silence
+}
+
+fn can_update(prev: &Silence, next: &Silence, now: Timestamp) -> bool {
+    if prev.matchers != next.matchers {
+        return false;
+    }
+    match prev.state(now) {
+        SilenceState::Active => next.starts_at == prev.starts_at && next.ends_at >= now,
+        SilenceState::Pending => next.starts_at >= now,
+        SilenceState::Expired => false,
+    }
+}
+
+fn validate(s: &Silence) -> Result<(), SilenceError> {
+    let invalid = |m: &str| Err(SilenceError::Invalid(m.to_string()));
+    if s.matchers.is_empty() {
+        return invalid("at least one matcher required");
+    }
+    let compiled = compile_all(&s.matchers)?;
+    if compiled.iter().all(|m| m.matches_value("")) {
+        return invalid("at least one matcher must not match the empty string");
+    }
+    if s.ends_at < s.starts_at {
+        return invalid("end time must not be before start time");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    fn m(name: &str, value: &str, is_regex: bool, is_equal: bool) -> SilenceMatcher {
+        SilenceMatcher {
+            name: name.into(),
+            value: value.into(),
+            is_regex,
+            is_equal,
+        }
+    }
+
+    fn silence_at(
+        now: Timestamp,
+        matchers: Vec<SilenceMatcher>,
+        start_min: i64,
+        end_min: i64,
+    ) -> Silence {
+        Silence {
+            id: String::new(),
+            matchers,
+            starts_at: now + chrono::Duration::minutes(start_min),
+            ends_at: now + chrono::Duration::minutes(end_min),
+            updated_at: now,
+            created_by: "me".into(),
+            comment: "c".into(),
+        }
+    }
+
+    fn store() -> Silences {
+        Silences::new(Duration::from_secs(3600), None)
+    }
+
+    fn labels(pairs: &[(&str, &str)]) -> LabelSet {
+        pairs.iter().map(|(k, v)| (*k, *v)).collect()
+    }
+
+    #[test]
+    fn validation() {
+        let s = store();
+        let now = Utc::now();
+        let err = s.set(silence_at(now, vec![], 0, 10), now).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "silence invalid: at least one matcher required"
+        );
+        let err = s
+            .set(silence_at(now, vec![m("a", ".*", true, true)], 0, 10), now)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "silence invalid: at least one matcher must not match the empty string"
+        );
+        let err = s
+            .set(
+                silence_at(now, vec![m("a-b", "x", false, true)], 0, 10),
+                now,
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("invalid label name"), "{err}");
+        let err = s
+            .set(silence_at(now, vec![m("a", "(", true, true)], 0, 10), now)
+            .unwrap_err();
+        assert!(err.to_string().contains("invalid label matcher 0"), "{err}");
+        let mut unknown = silence_at(now, vec![m("a", "b", false, true)], 0, 10);
+        unknown.id = "nope".into();
+        assert_eq!(s.set(unknown, now), Err(SilenceError::NotFound));
+    }
+
+    #[test]
+    fn start_in_past_is_clamped_to_now() {
+        let s = store();
+        let now = Utc::now();
+        let id = s
+            .set(
+                silence_at(now, vec![m("a", "b", false, true)], -30, 10),
+                now,
+            )
+            .unwrap();
+        assert_eq!(s.get(&id).unwrap().starts_at, now);
+    }
+
+    #[test]
+    fn update_rules() {
+        let s = store();
+        let now = Utc::now();
+        let id = s
+            .set(silence_at(now, vec![m("a", "b", false, true)], 0, 60), now)
+            .unwrap();
+        // Active: extending the end with the same start and matchers keeps the id.
+        let mut same = s.get(&id).unwrap();
+        same.ends_at = now + chrono::Duration::minutes(120);
+        assert_eq!(s.set(same, now).unwrap(), id);
+        // Changing matchers replaces it: the old one is expired, a new id is issued.
+        let mut changed = s.get(&id).unwrap();
+        changed.matchers = vec![m("a", "c", false, true)];
+        let new_id = s.set(changed, now).unwrap();
+        assert_ne!(new_id, id);
+        assert_eq!(s.get(&id).unwrap().state(now), SilenceState::Expired);
+        // Active: moving the start replaces too.
+        let mut moved = s.get(&new_id).unwrap();
+        moved.starts_at = now + chrono::Duration::minutes(5);
+        assert_ne!(s.set(moved, now).unwrap(), new_id);
+        // Pending: moving the start to a later time keeps the id.
+        let pid = s
+            .set(silence_at(now, vec![m("x", "y", false, true)], 10, 60), now)
+            .unwrap();
+        let mut later = s.get(&pid).unwrap();
+        later.starts_at = now + chrono::Duration::minutes(20);
+        assert_eq!(s.set(later, now).unwrap(), pid);
+        // Expired: any update creates a new silence.
+        s.expire(&pid, now).unwrap();
+        let mut revived = s.get(&pid).unwrap();
+        revived.ends_at = now + chrono::Duration::minutes(30);
+        assert_ne!(s.set(revived, now).unwrap(), pid);
+    }
+
+    #[test]
+    fn expire_and_states() {
+        let s = store();
+        let now = Utc::now();
+        let pending = s
+            .set(silence_at(now, vec![m("a", "b", false, true)], 10, 60), now)
+            .unwrap();
+        s.expire(&pending, now).unwrap();
+        let p = s.get(&pending).unwrap();
+        assert_eq!((p.starts_at, p.ends_at), (now, now));
+        assert_eq!(
+            s.expire(&pending, now),
+            Err(SilenceError::AlreadyExpired(pending.clone()))
+        );
+        assert_eq!(s.expire("unknown", now), Err(SilenceError::NotFound));
+    }
+
+    #[test]
+    fn mutes_through_the_index_and_the_scan_list() {
+        let s = store();
+        let now = Utc::now();
+        let by_eq = s
+            .set(
+                silence_at(
+                    now,
+                    vec![
+                        m("alertname", "Disk", false, true),
+                        m("env", "dev.*", true, true),
+                    ],
+                    0,
+                    60,
+                ),
+                now,
+            )
+            .unwrap();
+        let by_re = s
+            .set(
+                silence_at(now, vec![m("team", "db|web", true, true)], 0, 60),
+                now,
+            )
+            .unwrap();
+        let _pending = s
+            .set(
+                silence_at(now, vec![m("alertname", "Disk", false, true)], 10, 60),
+                now,
+            )
+            .unwrap();
+        assert_eq!(
+            s.mutes(&labels(&[("alertname", "Disk"), ("env", "dev1")]), now),
+            vec![by_eq.clone()]
+        );
+        assert!(s
+            .mutes(&labels(&[("alertname", "Disk"), ("env", "prod")]), now)
+            .is_empty());
+        assert_eq!(s.mutes(&labels(&[("team", "web")]), now), vec![by_re]);
+        s.expire(&by_eq, now).unwrap();
+        let later = now + chrono::Duration::seconds(1);
+        assert!(s
+            .mutes(&labels(&[("alertname", "Disk"), ("env", "dev1")]), later)
+            .is_empty());
+    }
+
+    #[test]
+    fn query_order_and_filters() {
+        let s = store();
+        let now = Utc::now();
+        let a1 = s
+            .set(silence_at(now, vec![m("a", "1", false, true)], 0, 30), now)
+            .unwrap();
+        let a2 = s
+            .set(silence_at(now, vec![m("a", "2", false, true)], 0, 20), now)
+            .unwrap();
+        let p1 = s
+            .set(silence_at(now, vec![m("a", "3", false, true)], 20, 30), now)
+            .unwrap();
+        let p2 = s
+            .set(silence_at(now, vec![m("b", "1", false, true)], 10, 30), now)
+            .unwrap();
+        let e1 = s
+            .set(silence_at(now, vec![m("a", "4", false, true)], 0, 30), now)
+            .unwrap();
+        s.expire(&e1, now - chrono::Duration::seconds(5)).unwrap();
+        let e2 = s
+            .set(silence_at(now, vec![m("a", "5", false, true)], 0, 30), now)
+            .unwrap();
+        s.expire(&e2, now).unwrap();
+        let order: Vec<String> = s
+            .query(&[], now + chrono::Duration::milliseconds(1))
+            .into_iter()
+            .map(|x| x.id)
+            .collect();
+        assert_eq!(order, [a2, a1.clone(), p2, p1, e2, e1]);
+        let f = Matcher::parse("a=~1|4").unwrap();
+        let ids: Vec<String> = s.query(&[f], now).into_iter().map(|x| x.id).collect();
+        assert_eq!(ids.len(), 2);
+        assert!(ids.contains(&a1));
+    }
+
+    #[test]
+    fn retention_collects_old_expired() {
+        let s = Silences::new(Duration::from_secs(60), None);
+        let now = Utc::now();
+        let id = s
+            .set(silence_at(now, vec![m("a", "1", false, true)], 0, 30), now)
+            .unwrap();
+        s.expire(&id, now).unwrap();
+        assert_eq!(s.collect_expired(now + chrono::Duration::seconds(30)), 0);
+        assert_eq!(s.collect_expired(now + chrono::Duration::seconds(61)), 1);
+        assert!(s.get(&id).is_none());
+    }
+}
