@@ -33,6 +33,12 @@ pub fn format_rfc3339_millis(t: &Timestamp) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// Drops sub-millisecond precision, so a value survives a round trip through the API's format.
+pub fn truncate_to_millis(t: Timestamp) -> Timestamp {
+    let extra = t.timestamp_subsec_nanos() % 1_000_000;
+    t - chrono::Duration::nanoseconds(i64::from(extra))
+}
+
 pub fn parse_rfc3339(s: &str) -> Result<Timestamp, chrono::ParseError> {
     DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc))
 }

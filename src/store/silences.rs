@@ -9,7 +9,7 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::model::time::Timestamp;
+use crate::model::time::{truncate_to_millis, Timestamp};
 use crate::model::{is_valid_label_name, LabelSet, MatchType, Matcher};
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -194,6 +194,11 @@ impl Silences {
     /// only when the matchers are unchanged and the change is allowed in the silence's state;
     /// otherwise the old silence is expired and a new one created. Returns the id.
     pub fn set(&self, mut silence: Silence, now: Timestamp) -> Result<String, SilenceError> {
+        // Silences are kept at the API's millisecond precision: what a client reads back and
+        // posts again (as `amtool silence update` does) then compares equal.
+        let now = truncate_to_millis(now);
+        silence.starts_at = truncate_to_millis(silence.starts_at);
+        silence.ends_at = truncate_to_millis(silence.ends_at);
         let matchers = compile_all(&silence.matchers)?;
         let mut inner = self.inner.write();
         let previous = if silence.id.is_empty() {
@@ -244,6 +249,7 @@ impl Silences {
 
     /// Expires a silence: an active one ends now, a pending one starts and ends now.
     pub fn expire(&self, id: &str, now: Timestamp) -> Result<(), SilenceError> {
+        let now = truncate_to_millis(now);
         let mut inner = self.inner.write();
         let entry = inner.by_id.get(id).ok_or(SilenceError::NotFound)?;
         if entry.silence.state(now) == SilenceState::Expired {
@@ -486,7 +492,7 @@ mod tests {
                 now,
             )
             .unwrap();
-        assert_eq!(s.get(&id).unwrap().starts_at, now);
+        assert_eq!(s.get(&id).unwrap().starts_at, truncate_to_millis(now));
     }
 
     #[test]
@@ -533,7 +539,8 @@ mod tests {
             .unwrap();
         s.expire(&pending, now).unwrap();
         let p = s.get(&pending).unwrap();
-        assert_eq!((p.starts_at, p.ends_at), (now, now));
+        let now_ms = truncate_to_millis(now);
+        assert_eq!((p.starts_at, p.ends_at), (now_ms, now_ms));
         assert_eq!(
             s.expire(&pending, now),
             Err(SilenceError::AlreadyExpired(pending.clone()))

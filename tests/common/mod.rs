@@ -35,8 +35,13 @@ impl Router {
 
     pub fn start_with_args(config: &str, extra: &[&str]) -> Router {
         let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("alertmanager.yml"), config).expect("write config");
+        Router::start_in(dir, extra)
+    }
+
+    /// Starts a router on the config and state already in `dir` (a restart).
+    pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Router {
         let config_path = dir.path().join("alertmanager.yml");
-        std::fs::write(&config_path, config).expect("write config");
         let data = dir.path().join("data");
         let mut child = Command::new(BIN)
             .arg("serve")
@@ -139,6 +144,17 @@ impl Router {
             std::thread::sleep(Duration::from_millis(20));
         }
         None
+    }
+}
+
+impl Router {
+    /// Kills the process with SIGKILL (no shutdown of any kind) and hands back its directory,
+    /// config and state included, for a restart.
+    pub fn kill9(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::mem::replace(&mut self.dir, dir)
     }
 }
 
