@@ -33,14 +33,30 @@ async fn validation_and_not_found() {
     let router = Router::start(&config_with_route("  receiver: x", &[("x", "")]));
     let eq = |n: &str, v: &str| json!({"name": n, "value": v, "isRegex": false});
     let cases = [
-        (silence_body(json!([]), 0, 60), "silence invalid: at least one matcher required"),
         (
-            silence_body(json!([{"name": "a", "value": ".*", "isRegex": true}]), 0, 60),
+            silence_body(json!([]), 0, 60),
+            "silence invalid: at least one matcher required",
+        ),
+        (
+            silence_body(
+                json!([{"name": "a", "value": ".*", "isRegex": true}]),
+                0,
+                60,
+            ),
             "silence invalid: at least one matcher must not match the empty string",
         ),
-        (silence_body(json!([eq("a", "b")]), 60, 30), "Failed to create silence: start time must be before end time"),
-        (silence_body(json!([eq("a", "b")]), -60, -30), "Failed to create silence: end time can't be in the past"),
-        (silence_body(json!([eq("a-b", "c")]), 0, 60), "silence invalid: invalid label matcher 0: invalid label name \"a-b\""),
+        (
+            silence_body(json!([eq("a", "b")]), 60, 30),
+            "Failed to create silence: start time must be before end time",
+        ),
+        (
+            silence_body(json!([eq("a", "b")]), -60, -30),
+            "Failed to create silence: end time can't be in the past",
+        ),
+        (
+            silence_body(json!([eq("a-b", "c")]), 0, 60),
+            "silence invalid: invalid label matcher 0: invalid label name \"a-b\"",
+        ),
     ];
     for (body, message) in cases {
         let (status, answer) = create(&router, &body).await;
@@ -49,11 +65,19 @@ async fn validation_and_not_found() {
     let mut unknown = silence_body(json!([eq("a", "b")]), 0, 60);
     unknown["id"] = json!("4f3a6f8e-0000-4000-8000-000000000000");
     assert_eq!(create(&router, &unknown).await.0, 404);
-    let r = reqwest::get(router.url("/api/v2/silence/4f3a6f8e-0000-4000-8000-000000000000")).await.unwrap();
+    let r = reqwest::get(router.url("/api/v2/silence/4f3a6f8e-0000-4000-8000-000000000000"))
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
-    let r = reqwest::Client::new().delete(router.url("/api/v2/silence/nope")).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .delete(router.url("/api/v2/silence/nope"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
-    let (status, _) = router.post_raw("/api/v2/silences", b"{\"matchers\": 3}".to_vec()).await;
+    let (status, _) = router
+        .post_raw("/api/v2/silences", b"{\"matchers\": 3}".to_vec())
+        .await;
     assert_eq!(status, 400);
 }
 
@@ -66,7 +90,10 @@ async fn update_keeps_or_replaces_and_list_is_sorted() {
     let got = router.get_json(&format!("/api/v2/silence/{id}")).await;
     assert_eq!(got["status"]["state"], "active");
     assert_eq!(got["createdBy"], "oncall");
-    assert_eq!(got["matchers"], json!([{"isEqual": true, "isRegex": false, "name": "job", "value": "a"}]));
+    assert_eq!(
+        got["matchers"],
+        json!([{"isEqual": true, "isRegex": false, "name": "job", "value": "a"}])
+    );
 
     // Extending an active silence keeps its id.
     let mut extend = got.clone();
@@ -78,22 +105,48 @@ async fn update_keeps_or_replaces_and_list_is_sorted() {
     let (_, replaced) = create(&router, &change).await;
     let new_id = replaced["silenceID"].as_str().unwrap().to_string();
     assert_ne!(new_id, id);
-    assert_eq!(router.get_json(&format!("/api/v2/silence/{id}")).await["status"]["state"], "expired");
+    assert_eq!(
+        router.get_json(&format!("/api/v2/silence/{id}")).await["status"]["state"],
+        "expired"
+    );
 
     let (_, p) = create(&router, &silence_body(m("c"), 30, 60)).await;
     let pending = p["silenceID"].as_str().unwrap().to_string();
     let (_, s) = create(&router, &silence_body(m("d"), 0, 10)).await;
     let soon = s["silenceID"].as_str().unwrap().to_string();
     let list = router.get_json("/api/v2/silences").await;
-    let order: Vec<&str> = list.as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
-    assert_eq!(order, [soon.as_str(), new_id.as_str(), pending.as_str(), id.as_str()]);
-    let filtered = router.get_json("/api/v2/silences?filter=job%3D~%22c%7Cd%22").await;
+    let order: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            soon.as_str(),
+            new_id.as_str(),
+            pending.as_str(),
+            id.as_str()
+        ]
+    );
+    let filtered = router
+        .get_json("/api/v2/silences?filter=job%3D~%22c%7Cd%22")
+        .await;
     assert_eq!(filtered.as_array().unwrap().len(), 2);
 
     // Expiring: 200, then already expired is an error, as in Alertmanager.
-    let r = reqwest::Client::new().delete(router.url(&format!("/api/v2/silence/{pending}"))).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .delete(router.url(&format!("/api/v2/silence/{pending}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    let r = reqwest::Client::new().delete(router.url(&format!("/api/v2/silence/{pending}"))).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .delete(router.url(&format!("/api/v2/silence/{pending}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 500);
 }
 
@@ -101,28 +154,62 @@ async fn update_keeps_or_replaces_and_list_is_sorted() {
 async fn silenced_alert_is_suppressed_until_the_silence_ends() {
     let sink = Sink::start().await;
     let router = Router::start(&config_with_route(ROUTE, &[("hook", &sink.url())]));
-    let (_, s) = create(&router, &silence_body(json!([{"name": "alertname", "value": "Muted", "isRegex": false}]), 0, 60)).await;
+    let (_, s) = create(
+        &router,
+        &silence_body(
+            json!([{"name": "alertname", "value": "Muted", "isRegex": false}]),
+            0,
+            60,
+        ),
+    )
+    .await;
     let id = s["silenceID"].as_str().unwrap().to_string();
-    router.post_json("/api/v2/alerts", &json!([alert(&[("alertname", "Muted")]), alert(&[("alertname", "Loud")])])).await;
+    router
+        .post_json(
+            "/api/v2/alerts",
+            &json!([
+                alert(&[("alertname", "Muted")]),
+                alert(&[("alertname", "Loud")])
+            ]),
+        )
+        .await;
 
     let got = sink.wait_for(1, Duration::from_secs(5)).await;
     assert_eq!(common::alertnames(&got[0].body), ["Loud"]);
-    sink.expect_no_more_than(1, Duration::from_millis(1500)).await;
+    sink.expect_no_more_than(1, Duration::from_millis(1500))
+        .await;
 
     let alerts = router.get_json("/api/v2/alerts").await;
-    let muted = alerts.as_array().unwrap().iter().find(|a| a["labels"]["alertname"] == "Muted").unwrap();
-    assert_eq!(muted["status"], json!({"state": "suppressed", "silencedBy": [id], "inhibitedBy": []}));
+    let muted = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["labels"]["alertname"] == "Muted")
+        .unwrap();
+    assert_eq!(
+        muted["status"],
+        json!({"state": "suppressed", "silencedBy": [id], "inhibitedBy": []})
+    );
     let unsilenced = router.get_json("/api/v2/alerts?silenced=false").await;
     assert_eq!(common::alertnames(&json!({"alerts": unsilenced})), ["Loud"]);
     let suppressed_only = router.get_json("/api/v2/alerts?active=false").await;
-    assert_eq!(common::alertnames(&json!({"alerts": suppressed_only})), ["Muted"]);
+    assert_eq!(
+        common::alertnames(&json!({"alerts": suppressed_only})),
+        ["Muted"]
+    );
 
     // Expire the silence: the group notifies at its next flush.
-    let r = reqwest::Client::new().delete(router.url(&format!("/api/v2/silence/{id}"))).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .delete(router.url(&format!("/api/v2/silence/{id}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let got = sink.wait_for(2, Duration::from_secs(5)).await;
     assert_eq!(common::alertnames(&got[1].body), ["Muted"]);
-    let alerts = router.get_json("/api/v2/alerts?filter=alertname%3DMuted").await;
+    let alerts = router
+        .get_json("/api/v2/alerts?filter=alertname%3DMuted")
+        .await;
     assert_eq!(alerts[0]["status"]["state"], "active");
 }
 
@@ -136,24 +223,47 @@ async fn silences_survive_kill_9() {
         assert_eq!(status, 200);
         ids.push(body["silenceID"].as_str().unwrap().to_string());
     }
-    let r = reqwest::Client::new().delete(router.url(&format!("/api/v2/silence/{}", ids[1]))).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .delete(router.url(&format!("/api/v2/silence/{}", ids[1])))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let before = router.get_json("/api/v2/silences").await;
 
     let dir = router.kill9();
     let router = Router::start_in(dir, &[]);
     let after = router.get_json("/api/v2/silences").await;
-    assert_eq!(after, before, "every silence, and its expiry, survived kill -9");
-    assert_eq!(router.get_json(&format!("/api/v2/silence/{}", ids[1])).await["status"]["state"], "expired");
-    router.post_json("/api/v2/alerts", &json!([alert(&[("job", "a")])])).await;
+    assert_eq!(
+        after, before,
+        "every silence, and its expiry, survived kill -9"
+    );
+    assert_eq!(
+        router
+            .get_json(&format!("/api/v2/silence/{}", ids[1]))
+            .await["status"]["state"],
+        "expired"
+    );
+    router
+        .post_json("/api/v2/alerts", &json!([alert(&[("job", "a")])]))
+        .await;
     let alerts = router.get_json("/api/v2/alerts").await;
     assert_eq!(alerts[0]["status"]["silencedBy"], json!([ids[0]]));
 }
 
 fn amtool(router: &Router, args: &[&str]) -> Output {
     let url = format!("--alertmanager.url=http://{}", router.addr);
-    let out = Command::new(AMTOOL).arg(&url).args(args).env("HOME", "/nonexistent").output().expect("amtool");
-    assert!(out.status.success(), "amtool {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(AMTOOL)
+        .arg(&url)
+        .args(args)
+        .env("HOME", "/nonexistent")
+        .output()
+        .expect("amtool");
+    assert!(
+        out.status.success(),
+        "amtool {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 
@@ -170,7 +280,18 @@ async fn amtool_silence_commands() {
     let router = Router::start(&config_with_route(ROUTE, &[("hook", &sink.url())]));
 
     // silence add with author, comment and duration prints the new id.
-    let id = text(&amtool(&router, &["silence", "add", "alertname=Disk", "env=~prod.*", "--author=alice", "--comment=swap disk", "--duration=2h"]));
+    let id = text(&amtool(
+        &router,
+        &[
+            "silence",
+            "add",
+            "alertname=Disk",
+            "env=~prod.*",
+            "--author=alice",
+            "--comment=swap disk",
+            "--duration=2h",
+        ],
+    ));
     let s = router.get_json(&format!("/api/v2/silence/{id}")).await;
     assert_eq!(s["createdBy"], "alice");
     assert_eq!(s["comment"], "swap disk");
@@ -180,30 +301,60 @@ async fn amtool_silence_commands() {
 
     // It mutes: the silenced alert is not notified, the other one is.
     router
-        .post_json("/api/v2/alerts", &json!([alert(&[("alertname", "Disk"), ("env", "prod1")]), alert(&[("alertname", "Cpu")])]))
+        .post_json(
+            "/api/v2/alerts",
+            &json!([
+                alert(&[("alertname", "Disk"), ("env", "prod1")]),
+                alert(&[("alertname", "Cpu")])
+            ]),
+        )
         .await;
     let got = sink.wait_for(1, Duration::from_secs(5)).await;
     assert_eq!(common::alertnames(&got[0].body), ["Cpu"]);
 
-    let second = text(&amtool(&router, &["silence", "add", "alertname=Other", "--comment=x", "--duration=1h"]));
+    let second = text(&amtool(
+        &router,
+        &[
+            "silence",
+            "add",
+            "alertname=Other",
+            "--comment=x",
+            "--duration=1h",
+        ],
+    ));
     // query: all, by matcher, quiet, json.
     let all = text(&amtool(&router, &["silence", "query", "-q"]));
     assert_eq!(all.lines().count(), 2);
-    let only = text(&amtool(&router, &["silence", "query", "-q", "alertname=Disk"]));
+    let only = text(&amtool(
+        &router,
+        &["silence", "query", "-q", "alertname=Disk"],
+    ));
     assert_eq!(only, id);
     let table = text(&amtool(&router, &["silence", "query"]));
-    assert!(table.contains("alice") && table.contains("swap disk"), "{table}");
+    assert!(
+        table.contains("alice") && table.contains("swap disk"),
+        "{table}"
+    );
 
     // update: a longer duration keeps the id of an active silence.
     // (amtool 0.25's `update --quiet` prints a Go pointer, so read the table and the API.)
-    let updated = text(&amtool(&router, &["silence", "update", &id, "--duration=3h"]));
+    let updated = text(&amtool(
+        &router,
+        &["silence", "update", &id, "--duration=3h"],
+    ));
     assert!(updated.contains(&id), "{updated}");
     let s = router.get_json(&format!("/api/v2/silence/{id}")).await;
     assert_eq!(s["status"]["state"], "active");
     let length = chrono::DateTime::parse_from_rfc3339(s["endsAt"].as_str().unwrap()).unwrap()
         - chrono::DateTime::parse_from_rfc3339(s["startsAt"].as_str().unwrap()).unwrap();
     assert!((length.num_seconds() - 3 * 3600).abs() < 5, "{length}");
-    assert_eq!(text(&amtool(&router, &["silence", "query", "-q"])).lines().count(), 2, "no new silence");
+    assert_eq!(
+        text(&amtool(&router, &["silence", "query", "-q"]))
+            .lines()
+            .count(),
+        2,
+        "no new silence"
+    );
     // expire, then query --expired finds it.
     amtool(&router, &["silence", "expire", &second]);
     let expired = text(&amtool(&router, &["silence", "query", "-q", "--expired"]));
@@ -221,11 +372,17 @@ async fn amtool_silence_commands() {
     let new_ids = text(&imported);
     assert_eq!(new_ids.lines().count(), 1, "{new_ids}");
     assert_ne!(new_ids, id);
-    let active = text(&amtool(&router, &["silence", "query", "-q", "alertname=Disk"]));
+    let active = text(&amtool(
+        &router,
+        &["silence", "query", "-q", "alertname=Disk"],
+    ));
     assert_eq!(active, new_ids);
 
     // With its silence expired, the Disk alert is notified at the group's next flush.
     amtool(&router, &["silence", "expire", &new_ids]);
     let got = sink.wait_for(2, Duration::from_secs(5)).await;
-    assert!(got.iter().any(|r| common::alertnames(&r.body) == ["Disk"]), "{got:#?}");
+    assert!(
+        got.iter().any(|r| common::alertnames(&r.body) == ["Disk"]),
+        "{got:#?}"
+    );
 }

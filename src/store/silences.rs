@@ -101,13 +101,30 @@ impl Entry {
         self.matchers.iter().all(|m| m.matches(labels))
     }
 
-    /// An equality matcher on a non-empty value: only alerts with that exact label can match,
-    /// so the silence is indexed under it.
-    fn index_key(&self) -> Option<(String, String)> {
-        self.matchers
-            .iter()
-            .find(|m| m.kind == MatchType::Equal && !m.value.is_empty())
-            .map(|m| (m.name.clone(), m.value.clone()))
+    /// Where the silence is indexed. Best is a matcher only a few exact values satisfy (an
+    /// equality on a non-empty value, or a regex alternation of literals like `a|b|c`); next a
+    /// regex whose every match starts with a literal prefix (`host-1.*`).
+    fn index_key(&self) -> IndexKey {
+        let exact = self.matchers.iter().find_map(|m| match m.kind {
+            MatchType::Equal if !m.value.is_empty() => {
+                Some((m.name.clone(), vec![m.value.clone()]))
+            }
+            MatchType::Regex => literal_alternatives(&m.value).map(|vals| (m.name.clone(), vals)),
+            _ => None,
+        });
+        if let Some((name, values)) = exact {
+            return IndexKey::Exact(name, values);
+        }
+        let prefixed = self.matchers.iter().find_map(|m| {
+            (m.kind == MatchType::Regex)
+                .then(|| literal_prefix(&m.value))
+                .flatten()
+                .map(|p| (m.name.clone(), p))
+        });
+        match prefixed {
+            Some((name, prefix)) => IndexKey::Prefix(name, prefix),
+            None => IndexKey::None,
+        }
     }
 }
 
@@ -117,11 +134,59 @@ pub trait SilencePersistence: Send + Sync {
     fn delete(&self, id: &str) -> Result<(), String>;
 }
 
+enum IndexKey {
+    Exact(String, Vec<String>),
+    Prefix(String, String),
+    None,
+}
+
+/// The literal text every match of an (anchored) pattern starts with, if there is any: the
+/// leading plain characters, less the last one when a quantifier makes it optional. A pattern
+/// with an alternation anywhere has none (an alternative could start differently).
+fn literal_prefix(pattern: &str) -> Option<String> {
+    if pattern.contains('|') {
+        return None;
+    }
+    const META: &[char] = &[
+        '\\', '.', '+', '*', '?', '(', ')', '[', ']', '{', '}', '^', '$',
+    ];
+    let end = pattern.find(META).unwrap_or(pattern.len());
+    let mut prefix = pattern[..end].to_string();
+    if matches!(pattern[end..].chars().next(), Some('*' | '?' | '{')) {
+        prefix.pop();
+    }
+    (!prefix.is_empty()).then_some(prefix)
+}
+
+/// `a|b|c` with only plain, non-empty literals, as its alternatives; `None` for anything else.
+fn literal_alternatives(pattern: &str) -> Option<Vec<String>> {
+    const META: &[char] = &[
+        '\\', '.', '+', '*', '?', '(', ')', '[', ']', '{', '}', '^', '$',
+    ];
+    if pattern.contains(META) {
+        return None;
+    }
+    let alternatives: Vec<String> = pattern.split('|').map(str::to_string).collect();
+    if alternatives.iter().any(String::is_empty) {
+        return None;
+    }
+    Some(alternatives)
+}
+
+#[derive(Default)]
+struct PrefixIndex {
+    /// The distinct prefix lengths present, so a lookup probes only those.
+    lengths: std::collections::BTreeMap<usize, usize>,
+    by_prefix: HashMap<String, Vec<String>>,
+}
+
 #[derive(Default)]
 struct Inner {
     by_id: HashMap<String, Arc<Entry>>,
-    /// (label name, value) → ids of silences requiring exactly that label.
-    by_label: HashMap<(String, String), Vec<String>>,
+    /// label name → value → ids of silences that need that exact label.
+    by_label: HashMap<String, HashMap<String, Vec<String>>>,
+    /// label name → silences indexed by a literal prefix of that label's value.
+    by_prefix: HashMap<String, PrefixIndex>,
     /// Silences with no indexable matcher; checked against every alert.
     unindexed: Vec<String>,
 }
@@ -131,8 +196,18 @@ impl Inner {
         let id = entry.silence.id.clone();
         self.remove(&id);
         match entry.index_key() {
-            Some(key) => self.by_label.entry(key).or_default().push(id.clone()),
-            None => self.unindexed.push(id.clone()),
+            IndexKey::Exact(name, values) => {
+                let by_value = self.by_label.entry(name).or_default();
+                for value in values {
+                    by_value.entry(value).or_default().push(id.clone());
+                }
+            }
+            IndexKey::Prefix(name, prefix) => {
+                let index = self.by_prefix.entry(name).or_default();
+                *index.lengths.entry(prefix.len()).or_default() += 1;
+                index.by_prefix.entry(prefix).or_default().push(id.clone());
+            }
+            IndexKey::None => self.unindexed.push(id.clone()),
         }
         self.by_id.insert(id, Arc::new(entry));
     }
@@ -142,15 +217,40 @@ impl Inner {
             return;
         };
         match old.index_key() {
-            Some(key) => {
-                if let Some(ids) = self.by_label.get_mut(&key) {
-                    ids.retain(|i| i != id);
-                    if ids.is_empty() {
-                        self.by_label.remove(&key);
+            IndexKey::Exact(name, values) => {
+                if let Some(by_value) = self.by_label.get_mut(&name) {
+                    for value in values {
+                        remove_id(by_value, &value, id);
+                    }
+                    if by_value.is_empty() {
+                        self.by_label.remove(&name);
                     }
                 }
             }
-            None => self.unindexed.retain(|i| i != id),
+            IndexKey::Prefix(name, prefix) => {
+                if let Some(index) = self.by_prefix.get_mut(&name) {
+                    remove_id(&mut index.by_prefix, &prefix, id);
+                    if let Some(count) = index.lengths.get_mut(&prefix.len()) {
+                        *count -= 1;
+                        if *count == 0 {
+                            index.lengths.remove(&prefix.len());
+                        }
+                    }
+                    if index.by_prefix.is_empty() {
+                        self.by_prefix.remove(&name);
+                    }
+                }
+            }
+            IndexKey::None => self.unindexed.retain(|i| i != id),
+        }
+    }
+}
+
+fn remove_id(map: &mut HashMap<String, Vec<String>>, key: &str, id: &str) {
+    if let Some(ids) = map.get_mut(key) {
+        ids.retain(|i| i != id);
+        if ids.is_empty() {
+            map.remove(key);
         }
     }
 }
@@ -315,12 +415,25 @@ impl Silences {
             }
         };
         inner.unindexed.iter().for_each(&mut check);
-        if !inner.by_label.is_empty() {
-            for (name, value) in labels.iter() {
-                // Allocation-free lookup would need a borrowed tuple key; labels are few.
-                if let Some(candidates) = inner.by_label.get(&(name.to_string(), value.to_string()))
-                {
-                    candidates.iter().for_each(&mut check);
+        for (name, value) in labels.iter() {
+            if let Some(candidates) = inner
+                .by_label
+                .get(name)
+                .and_then(|by_value| by_value.get(value))
+            {
+                candidates.iter().for_each(&mut check);
+            }
+            if let Some(index) = inner.by_prefix.get(name) {
+                for &len in index.lengths.keys() {
+                    if len > value.len() {
+                        break;
+                    }
+                    if !value.is_char_boundary(len) {
+                        continue;
+                    }
+                    if let Some(candidates) = index.by_prefix.get(&value[..len]) {
+                        candidates.iter().for_each(&mut check);
+                    }
                 }
             }
         }
@@ -591,6 +704,18 @@ mod tests {
         assert!(s
             .mutes(&labels(&[("alertname", "Disk"), ("env", "dev1")]), later)
             .is_empty());
+    }
+
+    #[test]
+    fn literal_prefixes() {
+        assert_eq!(literal_prefix("host-1.*").as_deref(), Some("host-1"));
+        assert_eq!(literal_prefix("ab?c").as_deref(), Some("a"));
+        assert_eq!(literal_prefix("ab*").as_deref(), Some("a"));
+        assert_eq!(literal_prefix("a{0,2}b"), None);
+        assert_eq!(literal_prefix(".*x"), None);
+        assert_eq!(literal_prefix("(?i)abc"), None);
+        assert_eq!(literal_prefix("ab.*|cd"), None);
+        assert_eq!(literal_prefix("\\d+"), None);
     }
 
     #[test]
