@@ -17,7 +17,8 @@ use crate::mute::{Inhibitor, Muter, TimeIntervals};
 use crate::notify::{Notifier, Receivers};
 use crate::route::RouteTree;
 use crate::store::{
-    AlertStore, NotificationLog, SilencePersistence, Silences, StateDb, StateError,
+    AlertStore, Durability, NotificationLog, Persister, Recovered, SilencePersistence, Silences,
+    StateDb, StateError, Write,
 };
 
 #[derive(Debug, Error)]
@@ -45,6 +46,9 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Where state is kept; `None` keeps everything in memory.
     pub storage_path: Option<PathBuf>,
+    pub durability: Durability,
+    /// Move a damaged state file aside instead of refusing to start.
+    pub storage_repair: bool,
 }
 
 impl Default for Settings {
@@ -56,6 +60,8 @@ impl Default for Settings {
             webhook_resolve_timeout: Duration::from_secs(5 * 3600),
             max_body_bytes: 16 * 1024 * 1024,
             storage_path: None,
+            durability: Durability::Fsync,
+            storage_repair: false,
         }
     }
 }
@@ -74,6 +80,7 @@ pub struct App {
     pub store: Arc<AlertStore>,
     pub nflog: Arc<NotificationLog>,
     pub silences: Arc<Silences>,
+    pub persister: Option<Persister>,
     pub started_at: Timestamp,
     runtime: RwLock<Arc<Runtime>>,
     config_path: Option<PathBuf>,
@@ -84,15 +91,40 @@ impl App {
     pub fn start(settings: Settings, config: LoadedConfig) -> Result<Arc<App>, AppError> {
         let store = Arc::new(AlertStore::new());
         let nflog = Arc::new(NotificationLog::new());
-        let silences = Arc::new(open_silences(&settings)?);
+        let (db, recovered) = open_state(&settings)?;
+        let persister = db
+            .clone()
+            .map(|db| Persister::start(db, settings.durability));
+        let silences = Arc::new(match &db {
+            Some(db) => {
+                let persistence: Arc<dyn SilencePersistence> = db.clone();
+                Silences::new(settings.retention, Some(persistence))
+            }
+            None => Silences::new(settings.retention, None),
+        });
+        for problem in silences.restore(recovered.silences) {
+            tracing::error!(%problem, "skipping a stored silence");
+        }
+        for (key, entry) in recovered.nflog {
+            nflog.log(key, entry);
+        }
         let config_path = config.path.clone();
-        let runtime = build_runtime(&settings, config, &nflog, &silences)?;
+        let runtime = build_runtime(&settings, config, &nflog, &silences, persister.clone())?;
+        // Regroup the recovered alerts and put each group back on its saved schedule before
+        // the timers run, so nothing flushes early and nothing starts over.
+        for alert in recovered.alerts {
+            let stored = store.put(alert);
+            runtime.muter.inhibitor.observe(&stored);
+            runtime.dispatcher.process(&stored);
+        }
+        runtime.dispatcher.restore_schedules(&recovered.groups);
         runtime.dispatcher.start();
         let app = Arc::new(App {
             settings,
             store,
             nflog,
             silences,
+            persister,
             started_at: Utc::now(),
             runtime: RwLock::new(Arc::new(runtime)),
             config_path,
@@ -113,26 +145,38 @@ impl App {
     }
 
     /// Stores and dispatches decoded alerts; returns how many were accepted.
-    pub fn ingest(&self, decoded: &Decoded) -> usize {
+    /// Stores and dispatches decoded alerts. In fsync mode it returns only once they are in a
+    /// committed batch, so a 2xx means they survive a crash.
+    pub async fn ingest(&self, decoded: &Decoded) -> Result<usize, String> {
         let now = Utc::now();
-        // Held for reading so a reload cannot swap dispatchers between store and dispatch,
-        // which would leave an alert out of the new dispatcher's groups.
-        let runtime = self.runtime.read();
-        for alert in &decoded.alerts {
-            let status = if alert.resolved_at(now) {
-                "resolved"
-            } else {
-                "firing"
-            };
-            metrics::counter!("alertmanager_alerts_received_total", "status" => status)
-                .increment(1);
-            let stored = self.store.put(alert.clone());
-            runtime.muter.inhibitor.observe(&stored);
-            runtime.dispatcher.process(&stored);
+        let mut writes = Vec::with_capacity(decoded.alerts.len());
+        {
+            // Held for reading so a reload cannot swap dispatchers between store and dispatch,
+            // which would leave an alert out of the new dispatcher's groups. Not held across
+            // the commit below.
+            let runtime = self.runtime.read();
+            for alert in &decoded.alerts {
+                let status = if alert.resolved_at(now) {
+                    "resolved"
+                } else {
+                    "firing"
+                };
+                metrics::counter!("alertmanager_alerts_received_total", "status" => status)
+                    .increment(1);
+                let stored = self.store.put(alert.clone());
+                runtime.muter.inhibitor.observe(&stored);
+                runtime.dispatcher.process(&stored);
+                if self.persister.is_some() {
+                    writes.push(Write::PutAlert(stored));
+                }
+            }
         }
         metrics::counter!("alertmanager_alerts_invalid_total")
             .increment(decoded.errors.len() as u64);
-        decoded.alerts.len()
+        if let Some(p) = &self.persister {
+            p.persist(writes).await?;
+        }
+        Ok(decoded.alerts.len())
     }
 
     /// Re-reads the config file. An invalid file leaves the running config in place.
@@ -140,7 +184,15 @@ impl App {
         let path = self.config_path.as_ref().ok_or(AppError::NoConfigFile)?;
         let result = LoadedConfig::load_file(path)
             .map_err(AppError::from)
-            .and_then(|config| build_runtime(&self.settings, config, &self.nflog, &self.silences));
+            .and_then(|config| {
+                build_runtime(
+                    &self.settings,
+                    config,
+                    &self.nflog,
+                    &self.silences,
+                    self.persister.clone(),
+                )
+            });
         let runtime = match result {
             Ok(r) => r,
             Err(e) => {
@@ -178,35 +230,61 @@ impl App {
                 tick.tick().await;
                 let Some(app) = weak.upgrade() else { return };
                 let now = Utc::now();
-                let alerts = app.store.collect_resolved(now);
-                let entries = app.nflog.collect_expired(now);
+                let runtime = app.runtime();
+                // An alert still in a group may owe its receivers a resolved notification.
+                let in_groups = runtime.dispatcher.fingerprints_in_groups();
+                let gone = app.store.collect_resolved(now, &in_groups);
+                let expired = app.nflog.take_expired(now);
                 let silences = app.silences.collect_expired(now);
-                app.runtime().muter.inhibitor.collect_resolved(now);
+                runtime.muter.inhibitor.collect_resolved(now);
+                let (alerts, entries) = (gone.len(), expired.len());
+                if let Some(p) = &app.persister {
+                    let mut writes: Vec<Write> = gone
+                        .into_iter()
+                        .map(|fp| Write::DeleteAlert(fp.0))
+                        .collect();
+                    writes.extend(expired.into_iter().map(Write::DeleteNflog));
+                    p.send(writes);
+                }
                 tracing::debug!(alerts, entries, silences, "garbage collection");
             }
         });
     }
 
-    pub fn shutdown(&self) {
-        self.runtime.read().dispatcher.stop();
+    /// Stops the timers, lets flushes under way finish (up to `grace`), and commits every
+    /// queued write.
+    pub async fn shutdown(&self, grace: Duration) {
+        let dispatcher = self.runtime().dispatcher.clone();
+        dispatcher.stop();
+        dispatcher.wait_idle(grace).await;
+        if let Some(p) = &self.persister {
+            if let Err(e) = p.commit(Vec::new()).await {
+                tracing::error!(error = %e, "final state commit failed");
+            }
+        }
     }
 }
 
-/// Silences from the state file (when there is one), kept across reloads.
-fn open_silences(settings: &Settings) -> Result<Silences, AppError> {
-    let Some(dir) = &settings.storage_path else {
-        return Ok(Silences::new(settings.retention, None));
+/// The state file and what it holds, unless durability is `none`.
+fn open_state(settings: &Settings) -> Result<(Option<Arc<StateDb>>, Recovered), AppError> {
+    let Some(dir) = settings
+        .storage_path
+        .as_ref()
+        .filter(|_| settings.durability != Durability::None)
+    else {
+        return Ok((None, Recovered::default()));
     };
-    let db = Arc::new(StateDb::open(dir)?);
-    let stored = db.load_silences()?;
-    let persistence: Arc<dyn SilencePersistence> = db;
-    let silences = Silences::new(settings.retention, Some(persistence));
-    let count = stored.len();
-    for problem in silences.restore(stored) {
-        tracing::error!(%problem, "skipping a stored silence");
-    }
-    tracing::info!(silences = count, path = %dir.display(), "state loaded");
-    Ok(silences)
+    let db = Arc::new(StateDb::open(dir, settings.storage_repair)?);
+    let recovered = db.recover()?;
+    tracing::info!(
+        path = %dir.display(),
+        alerts = recovered.alerts.len(),
+        silences = recovered.silences.len(),
+        log_entries = recovered.nflog.len(),
+        groups = recovered.groups.len(),
+        "state recovered"
+    );
+    Ok((Some(db), recovered))
 }
 
 fn build_runtime(
@@ -214,6 +292,7 @@ fn build_runtime(
     config: LoadedConfig,
     nflog: &Arc<NotificationLog>,
     silences: &Arc<Silences>,
+    persister: Option<Persister>,
 ) -> Result<Runtime, AppError> {
     let routes = Arc::new(RouteTree::build(config.route()));
     let receivers = Receivers::build(&config).map_err(AppError::Receivers)?;
@@ -236,6 +315,7 @@ fn build_runtime(
         nflog: nflog.clone(),
         retention: settings.retention,
         muter: muter.clone(),
+        persister,
     });
     let dispatcher = Dispatcher::new(
         routes.clone(),

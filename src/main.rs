@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use alert_router::app::{App, Settings};
 use alert_router::config::{LoadedConfig, PromDuration};
+use alert_router::store::Durability;
 use alert_router::{api, cli};
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
@@ -74,6 +75,16 @@ struct ServeArgs {
     /// Directory for the router's state.
     #[arg(long = "storage.path", default_value = "data/")]
     storage_path: PathBuf,
+    /// fsync: acknowledge ingest once committed to disk; batch: commit every 100ms; none:
+    /// keep all state in memory only.
+    #[arg(long = "storage.durability", default_value = "fsync")]
+    durability: Durability,
+    /// Move a damaged state file aside and start with empty state instead of refusing to start.
+    #[arg(long = "storage.repair")]
+    storage_repair: bool,
+    /// How long shutdown waits for notifications under way.
+    #[arg(long = "shutdown.grace", default_value = "10s", value_parser = parse_duration)]
+    shutdown_grace: Duration,
     #[arg(long = "log.level", default_value = "info", value_parser = ["debug", "info", "warn", "error"])]
     log_level: String,
     /// How long to keep notification log entries and expired silences.
@@ -199,6 +210,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         webhook_resolve_timeout: args.webhook_resolve_timeout,
         max_body_bytes: args.max_body_bytes,
         storage_path: Some(args.storage_path.clone()),
+        durability: args.durability,
+        storage_repair: args.storage_repair,
     };
     let app = App::start(settings, config)?;
     tracing::info!(address = %bound, config = %args.config_file.display(), "listening");
@@ -216,7 +229,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     });
 
     api::serve(app.clone(), listener, shutdown_signal()).await?;
-    app.shutdown();
+    app.shutdown(args.shutdown_grace).await;
     tracing::info!("stopped");
     Ok(())
 }

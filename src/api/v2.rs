@@ -23,7 +23,7 @@ pub const API_COMPAT_VERSION: &str = "0.25.0";
 
 type Decoder = fn(&[u8], Timestamp, Timeouts) -> Result<Decoded, IngestError>;
 
-fn ingest_with(app: &App, body: &[u8], decode: Decoder) -> Response {
+async fn ingest_with(app: &App, body: &[u8], decode: Decoder) -> Response {
     let decoded = match decode(body, Utc::now(), app.timeouts()) {
         Ok(d) => d,
         Err(e) => {
@@ -31,7 +31,14 @@ fn ingest_with(app: &App, body: &[u8], decode: Decoder) -> Response {
             return ApiError::bad_request(e.to_string()).into_response();
         }
     };
-    app.ingest(&decoded);
+    if let Err(e) = app.ingest(&decoded).await {
+        // Not acknowledged: the sender retries, and a re-sent alert merges with this one.
+        return ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("alerts not saved: {e}"),
+        )
+        .into_response();
+    }
     match decoded.error_message() {
         // The valid alerts were stored; the answer says which were not and why.
         Some(msg) => ApiError::bad_request(msg).into_response(),
@@ -40,15 +47,15 @@ fn ingest_with(app: &App, body: &[u8], decode: Decoder) -> Response {
 }
 
 pub async fn post_alerts(State(app): State<Arc<App>>, body: Bytes) -> Response {
-    ingest_with(&app, &body, ingest::decode_postable_alerts)
+    ingest_with(&app, &body, ingest::decode_postable_alerts).await
 }
 
 pub async fn post_alertmanager_webhook(State(app): State<Arc<App>>, body: Bytes) -> Response {
-    ingest_with(&app, &body, ingest::decode_alertmanager_webhook)
+    ingest_with(&app, &body, ingest::decode_alertmanager_webhook).await
 }
 
 pub async fn post_grafana_webhook(State(app): State<Arc<App>>, body: Bytes) -> Response {
-    ingest_with(&app, &body, ingest::decode_grafana_webhook)
+    ingest_with(&app, &body, ingest::decode_grafana_webhook).await
 }
 
 /// The filters shared by `/alerts` and `/alerts/groups`.

@@ -10,7 +10,7 @@ mod timers;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use parking_lot::Mutex;
@@ -18,7 +18,7 @@ use parking_lot::Mutex;
 use crate::model::{Alert, Fingerprint, LabelSet};
 use crate::notify::{FlushContext, Notifier, MIN_FLUSH_TIMEOUT};
 use crate::route::{RouteId, RouteTree};
-use crate::store::SHARDS;
+use crate::store::{GroupSchedule, Write, SHARDS};
 
 pub use group::sort_for_notification;
 use group::AggrGroup;
@@ -41,6 +41,9 @@ pub struct Dispatcher {
     timers: DeadlineHeap<GroupId>,
     stopped: AtomicBool,
     group_count: AtomicUsize,
+    /// Flushes under way, so shutdown can let them finish.
+    in_flight: AtomicUsize,
+    idle: tokio::sync::Notify,
 }
 
 /// A read-only view of one group, for `/api/v2/alerts/groups`.
@@ -64,6 +67,8 @@ impl Dispatcher {
             timers: DeadlineHeap::new(),
             stopped: AtomicBool::new(false),
             group_count: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            idle: tokio::sync::Notify::new(),
         })
     }
 
@@ -206,13 +211,81 @@ impl Dispatcher {
             if shard.get(&id).is_some_and(|cur| Arc::ptr_eq(cur, group)) {
                 shard.remove(&id);
                 self.group_count.fetch_sub(1, Ordering::Relaxed);
+                if let Some(p) = &self.notifier.persister {
+                    p.send(vec![Write::DeleteGroup(g.key.clone())]);
+                }
             }
             return;
         }
         g.next_flush = Some(next_flush);
+        let key = g.key.clone();
         drop(g);
         drop(shard);
         self.timers.push(next_flush, id);
+        if let Some(p) = &self.notifier.persister {
+            let at = Utc::now()
+                + chrono::Duration::from_std(next_flush.saturating_duration_since(Instant::now()))
+                    .unwrap_or_default();
+            p.send(vec![Write::PutGroup(
+                key,
+                GroupSchedule {
+                    has_flushed: true,
+                    next_flush: at,
+                },
+            )]);
+        }
+    }
+
+    /// Puts groups rebuilt after a restart back on their saved schedules: a group that had
+    /// flushed keeps its rhythm (flushing at once if its time passed while down) instead of
+    /// waiting group_wait again. Call before `start`.
+    pub fn restore_schedules(&self, saved: &[(String, GroupSchedule)]) {
+        let saved: HashMap<&str, &GroupSchedule> =
+            saved.iter().map(|(k, s)| (k.as_str(), s)).collect();
+        let now = Instant::now();
+        let now_utc = Utc::now();
+        for shard in &self.shards {
+            let shard = shard.lock();
+            for (id, group) in shard.iter() {
+                let mut g = group.lock();
+                let Some(schedule) = saved.get(g.key.as_str()).filter(|s| s.has_flushed) else {
+                    continue;
+                };
+                let wait = (schedule.next_flush - now_utc).to_std().unwrap_or_default();
+                g.has_flushed = true;
+                g.next_flush = Some(now + wait);
+                self.timers.push(now + wait, *id);
+            }
+        }
+    }
+
+    /// Fingerprints of every alert some group still holds.
+    pub fn fingerprints_in_groups(&self) -> std::collections::HashSet<Fingerprint> {
+        let mut out = std::collections::HashSet::new();
+        for shard in &self.shards {
+            for group in shard.lock().values() {
+                out.extend(group.lock().alerts.keys().copied());
+            }
+        }
+        out
+    }
+
+    /// Waits until no flush is under way, or `grace` passed.
+    pub async fn wait_idle(&self, grace: Duration) {
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let idle = self.idle.notified();
+            if self.in_flight.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, idle).await.is_err() {
+                tracing::warn!(
+                    in_flight = self.in_flight.load(Ordering::SeqCst),
+                    "shutdown grace ended with notifications under way"
+                );
+                return;
+            }
+        }
     }
 
     /// Every group with its alerts, sorted as Alertmanager sorts them.

@@ -4,7 +4,7 @@ use super::time::Timestamp;
 use super::{Fingerprint, LabelSet};
 
 /// An alert as the router holds it: Alertmanager's alert plus the extras other senders give us.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Alert {
     pub labels: LabelSet,
     pub annotations: LabelSet,

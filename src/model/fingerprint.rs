@@ -2,7 +2,10 @@ use std::fmt;
 
 /// Alertmanager's alert fingerprint: FNV-1a 64 over the labels sorted by name, each written as
 /// name, 0xFF, value, 0xFF. Equal fingerprints are what makes a re-sent alert the same alert.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct Fingerprint(pub u64);
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;

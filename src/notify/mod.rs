@@ -17,7 +17,7 @@ use crate::config::LoadedConfig;
 use crate::model::time::Timestamp;
 use crate::model::{Alert, LabelSet};
 use crate::mute::Muter;
-use crate::store::{NflogEntry, NflogKey, NotificationLog};
+use crate::store::{NflogEntry, NflogKey, NotificationLog, Persister, Write};
 
 pub use data::NotificationData;
 pub use retry::Backoff;
@@ -71,6 +71,13 @@ impl NotifyError {
             _ => "other",
         }
     }
+}
+
+/// The static name of an integration, for keys read back from storage.
+pub fn integration_name(name: &str) -> Option<&'static str> {
+    ["webhook", "slack", "pagerduty", "email"]
+        .into_iter()
+        .find(|n| *n == name)
 }
 
 /// One configured integration of a receiver.
@@ -190,6 +197,8 @@ pub struct Notifier {
     /// Notification log entries live at least this long (`--data.retention`).
     pub retention: Duration,
     pub muter: Arc<Muter>,
+    /// Where notification log entries and group schedules are saved, if anywhere.
+    pub persister: Option<Persister>,
 }
 
 impl Notifier {
@@ -291,8 +300,8 @@ impl Notifier {
         let expiry = self.retention.max(ctx.repeat_interval * 2);
         let expires_at =
             ctx.now + chrono::Duration::from_std(expiry).unwrap_or(chrono::Duration::MAX);
-        self.nflog.log(
-            key,
+        let entry = self.nflog.log(
+            key.clone(),
             NflogEntry {
                 firing,
                 resolved,
@@ -300,6 +309,13 @@ impl Notifier {
                 expires_at,
             },
         );
+        if let Some(p) = &self.persister {
+            // In fsync mode the flush waits for the commit, so a restart right after a page
+            // does not send it again.
+            if let Err(e) = p.persist(vec![Write::PutNflog(key, entry)]).await {
+                tracing::error!(error = %e, "could not save the notification log entry");
+            }
+        }
         true
     }
 

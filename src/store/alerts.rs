@@ -61,15 +61,23 @@ impl AlertStore {
         self.len() == 0
     }
 
-    /// Drops alerts resolved before `now` and returns how many went. Aggregation groups hold
-    /// their own copies, so a resolved notification still goes out after this.
-    pub fn collect_resolved(&self, now: Timestamp) -> usize {
-        let mut removed = 0;
+    /// Drops alerts resolved before `now`, except those in `keep`, and returns their
+    /// fingerprints. Aggregation groups hold their own copies, so a resolved notification still
+    /// goes out after this.
+    pub fn collect_resolved(
+        &self,
+        now: Timestamp,
+        keep: &std::collections::HashSet<Fingerprint>,
+    ) -> Vec<Fingerprint> {
+        let mut removed = Vec::new();
         for shard in &self.shards {
-            let mut map = shard.lock();
-            let before = map.len();
-            map.retain(|_, a| !a.resolved_at(now));
-            removed += before - map.len();
+            shard.lock().retain(|fp, a| {
+                let drop = a.resolved_at(now) && !keep.contains(fp);
+                if drop {
+                    removed.push(*fp);
+                }
+                !drop
+            });
         }
         removed
     }

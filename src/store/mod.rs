@@ -11,7 +11,9 @@ pub use nflog::{NflogEntry, NflogKey, NotificationLog};
 pub use silences::{
     Silence, SilenceError, SilenceMatcher, SilencePersistence, SilenceState, Silences,
 };
-pub use state::{StateDb, StateError, STATE_FILE};
+pub use state::{
+    Durability, GroupSchedule, Persister, Recovered, StateDb, StateError, Write, STATE_FILE,
+};
 
 /// How many independently locked shards a map is split into, so concurrent requests rarely
 /// wait on each other.

@@ -16,12 +16,37 @@ pub struct NflogKey {
 }
 
 /// What was last notified: the fingerprints firing and resolved at that moment.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NflogEntry {
     pub firing: Vec<u64>,
     pub resolved: Vec<u64>,
     pub timestamp: Timestamp,
     pub expires_at: Timestamp,
+}
+
+impl NflogKey {
+    /// A stable text form for storage: receiver, integration, index and group key, separated
+    /// by NUL (which none of them can contain in a valid config).
+    pub fn encode(&self) -> String {
+        format!(
+            "{}\0{}\0{}\0{}",
+            self.receiver, self.integration, self.index, self.group_key
+        )
+    }
+
+    pub fn decode(s: &str) -> Option<NflogKey> {
+        let mut parts = s.splitn(4, '\0');
+        let receiver = parts.next()?.to_string();
+        let integration = crate::notify::integration_name(parts.next()?)?;
+        let index = parts.next()?.parse().ok()?;
+        let group_key = parts.next()?.to_string();
+        Some(NflogKey {
+            group_key,
+            receiver,
+            integration,
+            index,
+        })
+    }
 }
 
 impl NflogEntry {
@@ -61,10 +86,28 @@ impl NotificationLog {
         self.shard(key).lock().get(key).cloned()
     }
 
-    pub fn log(&self, key: NflogKey, mut entry: NflogEntry) {
+    /// Records an entry; returns it as stored (sorted), for persisting.
+    pub fn log(&self, key: NflogKey, mut entry: NflogEntry) -> NflogEntry {
         entry.firing.sort_unstable();
         entry.resolved.sort_unstable();
-        self.shard(&key).lock().insert(key, entry);
+        self.shard(&key).lock().insert(key, entry.clone());
+        entry
+    }
+
+    /// Drops entries past their expiry; returns their keys.
+    pub fn take_expired(&self, now: Timestamp) -> Vec<NflogKey> {
+        let mut removed = Vec::new();
+        for shard in &self.shards {
+            let mut map = shard.lock();
+            map.retain(|k, e| {
+                let keep = e.expires_at > now;
+                if !keep {
+                    removed.push(k.clone());
+                }
+                keep
+            });
+        }
+        removed
     }
 
     /// Drops entries past their expiry; returns how many.

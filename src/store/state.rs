@@ -1,23 +1,90 @@
-//! The embedded state file under `--storage.path`: a redb database whose every write is a
-//! committed, fsynced transaction, so what was acknowledged survives `kill -9`.
+//! The embedded state file under `--storage.path`: a redb database holding silences, active
+//! alerts, the notification log and aggregation group schedules.
+//!
+//! Silences are rare and written synchronously. Alerts, log entries and schedules go through a
+//! writer thread that commits whatever has queued up in one transaction (group commit): while
+//! one commit's fsync runs, the next batch gathers, so durability costs one fsync per batch
+//! rather than per request.
 
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use redb::{Database, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
+use tokio::sync::oneshot;
 
+use super::nflog::{NflogEntry, NflogKey};
 use super::silences::{Silence, SilencePersistence};
+use crate::model::time::Timestamp;
+use crate::model::Alert;
 
 const SILENCES: TableDefinition<&str, &[u8]> = TableDefinition::new("silences");
+const ALERTS: TableDefinition<u64, &[u8]> = TableDefinition::new("alerts");
+const NFLOG: TableDefinition<&str, &[u8]> = TableDefinition::new("nflog");
+const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("groups");
 
 pub const STATE_FILE: &str = "alert-router.redb";
 
 #[derive(Debug, Error)]
 pub enum StateError {
-    #[error("cannot open state file {path}: {reason}. If it is damaged, move it aside to start with empty state")]
+    #[error("cannot open state file {path}: {reason}. Start with --storage.repair to move the damaged file aside and start with empty state")]
     Open { path: PathBuf, reason: String },
     #[error("state file {path}: {reason}")]
     Io { path: PathBuf, reason: String },
+}
+
+/// When an ingest is acknowledged relative to its commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// 2xx only after the alerts are in a committed, fsynced batch.
+    Fsync,
+    /// Committed within `BATCH_INTERVAL`, acknowledged at once.
+    Batch,
+    /// Nothing is written: state lives in memory only, as in Alertmanager.
+    None,
+}
+
+impl std::str::FromStr for Durability {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "fsync" => Ok(Durability::Fsync),
+            "batch" => Ok(Durability::Batch),
+            "none" => Ok(Durability::None),
+            other => Err(format!(
+                "unknown durability {other:?} (fsync, batch or none)"
+            )),
+        }
+    }
+}
+
+const BATCH_INTERVAL: Duration = Duration::from_millis(100);
+
+/// An aggregation group's schedule, so a restart resumes it rather than starting over.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GroupSchedule {
+    pub has_flushed: bool,
+    pub next_flush: Timestamp,
+}
+
+pub enum Write {
+    PutAlert(Alert),
+    DeleteAlert(u64),
+    PutNflog(NflogKey, NflogEntry),
+    DeleteNflog(NflogKey),
+    PutGroup(String, GroupSchedule),
+    DeleteGroup(String),
+}
+
+/// Everything read back at start-up.
+#[derive(Default)]
+pub struct Recovered {
+    pub silences: Vec<Silence>,
+    pub alerts: Vec<Alert>,
+    pub nflog: Vec<(NflogKey, NflogEntry)>,
+    pub groups: Vec<(String, GroupSchedule)>,
 }
 
 pub struct StateDb {
@@ -26,17 +93,36 @@ pub struct StateDb {
 }
 
 impl StateDb {
-    pub fn open(dir: &Path) -> Result<StateDb, StateError> {
+    /// Opens (or creates) the state file. With `repair`, a file that cannot be opened is
+    /// renamed aside and a fresh one created.
+    pub fn open(dir: &Path, repair: bool) -> Result<StateDb, StateError> {
         let path = dir.join(STATE_FILE);
         let open_err = |reason: String| StateError::Open {
             path: path.clone(),
             reason,
         };
         std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
-        let db = Database::create(&path).map_err(|e| open_err(e.to_string()))?;
-        // Make sure the tables exist so readers never see "table does not exist".
+        let db = match Database::create(&path) {
+            Ok(db) => db,
+            Err(e) if repair => {
+                let aside = dir.join(format!(
+                    "{STATE_FILE}.damaged-{}",
+                    chrono::Utc::now().timestamp()
+                ));
+                tracing::error!(path = %path.display(), moved_to = %aside.display(), error = %e,
+                    "state file damaged: moved aside, starting with empty state");
+                std::fs::rename(&path, &aside).map_err(|e| open_err(e.to_string()))?;
+                Database::create(&path).map_err(|e| open_err(e.to_string()))?
+            }
+            Err(e) => return Err(open_err(e.to_string())),
+        };
         let txn = db.begin_write().map_err(|e| open_err(e.to_string()))?;
         txn.open_table(SILENCES)
+            .map_err(|e| open_err(e.to_string()))?;
+        txn.open_table(ALERTS)
+            .map_err(|e| open_err(e.to_string()))?;
+        txn.open_table(NFLOG).map_err(|e| open_err(e.to_string()))?;
+        txn.open_table(GROUPS)
             .map_err(|e| open_err(e.to_string()))?;
         txn.commit().map_err(|e| open_err(e.to_string()))?;
         Ok(StateDb { db, path })
@@ -50,22 +136,45 @@ impl StateDb {
     }
 
     pub fn load_silences(&self) -> Result<Vec<Silence>, StateError> {
+        Ok(self.recover()?.silences)
+    }
+
+    /// Reads every table; rows that no longer decode are logged and skipped.
+    pub fn recover(&self) -> Result<Recovered, StateError> {
         let txn = self.db.begin_read().map_err(|e| self.io(e))?;
-        let table = txn.open_table(SILENCES).map_err(|e| self.io(e))?;
-        let mut out = Vec::new();
-        for row in table.iter().map_err(|e| self.io(e))? {
-            let (key, value) = row.map_err(|e| self.io(e))?;
-            match serde_json::from_slice::<Silence>(value.value()) {
-                Ok(s) => out.push(s),
-                Err(e) => {
-                    tracing::error!(silence = key.value(), error = %e, "skipping unreadable silence in state file")
-                }
+        let mut out = Recovered::default();
+        let silences = txn.open_table(SILENCES).map_err(|e| self.io(e))?;
+        for row in silences.iter().map_err(|e| self.io(e))? {
+            let (_, v) = row.map_err(|e| self.io(e))?;
+            decode_into(v.value(), "silence", &mut out.silences);
+        }
+        let alerts = txn.open_table(ALERTS).map_err(|e| self.io(e))?;
+        for row in alerts.iter().map_err(|e| self.io(e))? {
+            let (_, v) = row.map_err(|e| self.io(e))?;
+            decode_into(v.value(), "alert", &mut out.alerts);
+        }
+        let nflog = txn.open_table(NFLOG).map_err(|e| self.io(e))?;
+        for row in nflog.iter().map_err(|e| self.io(e))? {
+            let (k, v) = row.map_err(|e| self.io(e))?;
+            let mut entry = Vec::new();
+            decode_into::<NflogEntry>(v.value(), "notification log entry", &mut entry);
+            if let (Some(key), Some(entry)) = (NflogKey::decode(k.value()), entry.pop()) {
+                out.nflog.push((key, entry));
+            }
+        }
+        let groups = txn.open_table(GROUPS).map_err(|e| self.io(e))?;
+        for row in groups.iter().map_err(|e| self.io(e))? {
+            let (k, v) = row.map_err(|e| self.io(e))?;
+            let mut schedule = Vec::new();
+            decode_into::<GroupSchedule>(v.value(), "group schedule", &mut schedule);
+            if let Some(s) = schedule.pop() {
+                out.groups.push((k.value().to_string(), s));
             }
         }
         Ok(out)
     }
 
-    fn write(
+    fn write_silence(
         &self,
         f: impl FnOnce(&mut redb::Table<&str, &[u8]>) -> Result<(), redb::StorageError>,
     ) -> Result<(), String> {
@@ -76,16 +185,152 @@ impl StateDb {
         }
         txn.commit().map_err(|e| e.to_string())
     }
+
+    /// Applies a batch of writes in one committed transaction.
+    fn apply(&self, writes: &[Write]) -> Result<(), String> {
+        let txn = self.db.begin_write().map_err(|e| e.to_string())?;
+        {
+            let mut alerts = txn.open_table(ALERTS).map_err(|e| e.to_string())?;
+            let mut nflog = txn.open_table(NFLOG).map_err(|e| e.to_string())?;
+            let mut groups = txn.open_table(GROUPS).map_err(|e| e.to_string())?;
+            for w in writes {
+                let r = match w {
+                    Write::PutAlert(a) => {
+                        let bytes = serde_json::to_vec(a).map_err(|e| e.to_string())?;
+                        alerts.insert(a.fingerprint.0, bytes.as_slice()).map(|_| ())
+                    }
+                    Write::DeleteAlert(fp) => alerts.remove(*fp).map(|_| ()),
+                    Write::PutNflog(k, e) => {
+                        let bytes = serde_json::to_vec(e).map_err(|e| e.to_string())?;
+                        nflog
+                            .insert(k.encode().as_str(), bytes.as_slice())
+                            .map(|_| ())
+                    }
+                    Write::DeleteNflog(k) => nflog.remove(k.encode().as_str()).map(|_| ()),
+                    Write::PutGroup(k, s) => {
+                        let bytes = serde_json::to_vec(s).map_err(|e| e.to_string())?;
+                        groups.insert(k.as_str(), bytes.as_slice()).map(|_| ())
+                    }
+                    Write::DeleteGroup(k) => groups.remove(k.as_str()).map(|_| ()),
+                };
+                r.map_err(|e| e.to_string())?;
+            }
+        }
+        txn.commit().map_err(|e| e.to_string())
+    }
+}
+
+fn decode_into<T: for<'de> Deserialize<'de>>(bytes: &[u8], what: &str, out: &mut Vec<T>) {
+    match serde_json::from_slice(bytes) {
+        Ok(v) => out.push(v),
+        Err(e) => tracing::error!(error = %e, "skipping unreadable {what} in the state file"),
+    }
 }
 
 impl SilencePersistence for StateDb {
     fn save(&self, silence: &Silence) -> Result<(), String> {
         let bytes = serde_json::to_vec(silence).map_err(|e| e.to_string())?;
-        self.write(|t| t.insert(silence.id.as_str(), bytes.as_slice()).map(|_| ()))
+        self.write_silence(|t| t.insert(silence.id.as_str(), bytes.as_slice()).map(|_| ()))
     }
 
     fn delete(&self, id: &str) -> Result<(), String> {
-        self.write(|t| t.remove(id).map(|_| ()))
+        self.write_silence(|t| t.remove(id).map(|_| ()))
+    }
+}
+
+type Ack = oneshot::Sender<Result<(), String>>;
+
+/// The writer thread's handle: queue writes, optionally wait for their commit.
+#[derive(Clone)]
+pub struct Persister {
+    queue: mpsc::Sender<(Vec<Write>, Option<Ack>)>,
+    durability: Durability,
+}
+
+impl Persister {
+    /// Starts the writer thread over `db`; it ends when every handle is dropped.
+    pub fn start(db: std::sync::Arc<StateDb>, durability: Durability) -> Persister {
+        let (queue, rx) = mpsc::channel::<(Vec<Write>, Option<Ack>)>();
+        std::thread::Builder::new()
+            .name("state-writer".into())
+            .spawn(move || writer_loop(&db, &rx, durability))
+            .map(|_| ())
+            .unwrap_or_else(|e| tracing::error!(error = %e, "could not start the state writer"));
+        Persister { queue, durability }
+    }
+
+    pub fn durability(&self) -> Durability {
+        self.durability
+    }
+
+    /// Queues writes without waiting.
+    pub fn send(&self, writes: Vec<Write>) {
+        if writes.is_empty() {
+            return;
+        }
+        if self.queue.send((writes, None)).is_err() {
+            tracing::error!("state writer has stopped; state is no longer saved");
+        }
+    }
+
+    /// Queues writes and waits until they are committed.
+    pub async fn commit(&self, writes: Vec<Write>) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        self.queue
+            .send((writes, Some(tx)))
+            .map_err(|_| "state writer has stopped".to_string())?;
+        rx.await
+            .map_err(|_| "state writer has stopped".to_string())?
+    }
+
+    /// Queues writes and, in fsync mode, waits for their commit: what an acknowledgement needs.
+    pub async fn persist(&self, writes: Vec<Write>) -> Result<(), String> {
+        match self.durability {
+            Durability::Fsync => self.commit(writes).await,
+            _ => {
+                self.send(writes);
+                Ok(())
+            }
+        }
+    }
+}
+
+fn writer_loop(
+    db: &StateDb,
+    rx: &mpsc::Receiver<(Vec<Write>, Option<Ack>)>,
+    durability: Durability,
+) {
+    while let Ok(first) = rx.recv() {
+        let started = Instant::now();
+        let mut writes = first.0;
+        let mut acks: Vec<Ack> = first.1.into_iter().collect();
+        if durability == Durability::Batch {
+            // Gather for a while: fewer, larger commits.
+            while let Some(left) = BATCH_INTERVAL.checked_sub(started.elapsed()) {
+                match rx.recv_timeout(left) {
+                    Ok((w, ack)) => {
+                        writes.extend(w);
+                        acks.extend(ack);
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+        // Whatever queued while the last commit ran joins this one.
+        while let Ok((w, ack)) = rx.try_recv() {
+            writes.extend(w);
+            acks.extend(ack);
+        }
+        let result = db.apply(&writes);
+        if let Err(e) = &result {
+            tracing::error!(error = %e, writes = writes.len(), "state commit failed");
+        }
+        metrics::counter!("alert_router_state_commits_total").increment(1);
+        metrics::histogram!("alert_router_state_commit_seconds")
+            .record(started.elapsed().as_secs_f64());
+        for ack in acks {
+            let _ = ack.send(result.clone());
+        }
     }
 }
 
@@ -95,14 +340,13 @@ mod tests {
     use crate::store::silences::{SilenceMatcher, Silences};
     use chrono::Utc;
     use std::sync::Arc;
-    use std::time::Duration;
 
     #[test]
     fn silences_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let now = Utc::now();
         let id = {
-            let db = Arc::new(StateDb::open(dir.path()).unwrap());
+            let db = Arc::new(StateDb::open(dir.path(), false).unwrap());
             let silences = Silences::new(Duration::from_secs(3600), Some(db));
             silences
                 .set(
@@ -124,7 +368,7 @@ mod tests {
                 )
                 .unwrap()
         };
-        let db = StateDb::open(dir.path()).unwrap();
+        let db = StateDb::open(dir.path(), false).unwrap();
         let loaded = db.load_silences().unwrap();
         assert_eq!(loaded.len(), 1);
         assert_eq!(loaded[0].id, id);
@@ -132,20 +376,85 @@ mod tests {
     }
 
     #[test]
-    fn a_damaged_file_is_a_clear_error() {
+    fn a_damaged_file_is_a_clear_error_and_repair_moves_it_aside() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join(STATE_FILE),
             b"this is not a database, just bytes that are long enough",
         )
         .unwrap();
-        let err = StateDb::open(dir.path())
+        let err = StateDb::open(dir.path(), false)
             .err()
             .expect("damaged file refused")
             .to_string();
         assert!(
-            err.contains(STATE_FILE) && err.contains("move it aside"),
+            err.contains(STATE_FILE) && err.contains("--storage.repair"),
             "{err}"
         );
+        let db = StateDb::open(dir.path(), true).expect("repair starts fresh");
+        assert!(db.recover().unwrap().alerts.is_empty());
+        let aside = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .any(|e| e.file_name().to_string_lossy().contains("damaged"));
+        assert!(aside, "the damaged file is kept for inspection");
+    }
+
+    #[tokio::test]
+    async fn group_commit_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(StateDb::open(dir.path(), false).unwrap());
+        let persister = Persister::start(db.clone(), Durability::Fsync);
+        let now = Utc::now();
+        let labels: crate::model::LabelSet = [("a", "b")].into_iter().collect();
+        let alert = Alert {
+            fingerprint: labels.fingerprint(),
+            labels,
+            annotations: Default::default(),
+            starts_at: now,
+            ends_at: now,
+            generator_url: String::new(),
+            updated_at: now,
+            timeout: false,
+            values: Default::default(),
+        };
+        let key = NflogKey {
+            group_key: "{}:{a=\"b\"}".into(),
+            receiver: "r".into(),
+            integration: "webhook",
+            index: 0,
+        };
+        let entry = NflogEntry {
+            firing: vec![1],
+            resolved: vec![],
+            timestamp: now,
+            expires_at: now,
+        };
+        let schedule = GroupSchedule {
+            has_flushed: true,
+            next_flush: now,
+        };
+        persister
+            .commit(vec![
+                Write::PutAlert(alert.clone()),
+                Write::PutNflog(key.clone(), entry.clone()),
+                Write::PutGroup("g".into(), schedule),
+            ])
+            .await
+            .unwrap();
+        let r = db.recover().unwrap();
+        assert_eq!(r.alerts, vec![alert.clone()]);
+        assert_eq!(r.nflog, vec![(key.clone(), entry)]);
+        assert_eq!(r.groups, vec![("g".to_string(), schedule)]);
+        persister
+            .commit(vec![
+                Write::DeleteAlert(alert.fingerprint.0),
+                Write::DeleteNflog(key),
+                Write::DeleteGroup("g".into()),
+            ])
+            .await
+            .unwrap();
+        let r = db.recover().unwrap();
+        assert!(r.alerts.is_empty() && r.nflog.is_empty() && r.groups.is_empty());
     }
 }
