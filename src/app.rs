@@ -113,7 +113,8 @@ impl App {
         // Regroup the recovered alerts and put each group back on its saved schedule before
         // the timers run, so nothing flushes early and nothing starts over.
         for alert in recovered.alerts {
-            let stored = store.put(alert);
+            // Already saved: only later changes need writing.
+            let (stored, _) = store.put_tracked(alert, Some(chrono::Duration::MAX));
             runtime.muter.inhibitor.observe(&stored);
             runtime.dispatcher.process(&stored);
         }
@@ -150,6 +151,7 @@ impl App {
     pub async fn ingest(&self, decoded: &Decoded) -> Result<usize, String> {
         let now = Utc::now();
         let mut writes = Vec::with_capacity(decoded.alerts.len());
+        let slack = renewal_slack(self.runtime.read().config.resolve_timeout);
         {
             // Held for reading so a reload cannot swap dispatchers between store and dispatch,
             // which would leave an alert out of the new dispatcher's groups. Not held across
@@ -163,10 +165,10 @@ impl App {
                 };
                 metrics::counter!("alertmanager_alerts_received_total", "status" => status)
                     .increment(1);
-                let stored = self.store.put(alert.clone());
+                let (stored, needs_write) = self.store.put_tracked(alert.clone(), Some(slack));
                 runtime.muter.inhibitor.observe(&stored);
                 runtime.dispatcher.process(&stored);
-                if self.persister.is_some() {
+                if self.persister.is_some() && needs_write {
                     writes.push(Write::PutAlert(stored));
                 }
             }
@@ -263,6 +265,14 @@ impl App {
             }
         }
     }
+}
+
+/// How far a re-send may push a timeout end past the saved copy before it is written again: a
+/// quarter of resolve_timeout (at least 30s). Prometheus re-sends every minute, so with the
+/// default 5m most re-sends cost no write, and a crash shortens an alert's end by at most this.
+fn renewal_slack(resolve_timeout: Duration) -> chrono::Duration {
+    chrono::Duration::from_std((resolve_timeout / 4).max(Duration::from_secs(30)))
+        .unwrap_or(chrono::Duration::MAX)
 }
 
 /// The state file and what it holds, unless durability is `none`.

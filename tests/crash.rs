@@ -18,9 +18,14 @@ struct Rng(u64);
 
 impl Rng {
     fn new() -> Rng {
-        let seed = std::env::var("CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(7, |d| d.as_nanos() as u64)
-        });
+        let seed = std::env::var("CRASH_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(7, |d| d.as_nanos() as u64)
+            });
         eprintln!("CRASH_SEED={seed}");
         Rng(seed | 1)
     }
@@ -34,7 +39,12 @@ impl Rng {
 }
 
 fn names(alerts: &Value) -> std::collections::HashSet<String> {
-    alerts.as_array().unwrap().iter().map(|a| a["labels"]["alertname"].as_str().unwrap().to_string()).collect()
+    alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["labels"]["alertname"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -52,12 +62,31 @@ async fn nothing_acknowledged_is_lost_across_random_kill_9() {
         let router = Router::start_in(dir, &[]);
         // Everything acknowledged before is still there.
         let present = names(&router.get_json("/api/v2/alerts").await);
-        let missing: Vec<String> = acked_alerts.lock().unwrap().iter().filter(|n| !present.contains(*n)).cloned().collect();
-        assert!(missing.is_empty(), "round {round}: lost {} acknowledged alerts, e.g. {:?}", missing.len(), &missing[..missing.len().min(5)]);
+        let missing: Vec<String> = acked_alerts
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|n| !present.contains(*n))
+            .cloned()
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "round {round}: lost {} acknowledged alerts, e.g. {:?}",
+            missing.len(),
+            &missing[..missing.len().min(5)]
+        );
         let silences = router.get_json("/api/v2/silences").await;
-        let ids: std::collections::HashSet<&str> = silences.as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+        let ids: std::collections::HashSet<&str> = silences
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap())
+            .collect();
         for id in &acked_silences {
-            assert!(ids.contains(id.as_str()), "round {round}: lost silence {id}");
+            assert!(
+                ids.contains(id.as_str()),
+                "round {round}: lost silence {id}"
+            );
         }
 
         // Load from four clients; SIGKILL at a random moment while they run.
@@ -70,8 +99,13 @@ async fn nothing_acknowledged_is_lost_across_random_kill_9() {
             clients.push(tokio::spawn(async move {
                 let client = reqwest::Client::new();
                 for batch in 0u64.. {
-                    let names: Vec<String> = (0..16).map(|i| format!("a{}", base + batch * 16 + i)).collect();
-                    let body: Vec<Value> = names.iter().map(|n| alert(&[("alertname", n), ("round", "x")])).collect();
+                    let names: Vec<String> = (0..16)
+                        .map(|i| format!("a{}", base + batch * 16 + i))
+                        .collect();
+                    let body: Vec<Value> = names
+                        .iter()
+                        .map(|n| alert(&[("alertname", n), ("round", "x")]))
+                        .collect();
                     match client.post(&url).json(&body).send().await {
                         Ok(r) if r.status() == 200 => acked.lock().unwrap().extend(names),
                         _ => return,
@@ -84,7 +118,12 @@ async fn nothing_acknowledged_is_lost_across_random_kill_9() {
             "createdBy": "crash-test", "comment": "round"});
         let (status, answer) = router.post_json("/api/v2/silences", &body).await;
         assert_eq!(status, 200);
-        acked_silences.push(serde_json::from_str::<Value>(&answer).unwrap()["silenceID"].as_str().unwrap().to_string());
+        acked_silences.push(
+            serde_json::from_str::<Value>(&answer).unwrap()["silenceID"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
 
         tokio::time::sleep(stop.saturating_duration_since(Instant::now())).await;
         dir = router.kill9();
@@ -93,7 +132,10 @@ async fn nothing_acknowledged_is_lost_across_random_kill_9() {
         }
         next += 10_000_000;
     }
-    assert!(acked_alerts.lock().unwrap().len() > 100, "the load actually ran");
+    assert!(
+        acked_alerts.lock().unwrap().len() > 100,
+        "the load actually ran"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -106,7 +148,12 @@ async fn no_resend_after_restart_and_resolved_notification_still_goes_out() {
     let router = Router::start(&config);
     let mut ending = alert(&[("alertname", "Ending")]);
     ending["endsAt"] = json!((Utc::now() + chrono::Duration::seconds(3)).to_rfc3339());
-    router.post_json("/api/v2/alerts", &json!([ending, alert(&[("alertname", "Steady")])])).await;
+    router
+        .post_json(
+            "/api/v2/alerts",
+            &json!([ending, alert(&[("alertname", "Steady")])]),
+        )
+        .await;
     let got = sink.wait_for(2, Duration::from_secs(5)).await;
     assert!(got.iter().all(|r| r.body["status"] == "firing"));
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -121,11 +168,16 @@ async fn no_resend_after_restart_and_resolved_notification_still_goes_out() {
     assert_eq!(after[0].body["status"], "resolved");
     // "Steady" was logged as sent and did not change: it is not sent again.
     sink.expect_no_more_than(3, Duration::from_secs(2)).await;
-    let per_group: HashMap<String, usize> = sink.received().iter().fold(HashMap::new(), |mut m, r| {
-        *m.entry(r.body["groupKey"].as_str().unwrap().to_string()).or_default() += 1;
-        m
-    });
-    assert_eq!(per_group[r#"{}:{alertname="Steady"}"#], 1, "no duplicate page");
+    let per_group: HashMap<String, usize> =
+        sink.received().iter().fold(HashMap::new(), |mut m, r| {
+            *m.entry(r.body["groupKey"].as_str().unwrap().to_string())
+                .or_default() += 1;
+            m
+        });
+    assert_eq!(
+        per_group[r#"{}:{alertname="Steady"}"#], 1,
+        "no duplicate page"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -148,13 +200,24 @@ async fn groups_resume_their_flush_schedule() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let router = Router::start_in(dir, &[]);
     let posted = Instant::now();
-    router.post_json("/api/v2/alerts", &json!([alert(&[("alertname", "G"), ("i", "y")])])).await;
+    router
+        .post_json(
+            "/api/v2/alerts",
+            &json!([alert(&[("alertname", "G"), ("i", "y")])]),
+        )
+        .await;
     let got = sink.wait_for(2, Duration::from_secs(8)).await;
     // The new alert waits for the group's next tick (first flush + 4s), neither flushed at
     // once as a fresh group of old alerts would be, nor held for a fresh group_wait of 30s.
     let since_first = got[1].at - first;
-    assert!(since_first >= Duration::from_millis(3800), "flushed early: {since_first:?} after the first flush");
-    assert!(since_first < Duration::from_millis(4900), "schedule started over: {since_first:?} after the first flush");
+    assert!(
+        since_first >= Duration::from_millis(3800),
+        "flushed early: {since_first:?} after the first flush"
+    );
+    assert!(
+        since_first < Duration::from_millis(4900),
+        "schedule started over: {since_first:?} after the first flush"
+    );
     assert!(got[1].at - posted < Duration::from_secs(6));
     assert_eq!(got[1].body["alerts"].as_array().unwrap().len(), 2);
 }
@@ -162,11 +225,20 @@ async fn groups_resume_their_flush_schedule() {
 #[tokio::test(flavor = "multi_thread")]
 async fn damaged_state_file_is_a_clear_error_and_repair_starts_fresh() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("alertmanager.yml"), config_with_route("  receiver: x", &[("x", "")])).unwrap();
+    std::fs::write(
+        dir.path().join("alertmanager.yml"),
+        config_with_route("  receiver: x", &[("x", "")]),
+    )
+    .unwrap();
     std::fs::create_dir_all(dir.path().join("data")).unwrap();
     std::fs::write(dir.path().join("data/alert-router.redb"), vec![0x5a; 8192]).unwrap();
     let out = std::process::Command::new(common::BIN)
-        .args(["serve", "--web.listen-address", "127.0.0.1:0", "--config.file"])
+        .args([
+            "serve",
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--config.file",
+        ])
         .arg(dir.path().join("alertmanager.yml"))
         .arg("--storage.path")
         .arg(dir.path().join("data"))
@@ -174,7 +246,10 @@ async fn damaged_state_file_is_a_clear_error_and_repair_starts_fresh() {
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("alert-router.redb") && stderr.contains("--storage.repair"), "{stderr}");
+    assert!(
+        stderr.contains("alert-router.redb") && stderr.contains("--storage.repair"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
     let router = Router::start_in(dir, &["--storage.repair"]);
     assert_eq!(router.get_json("/api/v2/alerts").await, json!([]));
@@ -184,16 +259,34 @@ async fn damaged_state_file_is_a_clear_error_and_repair_starts_fresh() {
 async fn sigterm_commits_batched_writes_and_none_keeps_nothing() {
     let config = config_with_route("  receiver: x", &[("x", "")]);
     let router = Router::start_with_args(&config, &["--storage.durability", "batch"]);
-    let batch: Vec<Value> = (0..50).map(|i| alert(&[("alertname", &format!("b{i}"))])).collect();
-    assert_eq!(router.post_json("/api/v2/alerts", &json!(batch)).await.0, 200);
+    let batch: Vec<Value> = (0..50)
+        .map(|i| alert(&[("alertname", &format!("b{i}"))]))
+        .collect();
+    assert_eq!(
+        router.post_json("/api/v2/alerts", &json!(batch)).await.0,
+        200
+    );
     let (status, dir) = router.terminate(Duration::from_secs(15));
     assert!(status.expect("exited").success());
     let router = Router::start_in(dir, &["--storage.durability", "batch"]);
-    assert_eq!(router.get_json("/api/v2/alerts").await.as_array().unwrap().len(), 50);
+    assert_eq!(
+        router
+            .get_json("/api/v2/alerts")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        50
+    );
 
     let memory = Router::start_with_args(&config, &["--storage.durability", "none"]);
-    memory.post_json("/api/v2/alerts", &json!([alert(&[("alertname", "m")])])).await;
-    assert!(!memory.dir.path().join("data/alert-router.redb").exists(), "none writes no state file");
+    memory
+        .post_json("/api/v2/alerts", &json!([alert(&[("alertname", "m")])]))
+        .await;
+    assert!(
+        !memory.dir.path().join("data/alert-router.redb").exists(),
+        "none writes no state file"
+    );
     let dir = memory.kill9();
     let memory = Router::start_in(dir, &["--storage.durability", "none"]);
     assert_eq!(memory.get_json("/api/v2/alerts").await, json!([]));

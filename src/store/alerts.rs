@@ -9,7 +9,23 @@ use crate::model::{Alert, Fingerprint};
 /// Every alert by fingerprint. A re-sent alert merges into the one stored (Alertmanager's rule),
 /// so the same alert sent by Prometheus every minute stays one alert.
 pub struct AlertStore {
-    shards: Vec<Mutex<HashMap<Fingerprint, Alert>>>,
+    shards: Vec<Mutex<HashMap<Fingerprint, Slot>>>,
+}
+
+struct Slot {
+    alert: Alert,
+    /// The `ends_at` of the copy last written to the state file, if any.
+    saved_ends_at: Option<Timestamp>,
+}
+
+/// Whether two versions of one alert differ in more than their timeout-derived end.
+fn same_but_renewed(old: &Alert, new: &Alert) -> bool {
+    old.timeout
+        && new.timeout
+        && old.starts_at == new.starts_at
+        && old.annotations == new.annotations
+        && old.generator_url == new.generator_url
+        && old.values == new.values
 }
 
 impl Default for AlertStore {
@@ -25,30 +41,66 @@ impl AlertStore {
         Self::default()
     }
 
-    fn shard(&self, fp: Fingerprint) -> &Mutex<HashMap<Fingerprint, Alert>> {
+    fn shard(&self, fp: Fingerprint) -> &Mutex<HashMap<Fingerprint, Slot>> {
         &self.shards[shard_of(fp.0)]
     }
 
     /// Stores the alert, merging with the stored one when their active ranges overlap, and
     /// returns what is now stored.
     pub fn put(&self, alert: Alert) -> Alert {
+        self.put_tracked(alert, None).0
+    }
+
+    /// Like `put`, and also says whether the stored alert must be written to the state file.
+    /// A re-send that only pushes a timeout end further by less than `renewal_slack` past the
+    /// saved copy need not be: after a crash that alert ends at most that much earlier.
+    pub fn put_tracked(
+        &self,
+        alert: Alert,
+        renewal_slack: Option<chrono::Duration>,
+    ) -> (Alert, bool) {
         let mut shard = self.shard(alert.fingerprint).lock();
-        let stored = match shard.get(&alert.fingerprint) {
-            Some(old) if old.overlaps(&alert) => old.merge(&alert),
-            _ => alert,
+        let (stored, saved_ends_at, material) = match shard.get(&alert.fingerprint) {
+            Some(old) => {
+                // A re-send with the same start and a later end does not overlap: Alertmanager
+                // replaces rather than merges it. Either way, compare with what was there.
+                let next = if old.alert.overlaps(&alert) {
+                    old.alert.merge(&alert)
+                } else {
+                    alert
+                };
+                let material = !same_but_renewed(&old.alert, &next);
+                (next, old.saved_ends_at, material)
+            }
+            None => (alert, None, true),
         };
-        shard.insert(stored.fingerprint, stored.clone());
-        stored
+        let write = match (renewal_slack, saved_ends_at) {
+            (Some(slack), Some(saved)) if !material => stored.ends_at > saved + slack,
+            _ => true,
+        };
+        let saved_ends_at = if write {
+            Some(stored.ends_at)
+        } else {
+            saved_ends_at
+        };
+        shard.insert(
+            stored.fingerprint,
+            Slot {
+                alert: stored.clone(),
+                saved_ends_at,
+            },
+        );
+        (stored, write)
     }
 
     pub fn get(&self, fp: Fingerprint) -> Option<Alert> {
-        self.shard(fp).lock().get(&fp).cloned()
+        self.shard(fp).lock().get(&fp).map(|s| s.alert.clone())
     }
 
     pub fn list(&self) -> Vec<Alert> {
         let mut out = Vec::new();
         for shard in &self.shards {
-            out.extend(shard.lock().values().cloned());
+            out.extend(shard.lock().values().map(|s| s.alert.clone()));
         }
         out
     }
@@ -71,8 +123,8 @@ impl AlertStore {
     ) -> Vec<Fingerprint> {
         let mut removed = Vec::new();
         for shard in &self.shards {
-            shard.lock().retain(|fp, a| {
-                let drop = a.resolved_at(now) && !keep.contains(fp);
+            shard.lock().retain(|fp, slot| {
+                let drop = slot.alert.resolved_at(now) && !keep.contains(fp);
                 if drop {
                     removed.push(*fp);
                 }
@@ -80,5 +132,58 @@ impl AlertStore {
             });
         }
         removed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    fn alert(ends_in_secs: i64, summary: &str) -> Alert {
+        let labels: crate::model::LabelSet = [("a", "b")].into_iter().collect();
+        let now = Utc::now();
+        Alert {
+            fingerprint: labels.fingerprint(),
+            labels,
+            annotations: [("summary", summary)].into_iter().collect(),
+            starts_at: now - chrono::Duration::seconds(600),
+            ends_at: now + chrono::Duration::seconds(ends_in_secs),
+            generator_url: String::new(),
+            updated_at: now,
+            timeout: true,
+            values: Default::default(),
+        }
+    }
+
+    #[test]
+    fn renewals_within_slack_need_no_write() {
+        let store = AlertStore::new();
+        let slack = Some(chrono::Duration::seconds(60));
+        let mut first = alert(300, "x");
+        let starts = first.starts_at;
+        assert!(
+            store.put_tracked(first.clone(), slack).1,
+            "new alert is written"
+        );
+        first.ends_at += chrono::Duration::seconds(30);
+        first.updated_at += chrono::Duration::seconds(30);
+        assert!(
+            !store.put_tracked(first.clone(), slack).1,
+            "30s renewal is not"
+        );
+        first.ends_at += chrono::Duration::seconds(40);
+        first.updated_at += chrono::Duration::seconds(40);
+        assert!(
+            store.put_tracked(first.clone(), slack).1,
+            "70s past the saved end is"
+        );
+        let mut changed = alert(300, "y");
+        changed.starts_at = starts;
+        changed.updated_at = first.updated_at + chrono::Duration::seconds(1);
+        assert!(
+            store.put_tracked(changed, slack).1,
+            "a changed annotation is"
+        );
     }
 }

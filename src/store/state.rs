@@ -6,8 +6,11 @@
 //! one commit's fsync runs, the next batch gathers, so durability costs one fsync per batch
 //! rather than per request.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redb::{Database, ReadableTable, TableDefinition};
@@ -186,34 +189,79 @@ impl StateDb {
         txn.commit().map_err(|e| e.to_string())
     }
 
-    /// Applies a batch of writes in one committed transaction.
-    fn apply(&self, writes: &[Write]) -> Result<(), String> {
+    /// Applies a batch of writes in one committed transaction. Only the last write of each
+    /// key counts, so an alert re-sent many times within one batch is written once.
+    fn apply(&self, writes: Vec<Write>) -> Result<(), String> {
+        let mut alerts: HashMap<u64, Option<Alert>> = HashMap::new();
+        let mut nflog: HashMap<String, Option<NflogEntry>> = HashMap::new();
+        let mut groups: HashMap<String, Option<GroupSchedule>> = HashMap::new();
+        for w in writes {
+            match w {
+                Write::PutAlert(a) => {
+                    alerts.insert(a.fingerprint.0, Some(a));
+                }
+                Write::DeleteAlert(fp) => {
+                    alerts.insert(fp, None);
+                }
+                Write::PutNflog(k, e) => {
+                    nflog.insert(k.encode(), Some(e));
+                }
+                Write::DeleteNflog(k) => {
+                    nflog.insert(k.encode(), None);
+                }
+                Write::PutGroup(k, s) => {
+                    groups.insert(k, Some(s));
+                }
+                Write::DeleteGroup(k) => {
+                    groups.insert(k, None);
+                }
+            }
+        }
         let txn = self.db.begin_write().map_err(|e| e.to_string())?;
         {
-            let mut alerts = txn.open_table(ALERTS).map_err(|e| e.to_string())?;
-            let mut nflog = txn.open_table(NFLOG).map_err(|e| e.to_string())?;
-            let mut groups = txn.open_table(GROUPS).map_err(|e| e.to_string())?;
-            for w in writes {
-                let r = match w {
-                    Write::PutAlert(a) => {
-                        let bytes = serde_json::to_vec(a).map_err(|e| e.to_string())?;
-                        alerts.insert(a.fingerprint.0, bytes.as_slice()).map(|_| ())
+            let mut table = txn.open_table(ALERTS).map_err(|e| e.to_string())?;
+            let mut buf = Vec::new();
+            for (fp, alert) in alerts {
+                match alert {
+                    Some(a) => {
+                        buf.clear();
+                        serde_json::to_writer(&mut buf, &a).map_err(|e| e.to_string())?;
+                        table
+                            .insert(fp, buf.as_slice())
+                            .map_err(|e| e.to_string())?;
                     }
-                    Write::DeleteAlert(fp) => alerts.remove(*fp).map(|_| ()),
-                    Write::PutNflog(k, e) => {
-                        let bytes = serde_json::to_vec(e).map_err(|e| e.to_string())?;
-                        nflog
-                            .insert(k.encode().as_str(), bytes.as_slice())
-                            .map(|_| ())
+                    None => {
+                        table.remove(fp).map_err(|e| e.to_string())?;
                     }
-                    Write::DeleteNflog(k) => nflog.remove(k.encode().as_str()).map(|_| ()),
-                    Write::PutGroup(k, s) => {
-                        let bytes = serde_json::to_vec(s).map_err(|e| e.to_string())?;
-                        groups.insert(k.as_str(), bytes.as_slice()).map(|_| ())
+                }
+            }
+            let mut table = txn.open_table(NFLOG).map_err(|e| e.to_string())?;
+            for (key, entry) in nflog {
+                match entry {
+                    Some(e) => {
+                        let bytes = serde_json::to_vec(&e).map_err(|e| e.to_string())?;
+                        table
+                            .insert(key.as_str(), bytes.as_slice())
+                            .map_err(|e| e.to_string())?;
                     }
-                    Write::DeleteGroup(k) => groups.remove(k.as_str()).map(|_| ()),
-                };
-                r.map_err(|e| e.to_string())?;
+                    None => {
+                        table.remove(key.as_str()).map_err(|e| e.to_string())?;
+                    }
+                }
+            }
+            let mut table = txn.open_table(GROUPS).map_err(|e| e.to_string())?;
+            for (key, schedule) in groups {
+                match schedule {
+                    Some(s) => {
+                        let bytes = serde_json::to_vec(&s).map_err(|e| e.to_string())?;
+                        table
+                            .insert(key.as_str(), bytes.as_slice())
+                            .map_err(|e| e.to_string())?;
+                    }
+                    None => {
+                        table.remove(key.as_str()).map_err(|e| e.to_string())?;
+                    }
+                }
             }
         }
         txn.commit().map_err(|e| e.to_string())
@@ -240,23 +288,46 @@ impl SilencePersistence for StateDb {
 
 type Ack = oneshot::Sender<Result<(), String>>;
 
+/// Writes queued beyond this make `persist` wait (batch mode's backpressure), so a writer that
+/// falls behind slows ingest instead of growing memory without bound.
+const MAX_QUEUED: usize = 250_000;
+
 /// The writer thread's handle: queue writes, optionally wait for their commit.
 #[derive(Clone)]
 pub struct Persister {
     queue: mpsc::Sender<(Vec<Write>, Option<Ack>)>,
     durability: Durability,
+    queued: Arc<AtomicUsize>,
+    drained: Arc<tokio::sync::Notify>,
 }
 
 impl Persister {
     /// Starts the writer thread over `db`; it ends when every handle is dropped.
-    pub fn start(db: std::sync::Arc<StateDb>, durability: Durability) -> Persister {
+    pub fn start(db: Arc<StateDb>, durability: Durability) -> Persister {
         let (queue, rx) = mpsc::channel::<(Vec<Write>, Option<Ack>)>();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let drained = Arc::new(tokio::sync::Notify::new());
+        let (q, d) = (queued.clone(), drained.clone());
         std::thread::Builder::new()
             .name("state-writer".into())
-            .spawn(move || writer_loop(&db, &rx, durability))
+            .spawn(move || writer_loop(&db, &rx, durability, &q, &d))
             .map(|_| ())
             .unwrap_or_else(|e| tracing::error!(error = %e, "could not start the state writer"));
-        Persister { queue, durability }
+        Persister {
+            queue,
+            durability,
+            queued,
+            drained,
+        }
+    }
+
+    fn enqueue(&self, writes: Vec<Write>, ack: Option<Ack>) -> Result<(), String> {
+        self.queued.fetch_add(writes.len(), Ordering::SeqCst);
+        let n = writes.len();
+        self.queue.send((writes, ack)).map_err(|_| {
+            self.queued.fetch_sub(n, Ordering::SeqCst);
+            "state writer has stopped".to_string()
+        })
     }
 
     pub fn durability(&self) -> Durability {
@@ -268,7 +339,7 @@ impl Persister {
         if writes.is_empty() {
             return;
         }
-        if self.queue.send((writes, None)).is_err() {
+        if self.enqueue(writes, None).is_err() {
             tracing::error!("state writer has stopped; state is no longer saved");
         }
     }
@@ -288,6 +359,13 @@ impl Persister {
         match self.durability {
             Durability::Fsync => self.commit(writes).await,
             _ => {
+                while self.queued.load(Ordering::SeqCst) > MAX_QUEUED {
+                    let drained = self.drained.notified();
+                    if self.queued.load(Ordering::SeqCst) <= MAX_QUEUED {
+                        break;
+                    }
+                    let _ = tokio::time::timeout(Duration::from_millis(100), drained).await;
+                }
                 self.send(writes);
                 Ok(())
             }
@@ -299,6 +377,8 @@ fn writer_loop(
     db: &StateDb,
     rx: &mpsc::Receiver<(Vec<Write>, Option<Ack>)>,
     durability: Durability,
+    queued: &AtomicUsize,
+    drained: &tokio::sync::Notify,
 ) {
     while let Ok(first) = rx.recv() {
         let started = Instant::now();
@@ -321,10 +401,13 @@ fn writer_loop(
             writes.extend(w);
             acks.extend(ack);
         }
-        let result = db.apply(&writes);
+        let count = writes.len();
+        let result = db.apply(writes);
         if let Err(e) = &result {
-            tracing::error!(error = %e, writes = writes.len(), "state commit failed");
+            tracing::error!(error = %e, writes = count, "state commit failed");
         }
+        queued.fetch_sub(count, Ordering::SeqCst);
+        drained.notify_waiters();
         metrics::counter!("alert_router_state_commits_total").increment(1);
         metrics::histogram!("alert_router_state_commit_seconds")
             .record(started.elapsed().as_secs_f64());
@@ -339,7 +422,6 @@ mod tests {
     use super::*;
     use crate::store::silences::{SilenceMatcher, Silences};
     use chrono::Utc;
-    use std::sync::Arc;
 
     #[test]
     fn silences_survive_reopening() {

@@ -160,8 +160,13 @@ impl Router {
 
 impl Router {
     /// Sends SIGTERM, waits for the exit, and hands back the status and the directory.
-    pub fn terminate(mut self, within: Duration) -> (Option<std::process::ExitStatus>, tempfile::TempDir) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+    pub fn terminate(
+        mut self,
+        within: Duration,
+    ) -> (Option<std::process::ExitStatus>, tempfile::TempDir) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let status = self.wait_exit(within);
         let dir = tempfile::tempdir().expect("tempdir");
         (status, std::mem::replace(&mut self.dir, dir))
