@@ -1,0 +1,249 @@
+//! The runbook rule files under `rules/`: their schema, loading and validation.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::config::{ConfigMatchers, PromDuration};
+use crate::model::{LabelSet, Matcher};
+
+#[derive(Debug, Error)]
+pub enum RulesError {
+    #[error("cannot read {path}: {reason}")]
+    Read { path: PathBuf, reason: String },
+    #[error("{path}: {reason}")]
+    Invalid { path: PathBuf, reason: String },
+    #[error("bad rule_files pattern {0:?}: {1}")]
+    Pattern(String, String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleFile {
+    pub runbook: String,
+    pub title: String,
+    pub levels: Vec<Level>,
+    #[serde(default)]
+    pub severity_map: BTreeMap<String, String>,
+    pub escalation: Vec<EscalationStep>,
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Level {
+    pub priority: String,
+    pub severity: String,
+    pub response_time: Option<PromDuration>,
+    pub description: String,
+    #[serde(default)]
+    pub channels: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EscalationStep {
+    pub after: PromDuration,
+    pub notify: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unit {
+    Percent,
+    Ratio,
+    Seconds,
+    Milliseconds,
+    Count,
+    Score,
+    Bytes,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Op {
+    #[serde(rename = ">")]
+    Greater,
+    #[serde(rename = ">=")]
+    GreaterOrEqual,
+    #[serde(rename = "<")]
+    Less,
+    #[serde(rename = "<=")]
+    LessOrEqual,
+}
+
+impl Op {
+    pub fn holds(self, observed: f64, threshold: f64) -> bool {
+        match self {
+            Op::Greater => observed > threshold,
+            Op::GreaterOrEqual => observed >= threshold,
+            Op::Less => observed < threshold,
+            Op::LessOrEqual => observed <= threshold,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Threshold {
+    pub op: Op,
+    pub value: f64,
+    pub severity: String,
+    pub priority: String,
+}
+
+/// Where a rule reads the observed value from; by default the `value` annotation, then a
+/// Grafana alert's only value.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum ValueSource {
+    Annotation(String),
+    Label(String),
+    Grafana(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    pub name: String,
+    pub matchers: ConfigMatchers,
+    #[serde(default)]
+    pub match_any: Vec<ConfigMatchers>,
+    pub unit: Unit,
+    /// The unit of a bare observed number, when it differs from `unit` (e.g. ratios sent for a
+    /// percent threshold).
+    #[serde(default)]
+    pub value_unit: Option<Unit>,
+    #[serde(default)]
+    pub value: Option<ValueSource>,
+    #[serde(rename = "for", default)]
+    pub for_duration: Option<PromDuration>,
+    pub thresholds: Vec<Threshold>,
+}
+
+impl Rule {
+    pub fn selects(&self, labels: &LabelSet) -> bool {
+        let all = |ms: &[Matcher]| ms.iter().all(|m| m.matches(labels));
+        (!self.matchers.0.is_empty() && all(&self.matchers.0)) || self.match_any.iter().any(|alt| all(&alt.0))
+    }
+
+    /// The first threshold (most severe first) that holds for `observed`, in the rule's unit.
+    pub fn evaluate(&self, observed: f64) -> Option<&Threshold> {
+        self.thresholds.iter().find(|t| t.op.holds(observed, t.value))
+    }
+}
+
+const PRIORITIES: [&str; 4] = ["P0", "P1", "P2", "P3"];
+const SEVERITIES: [&str; 3] = ["critical", "warning", "info"];
+
+impl RuleFile {
+    pub fn level(&self, priority: &str) -> Option<&Level> {
+        self.levels.iter().find(|l| l.priority == priority)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.runbook.is_empty() {
+            return Err("runbook must not be empty".into());
+        }
+        let mut seen = BTreeSet::new();
+        for level in &self.levels {
+            if !PRIORITIES.contains(&level.priority.as_str()) {
+                return Err(format!("level priority {:?} is not one of P0..P3", level.priority));
+            }
+            if !SEVERITIES.contains(&level.severity.as_str()) {
+                return Err(format!("level {}: severity {:?} is not critical, warning or info", level.priority, level.severity));
+            }
+            if !seen.insert(level.priority.as_str()) {
+                return Err(format!("level {} is defined twice", level.priority));
+            }
+        }
+        for (sender, priority) in &self.severity_map {
+            if self.level(priority).is_none() {
+                return Err(format!("severity_map {sender:?} -> {priority:?}: no such level"));
+            }
+        }
+        for pair in self.escalation.windows(2) {
+            if pair[1].after < pair[0].after {
+                return Err(format!("escalation step {:?} comes before the step above it", pair[1].notify));
+            }
+        }
+        let mut names = BTreeSet::new();
+        for rule in &self.rules {
+            if !names.insert(rule.name.as_str()) {
+                return Err(format!("rule {:?} is defined twice", rule.name));
+            }
+            if rule.matchers.0.is_empty() && rule.match_any.iter().all(|a| a.0.is_empty()) {
+                return Err(format!("rule {:?} has no matchers: it would select every alert", rule.name));
+            }
+            if rule.thresholds.is_empty() {
+                return Err(format!("rule {:?} has no thresholds", rule.name));
+            }
+            for t in &rule.thresholds {
+                if self.level(&t.priority).is_none() {
+                    return Err(format!("rule {:?}: priority {:?} is not one of the file's levels", rule.name, t.priority));
+                }
+                if !SEVERITIES.contains(&t.severity.as_str()) {
+                    return Err(format!("rule {:?}: severity {:?} is not critical, warning or info", rule.name, t.severity));
+                }
+                if !t.value.is_finite() {
+                    return Err(format!("rule {:?}: threshold value must be a number", rule.name));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Loads and checks one rule file.
+pub fn load_file(path: &Path) -> Result<RuleFile, RulesError> {
+    let text = std::fs::read_to_string(path).map_err(|e| RulesError::Read { path: path.to_path_buf(), reason: e.to_string() })?;
+    let file: RuleFile = serde_yaml_ng::from_str(&text)
+        .map_err(|e| RulesError::Invalid { path: path.to_path_buf(), reason: e.to_string() })?;
+    file.validate().map_err(|reason| RulesError::Invalid { path: path.to_path_buf(), reason })?;
+    Ok(file)
+}
+
+/// The `.yml`/`.yaml` files in a directory, sorted by name.
+pub fn files_in_dir(dir: &Path) -> Result<Vec<PathBuf>, RulesError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| RulesError::Read { path: dir.to_path_buf(), reason: e.to_string() })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yml" || x == "yaml"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Expands `rule_files:` patterns (relative to `base`): a directory, a file, or a file name
+/// pattern with `*` in its last component.
+pub fn expand_patterns(patterns: &[String], base: &Path) -> Result<Vec<PathBuf>, RulesError> {
+    let mut out = Vec::new();
+    for pattern in patterns {
+        let full = if Path::new(pattern).is_absolute() { PathBuf::from(pattern) } else { base.join(pattern) };
+        let name = full.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if name.contains('*') {
+            let dir = full.parent().unwrap_or(Path::new("."));
+            let (prefix, suffix) = name.split_once('*').unwrap_or((&name, ""));
+            if suffix.contains('*') {
+                return Err(RulesError::Pattern(pattern.clone(), "only one * in the file name is supported".into()));
+            }
+            let mut matched: Vec<PathBuf> = std::fs::read_dir(dir)
+                .map_err(|e| RulesError::Read { path: dir.to_path_buf(), reason: e.to_string() })?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.file_name().map(|n| n.to_string_lossy().into_owned()).is_some_and(|n| {
+                        n.len() >= prefix.len() + suffix.len() && n.starts_with(prefix) && n.ends_with(suffix)
+                    })
+                })
+                .collect();
+            matched.sort();
+            out.extend(matched);
+        } else if full.is_dir() {
+            out.extend(files_in_dir(&full)?);
+        } else {
+            out.push(full);
+        }
+    }
+    Ok(out)
+}
