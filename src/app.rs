@@ -9,6 +9,7 @@ use chrono::Utc;
 use parking_lot::RwLock;
 use thiserror::Error;
 
+use crate::classify::Classifier;
 use crate::config::{ConfigError, LoadedConfig, TimeIntervalConfig};
 use crate::dispatch::Dispatcher;
 use crate::ingest::{Decoded, Timeouts};
@@ -33,6 +34,8 @@ pub enum AppError {
     State(#[from] StateError),
     #[error("{0}")]
     TimeIntervals(String),
+    #[error(transparent)]
+    Rules(#[from] crate::classify::RulesError),
 }
 
 /// Settings that come from the command line and do not change on reload.
@@ -49,6 +52,8 @@ pub struct Settings {
     pub durability: Durability,
     /// Move a damaged state file aside instead of refusing to start.
     pub storage_repair: bool,
+    /// Runbook rule files to load besides the config's `rule_files` (`--rules.dir`).
+    pub rules_dir: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -62,6 +67,7 @@ impl Default for Settings {
             storage_path: None,
             durability: Durability::Fsync,
             storage_repair: false,
+            rules_dir: None,
         }
     }
 }
@@ -73,6 +79,7 @@ pub struct Runtime {
     pub dispatcher: Arc<Dispatcher>,
     pub notifier: Arc<Notifier>,
     pub muter: Arc<Muter>,
+    pub classifier: Arc<Classifier>,
 }
 
 pub struct App {
@@ -165,7 +172,9 @@ impl App {
                 };
                 metrics::counter!("alertmanager_alerts_received_total", "status" => status)
                     .increment(1);
-                let (stored, needs_write) = self.store.put_tracked(alert.clone(), Some(slack));
+                let mut alert = alert.clone();
+                runtime.classifier.apply(&mut alert, now);
+                let (stored, needs_write) = self.store.put_tracked(alert, Some(slack));
                 runtime.muter.inhibitor.observe(&stored);
                 runtime.dispatcher.process(&stored);
                 if self.persister.is_some() && needs_write {
@@ -327,6 +336,7 @@ fn build_runtime(
         muter: muter.clone(),
         persister,
     });
+    let classifier = Arc::new(load_classifier(&config, settings.rules_dir.as_deref())?);
     let dispatcher = Dispatcher::new(
         routes.clone(),
         notifier.clone(),
@@ -338,5 +348,19 @@ fn build_runtime(
         dispatcher,
         notifier,
         muter,
+        classifier,
     })
+}
+
+/// The runbook rules named by the config's `rule_files` and by `--rules.dir`.
+pub fn load_classifier(
+    config: &LoadedConfig,
+    rules_dir: Option<&std::path::Path>,
+) -> Result<Classifier, AppError> {
+    let mut paths =
+        crate::classify::rules::expand_patterns(&config.config.rule_files, &config.base_dir)?;
+    if let Some(dir) = rules_dir {
+        paths.extend(crate::classify::rules::files_in_dir(dir)?);
+    }
+    Ok(Classifier::load(&paths)?)
 }

@@ -24,6 +24,21 @@ pub fn check_config(files: &[impl AsRef<Path>]) -> (String, bool) {
                 let _ = writeln!(out, " - {} inhibit rules", c.config.inhibit_rules.len());
                 let _ = writeln!(out, " - {} receivers", c.config.receivers.len());
                 let _ = writeln!(out, " - {} templates", c.config.templates.len());
+                if !c.config.rule_files.is_empty() {
+                    match crate::app::load_classifier(&c, None) {
+                        Ok(classifier) => {
+                            let _ = writeln!(
+                                out,
+                                " - {} runbook rule files",
+                                classifier.files().count()
+                            );
+                        }
+                        Err(e) => {
+                            let _ = writeln!(out, "  FAILED: {e}");
+                            failed += 1;
+                        }
+                    }
+                }
                 if !c.template_globs.is_empty() {
                     match check_template_globs(&c.template_globs) {
                         Ok(()) => {
@@ -115,4 +130,126 @@ pub fn routes_show(config_file: &Path) -> Result<String, RoutesTestError> {
     let config = LoadedConfig::load_file(config_file)?;
     let routes = RouteTree::build(config.route());
     Ok(format!("Routing tree:\n{}\n", print_tree(&routes)))
+}
+
+/// `rules check`: loads and validates rule files; returns the report and whether all passed.
+pub fn rules_check(paths: &[impl AsRef<Path>]) -> (String, bool) {
+    let mut out = String::new();
+    let mut ok = true;
+    for path in paths {
+        let path = path.as_ref();
+        let files = if path.is_dir() {
+            match crate::classify::rules::files_in_dir(path) {
+                Ok(f) => f,
+                Err(e) => {
+                    let _ = writeln!(out, "Checking '{}'  FAILED: {e}", path.display());
+                    ok = false;
+                    continue;
+                }
+            }
+        } else {
+            vec![path.to_path_buf()]
+        };
+        for file in files {
+            match crate::classify::load_file(&file) {
+                Ok(f) => {
+                    let thresholds: usize = f.rules.iter().map(|r| r.thresholds.len()).sum();
+                    let _ = writeln!(
+                        out,
+                        "Checking '{}'  SUCCESS\n - runbook {}: {} levels, {} rules, {} thresholds, {} escalation steps",
+                        file.display(),
+                        f.runbook,
+                        f.levels.len(),
+                        f.rules.len(),
+                        thresholds,
+                        f.escalation.len()
+                    );
+                }
+                Err(e) => {
+                    let _ = writeln!(out, "Checking '{}'  FAILED: {e}", file.display());
+                    ok = false;
+                }
+            }
+        }
+    }
+    (out, ok)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RulesTestError {
+    #[error(transparent)]
+    Routes(#[from] RoutesTestError),
+    #[error(transparent)]
+    App(#[from] crate::app::AppError),
+    #[error("value={0:?} is not a number")]
+    Value(String),
+}
+
+/// `rules test`: how the runbooks classify an alert with these labels and observed value, and
+/// where it is routed then.
+pub fn rules_test(
+    config_file: &Path,
+    rules_dir: Option<&Path>,
+    args: &[String],
+) -> Result<String, RulesTestError> {
+    let config = LoadedConfig::load_file(config_file).map_err(RoutesTestError::from)?;
+    let classifier = crate::app::load_classifier(&config, rules_dir)?;
+    let mut labels = LabelSet::new();
+    let mut annotations = LabelSet::new();
+    for arg in args {
+        let m =
+            Matcher::parse(arg).map_err(|e| RoutesTestError::Label(arg.clone(), e.to_string()))?;
+        if m.name == "value" {
+            crate::classify::parse_observed(&m.value)
+                .ok_or_else(|| RulesTestError::Value(m.value.clone()))?;
+            annotations.insert("value", m.value);
+        } else {
+            labels.insert(m.name, m.value);
+        }
+    }
+    let now = chrono::Utc::now();
+    let mut alert = crate::model::Alert {
+        fingerprint: labels.fingerprint(),
+        labels,
+        annotations,
+        starts_at: now - chrono::Duration::days(1),
+        ends_at: now + chrono::Duration::minutes(5),
+        generator_url: String::new(),
+        updated_at: now,
+        timeout: true,
+        values: Default::default(),
+    };
+    let mut out = String::new();
+    match classifier.apply(&mut alert, now) {
+        Some(c) => {
+            let _ = writeln!(out, "runbook: {}", c.runbook);
+            let _ = writeln!(out, "rule: {}", c.rule);
+            match c.observed {
+                Some(v) => {
+                    let _ = writeln!(out, "observed: {v}");
+                }
+                None => {
+                    let _ = writeln!(out, "observed: none (from the sender's severity)");
+                }
+            }
+            let _ = writeln!(out, "severity: {}", c.severity);
+            let _ = writeln!(out, "priority: {}", c.priority);
+            let _ = writeln!(
+                out,
+                "response_sla: {}",
+                c.response_sla.as_deref().unwrap_or("none")
+            );
+        }
+        None => {
+            let _ = writeln!(out, "no runbook rule applies: the alert keeps its labels");
+        }
+    }
+    let _ = writeln!(out, "labels: {}", alert.labels);
+    let routes = RouteTree::build(config.route());
+    let _ = writeln!(
+        out,
+        "receivers: {}",
+        routes.receivers_for(&alert.labels).join(",")
+    );
+    Ok(out)
 }

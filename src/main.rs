@@ -38,6 +38,31 @@ enum Command {
         #[command(subcommand)]
         command: RoutesCommand,
     },
+    /// Check and try the runbook rules that classify alerts.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Validate every rule file in the given directories (or files).
+    Check {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Classify an alert with the given labels (and `value=N`, its observed value) and print
+    /// the result and the receivers it routes to.
+    Test {
+        #[arg(long = "config.file", default_value = "alertmanager.yml")]
+        config_file: PathBuf,
+        /// Rule files to use besides the config's `rule_files`.
+        #[arg(long = "rules.dir")]
+        rules_dir: Option<PathBuf>,
+        /// Labels as name=value; `value=N` is the observed value, not a label.
+        labels: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -82,6 +107,9 @@ struct ServeArgs {
     /// Move a damaged state file aside and start with empty state instead of refusing to start.
     #[arg(long = "storage.repair")]
     storage_repair: bool,
+    /// A directory of runbook rule files, loaded besides the config's `rule_files`.
+    #[arg(long = "rules.dir")]
+    rules_dir: Option<PathBuf>,
     /// How long shutdown waits for notifications under way.
     #[arg(long = "shutdown.grace", default_value = "10s", value_parser = parse_duration)]
     shutdown_grace: Duration,
@@ -168,6 +196,31 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", cli::routes_show(&config_file)?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Rules {
+            command: RulesCommand::Check { paths },
+        } => {
+            let (report, ok) = cli::rules_check(&paths);
+            print!("{report}");
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Rules {
+            command:
+                RulesCommand::Test {
+                    config_file,
+                    rules_dir,
+                    labels,
+                },
+        } => {
+            print!(
+                "{}",
+                cli::rules_test(&config_file, rules_dir.as_deref(), &labels)?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve(args) => {
             init_logging(&args.log_level);
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
@@ -212,6 +265,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         storage_path: Some(args.storage_path.clone()),
         durability: args.durability,
         storage_repair: args.storage_repair,
+        rules_dir: args.rules_dir.clone(),
     };
     let app = App::start(settings, config)?;
     tracing::info!(address = %bound, config = %args.config_file.display(), "listening");

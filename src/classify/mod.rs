@@ -34,7 +34,10 @@ pub struct Classifier {
 
 impl Classifier {
     pub fn load(paths: &[PathBuf]) -> Result<Classifier, RulesError> {
-        let files = paths.iter().map(|p| load_file(p).map(|f| (p.clone(), f))).collect::<Result<_, _>>()?;
+        let files = paths
+            .iter()
+            .map(|p| load_file(p).map(|f| (p.clone(), f)))
+            .collect::<Result<_, _>>()?;
         Ok(Classifier { files })
     }
 
@@ -49,12 +52,16 @@ impl Classifier {
     /// What the runbooks say about this alert, if a rule selects it: from its observed value
     /// when it carries one, else from the sender's `severity` through the file's severity_map.
     pub fn classify(&self, alert: &Alert, now: Timestamp) -> Option<Classification> {
-        let (file, rule) =
-            self.files.iter().find_map(|(_, f)| f.rules.iter().find(|r| r.selects(&alert.labels)).map(|r| (f, r)))?;
+        let (file, rule) = self.files.iter().find_map(|(_, f)| {
+            f.rules
+                .iter()
+                .find(|r| r.selects(&alert.labels))
+                .map(|r| (f, r))
+        })?;
         let observed = read_value(alert, rule);
-        let firing_long_enough = rule
-            .for_duration
-            .is_none_or(|d| chrono::Duration::from_std(d.0).is_ok_and(|d| now - alert.starts_at >= d));
+        let firing_long_enough = rule.for_duration.is_none_or(|d| {
+            chrono::Duration::from_std(d.0).is_ok_and(|d| now - alert.starts_at >= d)
+        });
         let from_threshold = observed
             .filter(|_| firing_long_enough)
             .and_then(|v| rule.evaluate(v))
@@ -68,8 +75,18 @@ impl Classifier {
                 (level.severity.clone(), priority.clone())
             }
         };
-        let response_sla = file.level(&priority).and_then(|l| l.response_time).map(|d| d.to_string());
-        Some(Classification { runbook: file.runbook.clone(), rule: rule.name.clone(), observed, severity, priority, response_sla })
+        let response_sla = file
+            .level(&priority)
+            .and_then(|l| l.response_time)
+            .map(|d| d.to_string());
+        Some(Classification {
+            runbook: file.runbook.clone(),
+            rule: rule.name.clone(),
+            observed,
+            severity,
+            priority,
+            response_sla,
+        })
     }
 
     /// Adds the classification labels; the sender's labels stay, a replaced severity is kept

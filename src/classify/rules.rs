@@ -125,12 +125,15 @@ pub struct Rule {
 impl Rule {
     pub fn selects(&self, labels: &LabelSet) -> bool {
         let all = |ms: &[Matcher]| ms.iter().all(|m| m.matches(labels));
-        (!self.matchers.0.is_empty() && all(&self.matchers.0)) || self.match_any.iter().any(|alt| all(&alt.0))
+        (!self.matchers.0.is_empty() && all(&self.matchers.0))
+            || self.match_any.iter().any(|alt| all(&alt.0))
     }
 
     /// The first threshold (most severe first) that holds for `observed`, in the rule's unit.
     pub fn evaluate(&self, observed: f64) -> Option<&Threshold> {
-        self.thresholds.iter().find(|t| t.op.holds(observed, t.value))
+        self.thresholds
+            .iter()
+            .find(|t| t.op.holds(observed, t.value))
     }
 }
 
@@ -149,10 +152,16 @@ impl RuleFile {
         let mut seen = BTreeSet::new();
         for level in &self.levels {
             if !PRIORITIES.contains(&level.priority.as_str()) {
-                return Err(format!("level priority {:?} is not one of P0..P3", level.priority));
+                return Err(format!(
+                    "level priority {:?} is not one of P0..P3",
+                    level.priority
+                ));
             }
             if !SEVERITIES.contains(&level.severity.as_str()) {
-                return Err(format!("level {}: severity {:?} is not critical, warning or info", level.priority, level.severity));
+                return Err(format!(
+                    "level {}: severity {:?} is not critical, warning or info",
+                    level.priority, level.severity
+                ));
             }
             if !seen.insert(level.priority.as_str()) {
                 return Err(format!("level {} is defined twice", level.priority));
@@ -160,12 +169,17 @@ impl RuleFile {
         }
         for (sender, priority) in &self.severity_map {
             if self.level(priority).is_none() {
-                return Err(format!("severity_map {sender:?} -> {priority:?}: no such level"));
+                return Err(format!(
+                    "severity_map {sender:?} -> {priority:?}: no such level"
+                ));
             }
         }
         for pair in self.escalation.windows(2) {
             if pair[1].after < pair[0].after {
-                return Err(format!("escalation step {:?} comes before the step above it", pair[1].notify));
+                return Err(format!(
+                    "escalation step {:?} comes before the step above it",
+                    pair[1].notify
+                ));
             }
         }
         let mut names = BTreeSet::new();
@@ -174,20 +188,32 @@ impl RuleFile {
                 return Err(format!("rule {:?} is defined twice", rule.name));
             }
             if rule.matchers.0.is_empty() && rule.match_any.iter().all(|a| a.0.is_empty()) {
-                return Err(format!("rule {:?} has no matchers: it would select every alert", rule.name));
+                return Err(format!(
+                    "rule {:?} has no matchers: it would select every alert",
+                    rule.name
+                ));
             }
             if rule.thresholds.is_empty() {
                 return Err(format!("rule {:?} has no thresholds", rule.name));
             }
             for t in &rule.thresholds {
                 if self.level(&t.priority).is_none() {
-                    return Err(format!("rule {:?}: priority {:?} is not one of the file's levels", rule.name, t.priority));
+                    return Err(format!(
+                        "rule {:?}: priority {:?} is not one of the file's levels",
+                        rule.name, t.priority
+                    ));
                 }
                 if !SEVERITIES.contains(&t.severity.as_str()) {
-                    return Err(format!("rule {:?}: severity {:?} is not critical, warning or info", rule.name, t.severity));
+                    return Err(format!(
+                        "rule {:?}: severity {:?} is not critical, warning or info",
+                        rule.name, t.severity
+                    ));
                 }
                 if !t.value.is_finite() {
-                    return Err(format!("rule {:?}: threshold value must be a number", rule.name));
+                    return Err(format!(
+                        "rule {:?}: threshold value must be a number",
+                        rule.name
+                    ));
                 }
             }
         }
@@ -197,16 +223,27 @@ impl RuleFile {
 
 /// Loads and checks one rule file.
 pub fn load_file(path: &Path) -> Result<RuleFile, RulesError> {
-    let text = std::fs::read_to_string(path).map_err(|e| RulesError::Read { path: path.to_path_buf(), reason: e.to_string() })?;
-    let file: RuleFile = serde_yaml_ng::from_str(&text)
-        .map_err(|e| RulesError::Invalid { path: path.to_path_buf(), reason: e.to_string() })?;
-    file.validate().map_err(|reason| RulesError::Invalid { path: path.to_path_buf(), reason })?;
+    let text = std::fs::read_to_string(path).map_err(|e| RulesError::Read {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let file: RuleFile = serde_yaml_ng::from_str(&text).map_err(|e| RulesError::Invalid {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    file.validate().map_err(|reason| RulesError::Invalid {
+        path: path.to_path_buf(),
+        reason,
+    })?;
     Ok(file)
 }
 
 /// The `.yml`/`.yaml` files in a directory, sorted by name.
 pub fn files_in_dir(dir: &Path) -> Result<Vec<PathBuf>, RulesError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| RulesError::Read { path: dir.to_path_buf(), reason: e.to_string() })?;
+    let entries = std::fs::read_dir(dir).map_err(|e| RulesError::Read {
+        path: dir.to_path_buf(),
+        reason: e.to_string(),
+    })?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "yml" || x == "yaml"))
@@ -220,21 +257,38 @@ pub fn files_in_dir(dir: &Path) -> Result<Vec<PathBuf>, RulesError> {
 pub fn expand_patterns(patterns: &[String], base: &Path) -> Result<Vec<PathBuf>, RulesError> {
     let mut out = Vec::new();
     for pattern in patterns {
-        let full = if Path::new(pattern).is_absolute() { PathBuf::from(pattern) } else { base.join(pattern) };
-        let name = full.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let full = if Path::new(pattern).is_absolute() {
+            PathBuf::from(pattern)
+        } else {
+            base.join(pattern)
+        };
+        let name = full
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if name.contains('*') {
             let dir = full.parent().unwrap_or(Path::new("."));
             let (prefix, suffix) = name.split_once('*').unwrap_or((&name, ""));
             if suffix.contains('*') {
-                return Err(RulesError::Pattern(pattern.clone(), "only one * in the file name is supported".into()));
+                return Err(RulesError::Pattern(
+                    pattern.clone(),
+                    "only one * in the file name is supported".into(),
+                ));
             }
             let mut matched: Vec<PathBuf> = std::fs::read_dir(dir)
-                .map_err(|e| RulesError::Read { path: dir.to_path_buf(), reason: e.to_string() })?
+                .map_err(|e| RulesError::Read {
+                    path: dir.to_path_buf(),
+                    reason: e.to_string(),
+                })?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| {
-                    p.file_name().map(|n| n.to_string_lossy().into_owned()).is_some_and(|n| {
-                        n.len() >= prefix.len() + suffix.len() && n.starts_with(prefix) && n.ends_with(suffix)
-                    })
+                    p.file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .is_some_and(|n| {
+                            n.len() >= prefix.len() + suffix.len()
+                                && n.starts_with(prefix)
+                                && n.ends_with(suffix)
+                        })
                 })
                 .collect();
             matched.sort();

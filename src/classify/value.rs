@@ -21,13 +21,33 @@ pub fn parse_observed(text: &str) -> Option<Observed> {
     } else if let Some(n) = t.strip_suffix('s') {
         (n, Some(Unit::Seconds))
     } else if let Some(n) = t.strip_suffix('m') {
-        return n.trim().parse::<f64>().ok().filter(|v| v.is_finite()).map(|v| Observed { number: v * 60.0, unit: Some(Unit::Seconds) });
+        return n
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .map(|v| Observed {
+                number: v * 60.0,
+                unit: Some(Unit::Seconds),
+            });
     } else if let Some(n) = t.strip_suffix('h') {
-        return n.trim().parse::<f64>().ok().filter(|v| v.is_finite()).map(|v| Observed { number: v * 3600.0, unit: Some(Unit::Seconds) });
+        return n
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .map(|v| Observed {
+                number: v * 3600.0,
+                unit: Some(Unit::Seconds),
+            });
     } else {
         (t, None)
     };
-    let number = number.trim().parse::<f64>().ok().filter(|v| v.is_finite())?;
+    let number = number
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())?;
     Some(Observed { number, unit })
 }
 
@@ -50,14 +70,24 @@ pub fn read_value(alert: &Alert, rule: &Rule) -> Option<f64> {
     let observed = match &rule.value {
         Some(ValueSource::Annotation(name)) => alert.annotations.get(name).and_then(parse_observed),
         Some(ValueSource::Label(name)) => alert.labels.get(name).and_then(parse_observed),
-        Some(ValueSource::Grafana(ref_id)) => alert.values.get(ref_id).map(|v| Observed { number: *v, unit: None }),
-        None => alert.annotations.get("value").and_then(parse_observed).or_else(|| {
-            let mut values = alert.values.values();
-            match (values.next(), values.next()) {
-                (Some(v), None) => Some(Observed { number: *v, unit: None }),
-                _ => None,
-            }
+        Some(ValueSource::Grafana(ref_id)) => alert.values.get(ref_id).map(|v| Observed {
+            number: *v,
+            unit: None,
         }),
+        None => alert
+            .annotations
+            .get("value")
+            .and_then(parse_observed)
+            .or_else(|| {
+                let mut values = alert.values.values();
+                match (values.next(), values.next()) {
+                    (Some(v), None) => Some(Observed {
+                        number: *v,
+                        unit: None,
+                    }),
+                    _ => None,
+                }
+            }),
     }?;
     convert(observed, rule.value_unit.unwrap_or(rule.unit), rule.unit)
 }
@@ -68,11 +98,41 @@ mod tests {
 
     #[test]
     fn parses_numbers_with_units() {
-        assert_eq!(parse_observed("12.5%"), Some(Observed { number: 12.5, unit: Some(Unit::Percent) }));
-        assert_eq!(parse_observed(" 350ms "), Some(Observed { number: 350.0, unit: Some(Unit::Milliseconds) }));
-        assert_eq!(parse_observed("1.2s"), Some(Observed { number: 1.2, unit: Some(Unit::Seconds) }));
-        assert_eq!(parse_observed("2m"), Some(Observed { number: 120.0, unit: Some(Unit::Seconds) }));
-        assert_eq!(parse_observed("0.05"), Some(Observed { number: 0.05, unit: None }));
+        assert_eq!(
+            parse_observed("12.5%"),
+            Some(Observed {
+                number: 12.5,
+                unit: Some(Unit::Percent)
+            })
+        );
+        assert_eq!(
+            parse_observed(" 350ms "),
+            Some(Observed {
+                number: 350.0,
+                unit: Some(Unit::Milliseconds)
+            })
+        );
+        assert_eq!(
+            parse_observed("1.2s"),
+            Some(Observed {
+                number: 1.2,
+                unit: Some(Unit::Seconds)
+            })
+        );
+        assert_eq!(
+            parse_observed("2m"),
+            Some(Observed {
+                number: 120.0,
+                unit: Some(Unit::Seconds)
+            })
+        );
+        assert_eq!(
+            parse_observed("0.05"),
+            Some(Observed {
+                number: 0.05,
+                unit: None
+            })
+        );
         assert_eq!(parse_observed("high"), None);
         assert_eq!(parse_observed("NaN"), None);
     }
@@ -80,9 +140,25 @@ mod tests {
     #[test]
     fn converts_between_units() {
         let o = |n, u| Observed { number: n, unit: u };
-        assert_eq!(convert(o(0.05, None), Unit::Ratio, Unit::Percent), Some(5.0));
-        assert_eq!(convert(o(5.0, Some(Unit::Percent)), Unit::Ratio, Unit::Percent), Some(5.0));
-        assert_eq!(convert(o(1500.0, Some(Unit::Milliseconds)), Unit::Seconds, Unit::Seconds), Some(1.5));
-        assert_eq!(convert(o(2.0, Some(Unit::Seconds)), Unit::Percent, Unit::Percent), None);
+        assert_eq!(
+            convert(o(0.05, None), Unit::Ratio, Unit::Percent),
+            Some(5.0)
+        );
+        assert_eq!(
+            convert(o(5.0, Some(Unit::Percent)), Unit::Ratio, Unit::Percent),
+            Some(5.0)
+        );
+        assert_eq!(
+            convert(
+                o(1500.0, Some(Unit::Milliseconds)),
+                Unit::Seconds,
+                Unit::Seconds
+            ),
+            Some(1.5)
+        );
+        assert_eq!(
+            convert(o(2.0, Some(Unit::Seconds)), Unit::Percent, Unit::Percent),
+            None
+        );
     }
 }

@@ -64,6 +64,8 @@ pub struct LoadedConfig {
     pub path: Option<PathBuf>,
     /// `templates:` globs made absolute against the config file's folder.
     pub template_globs: Vec<String>,
+    /// The folder relative paths in the file are resolved against.
+    pub base_dir: PathBuf,
 }
 
 impl LoadedConfig {
@@ -87,6 +89,7 @@ impl LoadedConfig {
             })
             .collect();
         loaded.path = Some(path.to_path_buf());
+        loaded.base_dir = dir.to_path_buf();
         Ok(loaded)
     }
 
@@ -110,6 +113,7 @@ impl LoadedConfig {
             resolve_timeout,
             source: source.to_string(),
             path: None,
+            base_dir: PathBuf::from("."),
         })
     }
 

@@ -26,6 +26,10 @@ pub struct Config {
     /// Deprecated top-level name for `time_intervals`, still accepted by Alertmanager.
     #[serde(default)]
     pub mute_time_intervals: Vec<TimeIntervalConfig>,
+    /// alert-router's extension: runbook rule files (paths, directories or `*` patterns,
+    /// relative to this file) that classify alerts before routing.
+    #[serde(default)]
+    pub rule_files: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

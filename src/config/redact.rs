@@ -37,6 +37,10 @@ pub fn redacted_yaml(source: &str) -> String {
         return String::new();
     };
     redact(&mut value, None);
+    // alert-router's own extensions are not Alertmanager config: amtool would refuse them.
+    if let Value::Mapping(map) = &mut value {
+        map.remove("rule_files");
+    }
     serde_yaml_ng::to_string(&value).unwrap_or_default()
 }
 
