@@ -264,3 +264,46 @@ async fn group_by_all_labels_and_max_alerts() {
         "{keys:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hundred_thousand_groups_cost_no_tasks() {
+    let router = Router::start(&config_with_route(
+        "  receiver: blackhole\n  group_by: [instance]\n  group_wait: 1h",
+        &[("blackhole", "")],
+    ));
+    let client = reqwest::Client::new();
+    for batch in 0..100 {
+        let alerts: Vec<_> = (0..1000)
+            .map(|i| {
+                alert(&[
+                    ("alertname", "Many"),
+                    ("instance", &format!("h{}", batch * 1000 + i)),
+                ])
+            })
+            .collect();
+        let r = client
+            .post(router.url("/api/v2/alerts"))
+            .json(&alerts)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let metrics = reqwest::get(router.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("alertmanager_dispatcher_aggregation_groups 100000"),
+        "{}",
+        &metrics[..metrics.len().min(2000)]
+    );
+    let tasks: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("alert_router_runtime_alive_tasks "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("task gauge");
+    assert!(tasks < 50.0, "{tasks} tasks alive with 100k groups");
+}

@@ -53,6 +53,11 @@ pub async fn render(State(app): State<Arc<App>>) -> impl IntoResponse {
     metrics::gauge!("alertmanager_dispatcher_aggregation_groups")
         .set(runtime.dispatcher.group_count() as f64);
     metrics::gauge!("alertmanager_nflog_entries").set(app.nflog.len() as f64);
+    // Aggregation groups own no tasks: this stays flat however many groups there are.
+    let tasks = tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks();
+    metrics::gauge!("alert_router_runtime_alive_tasks").set(tasks as f64);
     let body = install().map(|h| h.render()).unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

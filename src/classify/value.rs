@@ -14,41 +14,29 @@ pub struct Observed {
 /// Parses `12.5`, `12.5%`, `350ms`, `1.2s`, `2m`, `1h`, `1e3`.
 pub fn parse_observed(text: &str) -> Option<Observed> {
     let t = text.trim();
-    let (number, unit) = if let Some(n) = t.strip_suffix('%') {
-        (n, Some(Unit::Percent))
-    } else if let Some(n) = t.strip_suffix("ms") {
-        (n, Some(Unit::Milliseconds))
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, Some(Unit::Seconds))
-    } else if let Some(n) = t.strip_suffix('m') {
-        return n
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|v| v.is_finite())
-            .map(|v| Observed {
-                number: v * 60.0,
-                unit: Some(Unit::Seconds),
-            });
-    } else if let Some(n) = t.strip_suffix('h') {
-        return n
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|v| v.is_finite())
-            .map(|v| Observed {
-                number: v * 3600.0,
-                unit: Some(Unit::Seconds),
-            });
-    } else {
-        (t, None)
-    };
+    // (suffix, unit, factor to that unit); "ms" before "s" and "m".
+    const SUFFIXES: [(&str, Unit, f64); 5] = [
+        ("%", Unit::Percent, 1.0),
+        ("ms", Unit::Milliseconds, 1.0),
+        ("s", Unit::Seconds, 1.0),
+        ("m", Unit::Seconds, 60.0),
+        ("h", Unit::Seconds, 3600.0),
+    ];
+    let (number, unit, factor) = SUFFIXES
+        .iter()
+        .find_map(|(suffix, unit, factor)| {
+            t.strip_suffix(suffix).map(|n| (n, Some(*unit), *factor))
+        })
+        .unwrap_or((t, None, 1.0));
     let number = number
         .trim()
         .parse::<f64>()
         .ok()
         .filter(|v| v.is_finite())?;
-    Some(Observed { number, unit })
+    Some(Observed {
+        number: number * factor,
+        unit,
+    })
 }
 
 /// Converts to the rule's unit; `None` when the units cannot be compared.

@@ -7,15 +7,15 @@ use crate::model::time::{deserialize_optional, Timestamp};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct WebhookMessage {
+struct WebhookMessage {
     #[serde(default)]
-    pub version: Option<String>,
-    pub alerts: Vec<WebhookAlert>,
+    version: Option<String>,
+    alerts: Vec<WebhookAlert>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct WebhookAlert {
+struct WebhookAlert {
     #[serde(default)]
     pub status: Option<String>,
     pub labels: HashMap<String, String>,
@@ -34,7 +34,7 @@ pub(super) struct WebhookAlert {
 impl WebhookAlert {
     /// A webhook says "firing" with Go's zero end; "resolved" carries the end it resolved at.
     /// A resolved alert without an end resolves now.
-    pub(super) fn into_raw(self, now: Timestamp) -> RawAlert {
+    fn into_raw(self, now: Timestamp) -> RawAlert {
         let resolved = self.status.as_deref() == Some("resolved");
         let ends_at = match (self.ends_at, resolved) {
             (None, true) => Some(now),
@@ -56,6 +56,28 @@ impl WebhookAlert {
     }
 }
 
+/// Decodes a webhook message (Alertmanager's v4 or Grafana's v1 have the same alert shape);
+/// a `version` other than `expected` is refused.
+pub(super) fn decode_webhook(
+    body: &[u8],
+    now: Timestamp,
+    timeouts: Timeouts,
+    expected: &'static str,
+) -> Result<Decoded, IngestError> {
+    let message: WebhookMessage = serde_json::from_slice(body).map_err(json_error)?;
+    match message.version.as_deref() {
+        None => {}
+        Some(v) if v == expected => {}
+        Some(other) => return Err(IngestError::Version(other.to_string(), expected)),
+    }
+    let raw = message
+        .alerts
+        .into_iter()
+        .map(|a| a.into_raw(now))
+        .collect();
+    Ok(normalize_all(raw, now, timeouts.webhook))
+}
+
 /// `POST /api/v2/webhook/alertmanager`: an upstream Alertmanager's webhook (version 4). Its
 /// alerts keep their labels, so their fingerprints equal the upstream's and a re-sent group
 /// merges into the alerts already here.
@@ -64,17 +86,7 @@ pub fn decode_alertmanager_webhook(
     now: Timestamp,
     timeouts: Timeouts,
 ) -> Result<Decoded, IngestError> {
-    let message: WebhookMessage = serde_json::from_slice(body).map_err(json_error)?;
-    match message.version.as_deref() {
-        None | Some("4") => {}
-        Some(other) => return Err(IngestError::Version(other.to_string(), "4")),
-    }
-    let raw = message
-        .alerts
-        .into_iter()
-        .map(|a| a.into_raw(now))
-        .collect();
-    Ok(normalize_all(raw, now, timeouts.webhook))
+    decode_webhook(body, now, timeouts, "4")
 }
 
 #[cfg(test)]

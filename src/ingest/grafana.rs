@@ -1,15 +1,6 @@
-use serde::Deserialize;
-
-use super::alertmanager_webhook::WebhookAlert;
-use super::{json_error, normalize_all, Decoded, IngestError, Timeouts};
+use super::alertmanager_webhook::decode_webhook;
+use super::{Decoded, IngestError, Timeouts};
 use crate::model::time::Timestamp;
-
-#[derive(Deserialize)]
-struct GrafanaMessage {
-    #[serde(default)]
-    version: Option<String>,
-    alerts: Vec<WebhookAlert>,
-}
 
 /// `POST /api/v2/webhook/grafana`: Grafana's webhook contact point (version 1). The alerts
 /// have Alertmanager's shape plus `values` (refId → number), which is kept for classification.
@@ -18,17 +9,7 @@ pub fn decode_grafana_webhook(
     now: Timestamp,
     timeouts: Timeouts,
 ) -> Result<Decoded, IngestError> {
-    let message: GrafanaMessage = serde_json::from_slice(body).map_err(json_error)?;
-    match message.version.as_deref() {
-        None | Some("1") => {}
-        Some(other) => return Err(IngestError::Version(other.to_string(), "1")),
-    }
-    let raw = message
-        .alerts
-        .into_iter()
-        .map(|a| a.into_raw(now))
-        .collect();
-    Ok(normalize_all(raw, now, timeouts.webhook))
+    decode_webhook(body, now, timeouts, "1")
 }
 
 #[cfg(test)]
