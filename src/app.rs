@@ -46,6 +46,8 @@ pub struct Settings {
     pub retention: Duration,
     pub gc_interval: Duration,
     pub webhook_resolve_timeout: Duration,
+    /// When set, Grafana webhooks must carry a valid `X-Grafana-Alerting-Signature`.
+    pub grafana_signing_secret: Option<crate::config::Secret>,
     pub max_body_bytes: usize,
     /// Where state is kept; `None` keeps everything in memory.
     pub storage_path: Option<PathBuf>,
@@ -63,6 +65,7 @@ impl Default for Settings {
             retention: Duration::from_secs(120 * 3600),
             gc_interval: Duration::from_secs(30 * 60),
             webhook_resolve_timeout: Duration::from_secs(5 * 3600),
+            grafana_signing_secret: None,
             max_body_bytes: 16 * 1024 * 1024,
             storage_path: None,
             durability: Durability::Fsync,

@@ -128,6 +128,10 @@ struct ServeArgs {
     /// considered firing; those senders repeat only every repeat_interval (4h by default).
     #[arg(long = "webhook.resolve-timeout", default_value = "5h", value_parser = parse_duration)]
     webhook_resolve_timeout: Duration,
+    /// A file holding the secret Grafana signs its webhooks with; when given, unsigned or
+    /// wrongly signed Grafana webhooks are refused with 401.
+    #[arg(long = "grafana.signing-secret-file")]
+    grafana_secret_file: Option<PathBuf>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -261,6 +265,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         retention: args.retention,
         gc_interval: args.gc_interval,
         webhook_resolve_timeout: args.webhook_resolve_timeout,
+        grafana_signing_secret: match &args.grafana_secret_file {
+            Some(path) => Some(alert_router::config::Secret::new(
+                std::fs::read_to_string(path)
+                    .with_context(|| {
+                        format!("reading --grafana.signing-secret-file {}", path.display())
+                    })?
+                    .trim()
+                    .to_string(),
+            )),
+            None => None,
+        },
         max_body_bytes: args.max_body_bytes,
         storage_path: Some(args.storage_path.clone()),
         durability: args.durability,

@@ -273,3 +273,67 @@ async fn oversized_body_is_413() {
     let small = json!([alert(&[("alertname", "Small")])]);
     assert_eq!(router.post_json("/api/v2/alerts", &small).await.0, 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn grafana_signature_is_checked_when_a_secret_is_set() {
+    use hmac::{Hmac, Mac};
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("grafana-secret");
+    std::fs::write(&secret_file, "s3cret\n").unwrap();
+    let router = Router::start_with_args(
+        &config_with_route("  receiver: blackhole", &[("blackhole", "")]),
+        &[
+            "--grafana.signing-secret-file",
+            secret_file.to_str().unwrap(),
+        ],
+    );
+    let body = serde_json::to_vec(&json!({"version": "1", "alerts": [{"status": "firing", "labels": {"alertname": "Signed"}}]})).unwrap();
+    let sign = |data: &[u8]| {
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"s3cret").unwrap();
+        mac.update(data);
+        hex::encode(mac.finalize().into_bytes())
+    };
+    let client = reqwest::Client::new();
+    let post = |sig: Option<String>, ts: Option<&str>| {
+        let mut r = client
+            .post(router.url("/api/v2/webhook/grafana"))
+            .header("content-type", "application/json")
+            .body(body.clone());
+        if let Some(sig) = sig {
+            r = r.header("X-Grafana-Alerting-Signature", sig);
+        }
+        if let Some(ts) = ts {
+            r = r.header("X-Grafana-Alerting-Signature-Timestamp", ts);
+        }
+        r.send()
+    };
+    assert_eq!(post(None, None).await.unwrap().status(), 401);
+    assert_eq!(
+        post(Some(sign(b"other")), None).await.unwrap().status(),
+        401
+    );
+    assert_eq!(
+        router.get_json("/api/v2/alerts").await,
+        json!([]),
+        "refused bodies are not applied"
+    );
+    assert_eq!(post(Some(sign(&body)), None).await.unwrap().status(), 200);
+    let mut stamped = b"1700000000:".to_vec();
+    stamped.extend_from_slice(&body);
+    assert_eq!(
+        post(Some(sign(&stamped)), Some("1700000000"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        router
+            .get_json("/api/v2/alerts")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}

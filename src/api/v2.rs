@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Utc;
@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use super::ApiError;
 use crate::app::App;
-use crate::ingest::{self, Decoded, IngestError, Timeouts};
+use crate::ingest::{self, signature, Decoded, IngestError, Timeouts};
 use crate::model::time::{format_rfc3339_millis, Timestamp};
 use crate::model::{Alert, Matcher};
 use crate::mute::{MuteStatus, Muter};
@@ -54,7 +54,30 @@ pub async fn post_alertmanager_webhook(State(app): State<Arc<App>>, body: Bytes)
     ingest_with(&app, &body, ingest::decode_alertmanager_webhook).await
 }
 
-pub async fn post_grafana_webhook(State(app): State<Arc<App>>, body: Bytes) -> Response {
+pub async fn post_grafana_webhook(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(secret) = &app.settings.grafana_signing_secret {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let valid = header(signature::SIGNATURE_HEADER).is_some_and(|sig| {
+            signature::verify(
+                secret.expose().as_bytes(),
+                header(signature::TIMESTAMP_HEADER),
+                &body,
+                sig,
+            )
+        });
+        if !valid {
+            metrics::counter!("alert_router_ingest_rejected_total").increment(1);
+            return ApiError(
+                StatusCode::UNAUTHORIZED,
+                "missing or invalid X-Grafana-Alerting-Signature".into(),
+            )
+            .into_response();
+        }
+    }
     ingest_with(&app, &body, ingest::decode_grafana_webhook).await
 }
 

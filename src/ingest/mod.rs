@@ -4,6 +4,7 @@
 mod alertmanager_webhook;
 mod api_v2;
 mod grafana;
+pub mod signature;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
