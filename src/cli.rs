@@ -61,16 +61,12 @@ pub fn check_config(files: &[impl AsRef<Path>]) -> (String, bool) {
     (out, failed == 0)
 }
 
-/// Every template glob must be readable; a glob matching nothing is allowed, as in Alertmanager.
+/// Every file the template globs match must parse (a glob matching nothing is allowed, as in
+/// Alertmanager).
 fn check_template_globs(globs: &[String]) -> Result<(), String> {
-    for glob in globs {
-        let path = Path::new(glob);
-        let has_pattern = glob.contains(['*', '?', '[']);
-        if !has_pattern && path.exists() {
-            std::fs::read_to_string(path).map_err(|e| format!("reading template {glob}: {e}"))?;
-        }
-    }
-    Ok(())
+    crate::template::Templates::with_defaults()
+        .and_then(|mut t| t.add_globs(globs))
+        .map_err(|e| e.to_string())
 }
 
 #[derive(Debug, thiserror::Error)]

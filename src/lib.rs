@@ -28,3 +28,4 @@ pub mod mute;
 pub mod notify;
 pub mod route;
 pub mod store;
+pub mod template;

@@ -90,6 +90,13 @@ impl LoadedConfig {
             .collect();
         loaded.path = Some(path.to_path_buf());
         loaded.base_dir = dir.to_path_buf();
+        // A template that does not parse fails the config, as in Alertmanager.
+        crate::template::Templates::with_defaults()
+            .and_then(|mut t| t.add_globs(&loaded.template_globs))
+            .map_err(|e| ConfigError::Invalid {
+                message: e.to_string(),
+                line: None,
+            })?;
         Ok(loaded)
     }
 

@@ -1,0 +1,187 @@
+//! Go `text/template` rendering over Alertmanager's notification data, with Alertmanager's
+//! function set and our own default templates under the names users reference
+//! (`slack.default.title`, `__subject`, `email.default.html`, …).
+//!
+//! The engine covers what notification templates use: actions with pipelines, variables,
+//! `if`/`else if`/`else`, `range` (with `else`, `break`, `continue`), `with`, `define`,
+//! `template`, `block`, whitespace trimming and comments.
+
+mod exec;
+mod funcs;
+mod lexer;
+mod parse;
+pub mod value;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use thiserror::Error;
+
+use crate::notify::data::NotificationData;
+use parse::Node;
+pub use value::Value;
+
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum TemplateError {
+    #[error("template: line {line}: {message}")]
+    Parse { line: usize, message: String },
+    #[error("template: {0}")]
+    Exec(String),
+    #[error("template file {path}: {message}")]
+    File { path: String, message: String },
+}
+
+const DEFAULTS: &str = include_str!("default.tmpl");
+
+/// A set of named templates: the defaults, then the user's `templates:` files (which may
+/// redefine any of them).
+#[derive(Debug, Clone)]
+pub struct Templates {
+    defines: HashMap<String, Vec<Node>>,
+}
+
+impl Templates {
+    pub fn with_defaults() -> Result<Templates, TemplateError> {
+        let mut t = Templates {
+            defines: HashMap::new(),
+        };
+        t.add(DEFAULTS)?;
+        Ok(t)
+    }
+
+    /// Adds every `define` of a template text.
+    pub fn add(&mut self, text: &str) -> Result<(), TemplateError> {
+        let (_, defines) = parse::parse(&lexer::split(text)?)?;
+        self.defines.extend(defines);
+        Ok(())
+    }
+
+    /// Loads the files matching each glob (a `*` in the last path component), in name order.
+    pub fn add_globs(&mut self, globs: &[String]) -> Result<(), TemplateError> {
+        for glob in globs {
+            for path in expand_glob(glob)? {
+                let text = std::fs::read_to_string(&path).map_err(|e| TemplateError::File {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                })?;
+                self.add(&text).map_err(|e| TemplateError::File {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.defines.contains_key(name)
+    }
+
+    /// Renders a receiver field (itself a template, which may `template` the set's defines).
+    pub fn render(&self, text: &str, data: &Value) -> Result<String, TemplateError> {
+        let (nodes, local) = parse::parse(&lexer::split(text)?)?;
+        let mut exec;
+        let merged;
+        if local.is_empty() {
+            exec = exec::Exec::new(&self.defines, data);
+        } else {
+            let mut all = self.defines.clone();
+            all.extend(local);
+            merged = all;
+            exec = exec::Exec::new(&merged, data);
+        }
+        exec.run(&nodes, data)?;
+        Ok(exec.out)
+    }
+
+    /// Checks that a field parses, for config validation.
+    pub fn check(text: &str) -> Result<(), TemplateError> {
+        parse::parse(&lexer::split(text)?).map(|_| ())
+    }
+}
+
+fn expand_glob(glob: &str) -> Result<Vec<std::path::PathBuf>, TemplateError> {
+    let path = Path::new(glob);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if !name.contains('*') {
+        return Ok(if path.exists() {
+            vec![path.to_path_buf()]
+        } else {
+            Vec::new()
+        });
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let (prefix, suffix) = name.split_once('*').unwrap_or((&name, ""));
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(Vec::new());
+    };
+    let mut out: Vec<_> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .is_some_and(|n| {
+                    n.len() >= prefix.len() + suffix.len()
+                        && n.starts_with(prefix)
+                        && n.ends_with(suffix)
+                })
+        })
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+fn kv(labels: &crate::model::LabelSet) -> Value {
+    Value::Kv(
+        labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    )
+}
+
+/// Alertmanager's template data for a notification.
+pub fn data_value(data: &NotificationData) -> Value {
+    let alerts = data
+        .alerts
+        .iter()
+        .map(|a| {
+            Value::Map(BTreeMap::from([
+                ("Status".to_string(), Value::Str(a.status.as_str().into())),
+                ("Labels".to_string(), kv(&a.labels)),
+                ("Annotations".to_string(), kv(&a.annotations)),
+                ("StartsAt".to_string(), Value::Time(a.starts_at)),
+                ("EndsAt".to_string(), Value::Time(a.ends_at)),
+                (
+                    "GeneratorURL".to_string(),
+                    Value::Str(a.generator_url.clone()),
+                ),
+                ("Fingerprint".to_string(), Value::Str(a.fingerprint.clone())),
+            ]))
+        })
+        .collect();
+    Value::Map(BTreeMap::from([
+        ("Receiver".to_string(), Value::Str(data.receiver.clone())),
+        (
+            "Status".to_string(),
+            Value::Str(data.status.as_str().into()),
+        ),
+        ("Alerts".to_string(), Value::Alerts(alerts)),
+        ("GroupLabels".to_string(), kv(&data.group_labels)),
+        ("CommonLabels".to_string(), kv(&data.common_labels)),
+        (
+            "CommonAnnotations".to_string(),
+            kv(&data.common_annotations),
+        ),
+        (
+            "ExternalURL".to_string(),
+            Value::Str(data.external_url.clone()),
+        ),
+    ]))
+}
+
+#[cfg(test)]
+mod tests;
