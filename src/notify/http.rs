@@ -114,3 +114,79 @@ impl HttpClient {
         })
     }
 }
+
+/// What a provider answered.
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+    pub retry_after: Option<Duration>,
+}
+
+impl HttpClient {
+    /// POSTs a JSON body; transport failures become retryable errors that never carry the URL
+    /// (it may hold a token).
+    pub async fn post_json(&self, url: &str, body: Vec<u8>) -> Result<Answer, NotifyError> {
+        let response = self
+            .post(url)?
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| NotifyError::Transport(describe_transport_error(&e)))?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = response.text().await.unwrap_or_default();
+        Ok(Answer {
+            status,
+            body: body.chars().take(2048).collect(),
+            retry_after,
+        })
+    }
+}
+
+impl Answer {
+    /// 2xx is success; 429 asks for a later retry; anything else is an error (5xx retried).
+    pub fn check(self, integration: &'static str) -> Result<Answer, NotifyError> {
+        match self.status {
+            200..=299 => Ok(self),
+            429 => Err(NotifyError::RateLimited {
+                integration,
+                retry_after: self.retry_after,
+                body: self.body,
+            }),
+            status => Err(NotifyError::Status {
+                integration,
+                status,
+                body: self.body,
+            }),
+        }
+    }
+}
+
+pub fn describe_transport_error(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "bad response body"
+    } else {
+        "transport error"
+    };
+    let mut detail = String::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    if detail.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}: {detail}")
+    }
+}

@@ -3,8 +3,11 @@
 //! and logs what it sent so no page goes out twice.
 
 pub mod data;
-mod http;
+pub(crate) mod http;
+pub mod pagerduty;
+mod render;
 mod retry;
+pub mod slack;
 pub mod webhook;
 
 use std::collections::HashMap;
@@ -33,6 +36,20 @@ pub enum NotifyError {
         status: u16,
         body: String,
     },
+    /// 429: retried after the `Retry-After` the provider asked for, else with backoff.
+    #[error("{integration} rate limited (429): {body}")]
+    RateLimited {
+        integration: &'static str,
+        retry_after: Option<Duration>,
+        body: String,
+    },
+    /// A success status with a body that says otherwise (Slack answers `ok`).
+    #[error("{integration} answered {status} with unexpected body: {body}")]
+    UnexpectedBody {
+        integration: &'static str,
+        status: u16,
+        body: String,
+    },
     #[error("request failed: {0}")]
     Transport(String),
     #[error("reading secret file: {0}")]
@@ -57,6 +74,7 @@ impl NotifyError {
     pub fn is_retryable(&self) -> bool {
         match self {
             NotifyError::Status { status, .. } => *status >= 500 || *status == 429,
+            NotifyError::RateLimited { .. } => true,
             NotifyError::Transport(_) | NotifyError::Secret(_) => true,
             _ => false,
         }
@@ -66,7 +84,9 @@ impl NotifyError {
     pub fn reason(&self) -> &'static str {
         match self {
             NotifyError::Status { status, .. } if *status >= 500 => "serverError",
-            NotifyError::Status { .. } => "clientError",
+            NotifyError::Status { .. }
+            | NotifyError::RateLimited { .. }
+            | NotifyError::UnexpectedBody { .. } => "clientError",
             NotifyError::DeadlineExceeded { last, .. } => last.reason(),
             _ => "other",
         }
@@ -83,6 +103,8 @@ pub fn integration_name(name: &str) -> Option<&'static str> {
 /// One configured integration of a receiver.
 pub enum Integration {
     Webhook(webhook::WebhookNotifier),
+    Slack(slack::SlackNotifier),
+    Pagerduty(pagerduty::PagerdutyNotifier),
     /// Parsed and valid, but its delivery lands in a later release; every attempt fails loudly.
     Unsupported {
         name: &'static str,
@@ -94,6 +116,8 @@ impl Integration {
     pub fn name(&self) -> &'static str {
         match self {
             Integration::Webhook(_) => "webhook",
+            Integration::Slack(_) => "slack",
+            Integration::Pagerduty(_) => "pagerduty",
             Integration::Unsupported { name, .. } => name,
         }
     }
@@ -101,6 +125,8 @@ impl Integration {
     pub fn send_resolved(&self) -> bool {
         match self {
             Integration::Webhook(w) => w.send_resolved,
+            Integration::Slack(s) => s.send_resolved,
+            Integration::Pagerduty(p) => p.send_resolved,
             Integration::Unsupported { send_resolved, .. } => *send_resolved,
         }
     }
@@ -108,61 +134,78 @@ impl Integration {
     async fn send(&self, ctx: &FlushContext, alerts: &[Alert]) -> Result<(), NotifyError> {
         match self {
             Integration::Webhook(w) => w.send(ctx, alerts).await,
+            Integration::Slack(s) => s.send(ctx, alerts).await,
+            Integration::Pagerduty(p) => p.send(ctx, alerts).await,
             Integration::Unsupported { name, .. } => Err(NotifyError::Unsupported(name)),
         }
     }
 }
 
+/// Requests in flight at once per integration kind, so a provider that hangs holds only its
+/// own slots: Slack timing out does not hold PagerDuty or email back.
+const CONCURRENCY_PER_INTEGRATION: usize = 32;
+
 /// Every receiver's integrations, built once per loaded config.
 pub struct Receivers {
     by_name: HashMap<String, Vec<Arc<Integration>>>,
+    limits: HashMap<&'static str, Arc<tokio::sync::Semaphore>>,
 }
 
 impl Receivers {
     pub fn build(config: &LoadedConfig) -> Result<Receivers, String> {
+        let mut templates =
+            crate::template::Templates::with_defaults().map_err(|e| e.to_string())?;
+        templates
+            .add_globs(&config.template_globs)
+            .map_err(|e| e.to_string())?;
+        let templates = Arc::new(templates);
+        let global = &config.global;
         let mut by_name = HashMap::new();
         for r in &config.config.receivers {
             let mut list = Vec::new();
+            let at = |kind: &str, e: String| format!("receiver {:?}: {kind}: {e}", r.name);
             for w in &r.webhook_configs {
-                let notifier = webhook::WebhookNotifier::new(w)
-                    .map_err(|e| format!("receiver {:?}: webhook: {e}", r.name))?;
+                let notifier = webhook::WebhookNotifier::new(w).map_err(|e| at("webhook", e))?;
                 list.push(Arc::new(Integration::Webhook(notifier)));
             }
-            let unsupported = [
-                (
-                    "slack",
-                    r.slack_configs
-                        .iter()
-                        .map(|c| c.send_resolved.unwrap_or(false))
-                        .collect::<Vec<_>>(),
-                ),
-                (
-                    "pagerduty",
-                    r.pagerduty_configs
-                        .iter()
-                        .map(|c| c.send_resolved.unwrap_or(true))
-                        .collect(),
-                ),
-                (
-                    "email",
-                    r.email_configs
-                        .iter()
-                        .map(|c| c.send_resolved.unwrap_or(false))
-                        .collect(),
-                ),
-            ];
-            for (name, configs) in unsupported {
-                for send_resolved in configs {
-                    tracing::warn!(receiver = %r.name, integration = name, "integration parsed but not delivered by this version");
-                    list.push(Arc::new(Integration::Unsupported {
-                        name,
-                        send_resolved,
-                    }));
-                }
+            for c in &r.slack_configs {
+                let notifier = slack::SlackNotifier::new(
+                    c,
+                    global.slack_api_url.as_ref(),
+                    global.slack_api_url_file.as_ref(),
+                    templates.clone(),
+                )
+                .map_err(|e| at("slack", e))?;
+                list.push(Arc::new(Integration::Slack(notifier)));
+            }
+            for c in &r.pagerduty_configs {
+                let notifier = pagerduty::PagerdutyNotifier::new(
+                    c,
+                    global.pagerduty_url.as_deref(),
+                    templates.clone(),
+                )
+                .map_err(|e| at("pagerduty", e))?;
+                list.push(Arc::new(Integration::Pagerduty(notifier)));
+            }
+            for c in &r.email_configs {
+                tracing::warn!(receiver = %r.name, integration = "email", "integration parsed but not delivered by this version");
+                list.push(Arc::new(Integration::Unsupported {
+                    name: "email",
+                    send_resolved: c.send_resolved.unwrap_or(false),
+                }));
             }
             by_name.insert(r.name.clone(), list);
         }
-        Ok(Receivers { by_name })
+        let limits = ["webhook", "slack", "pagerduty", "email"]
+            .into_iter()
+            .map(|k| {
+                (
+                    k,
+                    Arc::new(tokio::sync::Semaphore::new(CONCURRENCY_PER_INTEGRATION)),
+                )
+            })
+            .collect();
+        Ok(Receivers { by_name, limits })
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
@@ -171,6 +214,10 @@ impl Receivers {
 
     pub fn integrations(&self, receiver: &str) -> &[Arc<Integration>] {
         self.by_name.get(receiver).map_or(&[], Vec::as_slice)
+    }
+
+    fn limit(&self, integration: &'static str) -> Option<Arc<tokio::sync::Semaphore>> {
+        self.limits.get(integration).cloned()
     }
 }
 
@@ -334,14 +381,21 @@ impl Notifier {
             let started = Instant::now();
             metrics::counter!("alertmanager_notification_requests_total", "integration" => name)
                 .increment(1);
-            let result =
-                tokio::time::timeout_at(ctx.deadline.into(), integration.send(ctx, alerts))
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(NotifyError::Transport(
-                            "timed out at the flush deadline".into(),
-                        ))
-                    });
+            let limit = self.receivers.limit(name);
+            let send = async {
+                let _permit = match &limit {
+                    Some(l) => l.acquire().await.ok(),
+                    None => None,
+                };
+                integration.send(ctx, alerts).await
+            };
+            let result = tokio::time::timeout_at(ctx.deadline.into(), send)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(NotifyError::Transport(
+                        "timed out at the flush deadline".into(),
+                    ))
+                });
             metrics::histogram!("alertmanager_notification_latency_seconds", "integration" => name)
                 .record(started.elapsed().as_secs_f64());
             let err = match result {
@@ -352,7 +406,13 @@ impl Notifier {
             if !err.is_retryable() {
                 return Err(err);
             }
-            let delay = backoff.next_delay();
+            let delay = match &err {
+                NotifyError::RateLimited {
+                    retry_after: Some(wait),
+                    ..
+                } => *wait,
+                _ => backoff.next_delay(),
+            };
             if Instant::now() + delay >= ctx.deadline {
                 return Err(NotifyError::DeadlineExceeded {
                     attempts,

@@ -45,25 +45,11 @@ impl WebhookNotifier {
         };
         let body = serde_json::to_vec(&message).map_err(|e| NotifyError::Build(e.to_string()))?;
         let url = self.url.read().map_err(NotifyError::secret)?;
-        let response = self
-            .client
-            .post(url.expose())?
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await
-            // reqwest errors include the URL, which may carry a token: keep only the kind.
-            .map_err(|e| NotifyError::Transport(describe_transport_error(&e)))?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(());
-        }
-        let body = response.text().await.unwrap_or_default();
-        Err(NotifyError::Status {
-            integration: "webhook",
-            status: status.as_u16(),
-            body: body.chars().take(512).collect(),
-        })
+        self.client
+            .post_json(url.expose(), body)
+            .await?
+            .check("webhook")
+            .map(|_| ())
     }
 }
 
@@ -73,28 +59,5 @@ fn truncate(alerts: &[Alert], max: u64) -> (&[Alert], u64) {
         (alerts, 0)
     } else {
         (&alerts[..max], (alerts.len() - max) as u64)
-    }
-}
-
-fn describe_transport_error(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timeout"
-    } else if e.is_connect() {
-        "connection failed"
-    } else if e.is_body() || e.is_decode() {
-        "bad response body"
-    } else {
-        "transport error"
-    };
-    let mut detail = String::new();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        detail = s.to_string();
-        source = s.source();
-    }
-    if detail.is_empty() {
-        kind.to_string()
-    } else {
-        format!("{kind}: {detail}")
     }
 }
