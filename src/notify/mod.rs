@@ -3,6 +3,7 @@
 //! and logs what it sent so no page goes out twice.
 
 pub mod data;
+pub mod email;
 pub(crate) mod http;
 pub mod pagerduty;
 mod render;
@@ -50,12 +51,16 @@ pub enum NotifyError {
         status: u16,
         body: String,
     },
+    /// A permanent refusal (SMTP 5xx, such as bad credentials): retrying will not help.
+    #[error("{integration} refused: {reason}")]
+    Refused {
+        integration: &'static str,
+        reason: String,
+    },
     #[error("request failed: {0}")]
     Transport(String),
     #[error("reading secret file: {0}")]
     Secret(String),
-    #[error("{0} delivery is not implemented in this version of alert-router")]
-    Unsupported(&'static str),
     #[error("building notification: {0}")]
     Build(String),
     #[error("gave up after {attempts} attempts: {last}")]
@@ -86,7 +91,8 @@ impl NotifyError {
             NotifyError::Status { status, .. } if *status >= 500 => "serverError",
             NotifyError::Status { .. }
             | NotifyError::RateLimited { .. }
-            | NotifyError::UnexpectedBody { .. } => "clientError",
+            | NotifyError::UnexpectedBody { .. }
+            | NotifyError::Refused { .. } => "clientError",
             NotifyError::DeadlineExceeded { last, .. } => last.reason(),
             _ => "other",
         }
@@ -105,11 +111,7 @@ pub enum Integration {
     Webhook(webhook::WebhookNotifier),
     Slack(slack::SlackNotifier),
     Pagerduty(pagerduty::PagerdutyNotifier),
-    /// Parsed and valid, but its delivery lands in a later release; every attempt fails loudly.
-    Unsupported {
-        name: &'static str,
-        send_resolved: bool,
-    },
+    Email(email::EmailNotifier),
 }
 
 impl Integration {
@@ -118,7 +120,7 @@ impl Integration {
             Integration::Webhook(_) => "webhook",
             Integration::Slack(_) => "slack",
             Integration::Pagerduty(_) => "pagerduty",
-            Integration::Unsupported { name, .. } => name,
+            Integration::Email(_) => "email",
         }
     }
 
@@ -127,7 +129,7 @@ impl Integration {
             Integration::Webhook(w) => w.send_resolved,
             Integration::Slack(s) => s.send_resolved,
             Integration::Pagerduty(p) => p.send_resolved,
-            Integration::Unsupported { send_resolved, .. } => *send_resolved,
+            Integration::Email(e) => e.send_resolved,
         }
     }
 
@@ -136,7 +138,7 @@ impl Integration {
             Integration::Webhook(w) => w.send(ctx, alerts).await,
             Integration::Slack(s) => s.send(ctx, alerts).await,
             Integration::Pagerduty(p) => p.send(ctx, alerts).await,
-            Integration::Unsupported { name, .. } => Err(NotifyError::Unsupported(name)),
+            Integration::Email(e) => e.send(ctx, alerts).await,
         }
     }
 }
@@ -188,11 +190,9 @@ impl Receivers {
                 list.push(Arc::new(Integration::Pagerduty(notifier)));
             }
             for c in &r.email_configs {
-                tracing::warn!(receiver = %r.name, integration = "email", "integration parsed but not delivered by this version");
-                list.push(Arc::new(Integration::Unsupported {
-                    name: "email",
-                    send_resolved: c.send_resolved.unwrap_or(false),
-                }));
+                let notifier = email::EmailNotifier::new(c, global, templates.clone())
+                    .map_err(|e| at("email", e))?;
+                list.push(Arc::new(Integration::Email(notifier)));
             }
             by_name.insert(r.name.clone(), list);
         }

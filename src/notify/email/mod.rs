@@ -1,0 +1,255 @@
+//! Email over SMTP (lettre, async, rustls): STARTTLS when `require_tls` (the default), implicit
+//! TLS on port 465, AUTH PLAIN/LOGIN, a multipart/alternative text + HTML message.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use super::render::Renderer;
+use super::{FlushContext, NotificationData, NotifyError};
+use crate::config::{EmailConfig, GlobalConfig, SecretSource, TlsConfig};
+use crate::model::Alert;
+use crate::template::{data_value, Templates};
+
+pub struct EmailNotifier {
+    hello: String,
+    host: String,
+    port: u16,
+    username: Option<String>,
+    password: Option<SecretSource>,
+    require_tls: bool,
+    tls: Option<TlsConfig>,
+    headers: Vec<(String, String)>,
+    html: String,
+    text: String,
+    renderer: Renderer,
+    pub send_resolved: bool,
+}
+
+const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl EmailNotifier {
+    pub fn new(
+        config: &EmailConfig,
+        global: &GlobalConfig,
+        templates: Arc<Templates>,
+    ) -> Result<EmailNotifier, String> {
+        let smarthost = config
+            .smarthost
+            .clone()
+            .or_else(|| global.smtp_smarthost.clone())
+            .ok_or("no global SMTP smarthost set")?;
+        let (host, port) = smarthost
+            .rsplit_once(':')
+            .and_then(|(h, p)| {
+                p.parse::<u16>()
+                    .ok()
+                    .map(|p| (h.trim_matches(['[', ']']).to_string(), p))
+            })
+            .ok_or_else(|| format!("smarthost {smarthost:?} must be host:port"))?;
+        let to = config
+            .to
+            .clone()
+            .ok_or("missing to address in email config")?;
+        let from = config
+            .from
+            .clone()
+            .or_else(|| global.smtp_from.clone())
+            .ok_or("no global SMTP from set")?;
+        let password = SecretSource::from_pair(
+            config.auth_password.clone(),
+            config.auth_password_file.clone(),
+            "auth_password",
+        )?
+        .or_else(|| {
+            SecretSource::from_pair(
+                global.smtp_auth_password.clone(),
+                global.smtp_auth_password_file.clone(),
+                "smtp_auth_password",
+            )
+            .ok()
+            .flatten()
+        });
+        // Alertmanager's default headers; the config's own (case-insensitively) replace them.
+        let mut headers: Vec<(String, String)> = vec![
+            (
+                "Subject".into(),
+                r#"{{ template "email.default.subject" . }}"#.into(),
+            ),
+            ("To".into(), to.clone()),
+            ("From".into(), from.clone()),
+        ];
+        for (name, value) in &config.headers {
+            headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+            headers.push((name.clone(), value.clone()));
+        }
+        Ok(EmailNotifier {
+            hello: config
+                .hello
+                .clone()
+                .or_else(|| global.smtp_hello.clone())
+                .unwrap_or_else(|| "localhost".into()),
+            host,
+            port,
+            username: config
+                .auth_username
+                .clone()
+                .or_else(|| global.smtp_auth_username.clone()),
+            password,
+            require_tls: config
+                .require_tls
+                .or(global.smtp_require_tls)
+                .unwrap_or(true),
+            tls: config.tls_config.clone(),
+            headers,
+            html: config
+                .html
+                .clone()
+                .unwrap_or_else(|| r#"{{ template "email.default.html" . }}"#.into()),
+            text: config
+                .text
+                .clone()
+                .unwrap_or_else(|| r#"{{ template "email.default.text" . }}"#.into()),
+            renderer: Renderer {
+                templates,
+                integration: "email",
+            },
+            send_resolved: config.send_resolved.unwrap_or(false),
+        })
+    }
+
+    fn build_error(e: impl std::fmt::Display) -> NotifyError {
+        NotifyError::Build(e.to_string())
+    }
+
+    /// The rendered message.
+    pub fn message(&self, ctx: &FlushContext, alerts: &[Alert]) -> Result<Message, NotifyError> {
+        let data = NotificationData::new(
+            &ctx.receiver,
+            &ctx.group_labels,
+            alerts,
+            ctx.now,
+            &ctx.external_url,
+        );
+        let v = data_value(&data);
+        let render = |t: &str| self.renderer.field(Some(t), "", &v);
+        let mut builder = Message::builder()
+            .message_id(Some(format!("<{}@{}>", uuid::Uuid::new_v4(), self.hello)))
+            .date_now();
+        for (name, template) in &self.headers {
+            let value = render(template);
+            match name.to_ascii_lowercase().as_str() {
+                "to" => {
+                    for addr in value.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+                        builder = builder.to(addr
+                            .parse::<Mailbox>()
+                            .map_err(|e| Self::build_error(format!("to {addr:?}: {e}")))?);
+                    }
+                }
+                "from" => {
+                    builder = builder.from(
+                        value
+                            .parse::<Mailbox>()
+                            .map_err(|e| Self::build_error(format!("from {value:?}: {e}")))?,
+                    )
+                }
+                "subject" => builder = builder.subject(value),
+                _ => {
+                    let header =
+                        HeaderName::new_from_ascii(name.clone()).map_err(Self::build_error)?;
+                    builder = builder.raw_header(HeaderValue::new(header, value));
+                }
+            }
+        }
+        let text = render(&self.text);
+        let html = render(&self.html);
+        let body = match (text.trim().is_empty(), html.trim().is_empty()) {
+            (false, false) => MultiPart::alternative()
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_PLAIN)
+                        .body(text),
+                )
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_HTML)
+                        .body(html),
+                ),
+            (true, _) => MultiPart::alternative().singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_HTML)
+                    .body(html),
+            ),
+            (false, true) => MultiPart::alternative().singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_PLAIN)
+                    .body(text),
+            ),
+        };
+        builder.multipart(body).map_err(Self::build_error)
+    }
+
+    fn transport(&self) -> Result<AsyncSmtpTransport<Tokio1Executor>, NotifyError> {
+        let server_name = self
+            .tls
+            .as_ref()
+            .and_then(|t| t.server_name.clone())
+            .unwrap_or_else(|| self.host.clone());
+        let mut params = TlsParameters::builder(server_name);
+        if let Some(tls) = &self.tls {
+            params = params.dangerous_accept_invalid_certs(tls.insecure_skip_verify);
+            if let Some(ca) = &tls.ca_file {
+                let pem = std::fs::read(ca)
+                    .map_err(|e| Self::build_error(format!("reading ca_file {ca}: {e}")))?;
+                params = params
+                    .add_root_certificate(Certificate::from_pem(&pem).map_err(Self::build_error)?);
+            }
+        }
+        let params = params.build_rustls().map_err(Self::build_error)?;
+        let tls = if self.port == 465 {
+            Tls::Wrapper(params)
+        } else if self.require_tls {
+            Tls::Required(params)
+        } else {
+            Tls::None
+        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&self.host)
+            .port(self.port)
+            .tls(tls)
+            .hello_name(ClientId::Domain(self.hello.clone()))
+            .timeout(Some(SMTP_TIMEOUT));
+        if let Some(user) = &self.username {
+            let password = match &self.password {
+                Some(p) => p.read().map_err(NotifyError::secret)?.expose().to_string(),
+                None => String::new(),
+            };
+            builder = builder
+                .credentials(Credentials::new(user.clone(), password))
+                .authentication(vec![Mechanism::Plain, Mechanism::Login]);
+        }
+        Ok(builder.build())
+    }
+
+    pub async fn send(&self, ctx: &FlushContext, alerts: &[Alert]) -> Result<(), NotifyError> {
+        let message = self.message(ctx, alerts)?;
+        let transport = self.transport()?;
+        match transport.send(message).await {
+            Ok(_) => Ok(()),
+            // A permanent SMTP refusal (5xx) will not change by retrying; the rest may.
+            Err(e) if e.is_permanent() => Err(NotifyError::Refused {
+                integration: "email",
+                reason: e.to_string(),
+            }),
+            Err(e) => Err(NotifyError::Transport(format!(
+                "smtp {}:{}: {e}",
+                self.host, self.port
+            ))),
+        }
+    }
+}
