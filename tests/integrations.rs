@@ -335,3 +335,61 @@ async fn a_hung_slack_does_not_delay_pagerduty() {
     );
     assert_eq!(slack.count(), 1, "Slack was called and is still hanging");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_template_falls_back_and_the_page_still_goes_out() {
+    let slack = provider(vec![], reply(200, "ok")).await;
+    let config = format!(
+        "{ROUTE}receivers:\n  - name: r\n    slack_configs:\n      - api_url: '{}'\n        title: '{{{{ template \"no.such.template\" . }}}}'\n",
+        slack.url
+    );
+    let router = Router::start(&config);
+    router
+        .post_json(
+            "/api/v2/alerts",
+            &json!([alert(&[("alertname", "Fallback")])]),
+        )
+        .await;
+    let got = slack.wait_for(1, Duration::from_secs(5)).await;
+    assert_eq!(
+        got[0].1["attachments"][0]["title"], "[FIRING:1] Fallback",
+        "the default title stands in"
+    );
+    let text = reqwest::get(router.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics_contains(
+            &text,
+            r#"alert_router_template_errors_total{integration="slack"} 1"#
+        ),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pagerduty_events_over_512kb_lose_their_details_not_the_page() {
+    let pd = provider(vec![], reply(202, "{}")).await;
+    let config = format!("{ROUTE}receivers:\n  - name: r\n    pagerduty_configs:\n      - routing_key: K\n        url: '{}'\n", pd.url);
+    let router = Router::start(&config);
+    let huge = "x".repeat(200 * 1024);
+    let batch: Vec<Value> = (0..4)
+        .map(|i| {
+            let mut a = alert(&[("alertname", "Huge"), ("i", &i.to_string())]);
+            a["annotations"] = json!({"description": huge});
+            a
+        })
+        .collect();
+    router.post_json("/api/v2/alerts", &json!(batch)).await;
+    let got = pd.wait_for(1, Duration::from_secs(5)).await;
+    let details = &got[0].1["payload"]["custom_details"];
+    assert!(
+        details["error"].as_str().unwrap().contains("512kB"),
+        "{details}"
+    );
+    assert_eq!(got[0].1["event_action"], "trigger");
+    assert!(serde_json::to_vec(&got[0].1).unwrap().len() < 512 * 1024);
+}
