@@ -383,6 +383,9 @@ impl Validator<'_> {
 
     fn check_receiver(&self, r: &ReceiverConfig, global: &GlobalConfig) -> Result<(), ConfigError> {
         let at = |m: String| self.invalid(format!("receiver {:?}: {m}", r.name), "name", &r.name);
+        for (field, text) in templated_fields(r) {
+            crate::template::Templates::check(text).map_err(|e| at(format!("{field}: {e}")))?;
+        }
         if r.name.is_empty() {
             return Err(self.invalid("missing name in receiver".into(), "receivers", ""));
         }
@@ -471,6 +474,51 @@ impl Validator<'_> {
         }
         Ok(())
     }
+}
+
+/// Every receiver field that is a template, with its name for error messages.
+fn templated_fields(r: &ReceiverConfig) -> Vec<(&'static str, &str)> {
+    let mut fields: Vec<(&'static str, &Option<String>)> = Vec::new();
+    for s in &r.slack_configs {
+        fields.extend([
+            ("slack title", &s.title),
+            ("slack title_link", &s.title_link),
+            ("slack text", &s.text),
+            ("slack pretext", &s.pretext),
+            ("slack fallback", &s.fallback),
+            ("slack color", &s.color),
+            ("slack username", &s.username),
+            ("slack channel", &s.channel),
+            ("slack footer", &s.footer),
+        ]);
+    }
+    for p in &r.pagerduty_configs {
+        fields.extend([
+            ("pagerduty description", &p.description),
+            ("pagerduty client", &p.client),
+            ("pagerduty client_url", &p.client_url),
+            ("pagerduty severity", &p.severity),
+            ("pagerduty source", &p.source),
+        ]);
+    }
+    for e in &r.email_configs {
+        fields.extend([("email html", &e.html), ("email text", &e.text)]);
+    }
+    let mut out: Vec<(&'static str, &str)> = fields
+        .into_iter()
+        .filter_map(|(name, v)| v.as_deref().map(|t| (name, t)))
+        .collect();
+    for p in &r.pagerduty_configs {
+        out.extend(
+            p.details
+                .values()
+                .map(|v| ("pagerduty details", v.as_str())),
+        );
+    }
+    for e in &r.email_configs {
+        out.extend(e.headers.values().map(|v| ("email header", v.as_str())));
+    }
+    out
 }
 
 fn check_http_url(url: &str) -> Result<(), String> {
@@ -659,5 +707,7 @@ mod tests {
             "route: {receiver: a, routes: [{mute_time_intervals: [x]}]}\nreceivers:\n  - name: a\n"
         )
         .contains("undefined time interval \"x\""));
+        let e = err("global: {slack_api_url: 'http://s'}\nroute: {receiver: a}\nreceivers:\n  - name: a\n    slack_configs: [{title: '{{ .Status '}]\n");
+        assert!(e.contains("slack title") && e.contains("unclosed"), "{e}");
     }
 }
