@@ -227,7 +227,7 @@ async fn wrong_password_and_untrusted_certificate_fail_loudly() {
         // failure is retried until the flush deadline.
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            let text = reqwest::get(router.url("/metrics")).await.unwrap().text().await.unwrap();
+            let text = router.metrics().await;
             if text.contains(r#"alertmanager_notification_requests_failed_total{integration="email"}"#) {
                 break;
             }

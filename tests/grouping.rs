@@ -289,12 +289,7 @@ async fn a_hundred_thousand_groups_cost_no_tasks() {
             .unwrap();
         assert_eq!(r.status(), 200);
     }
-    let metrics = reqwest::get(router.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = router.metrics().await;
     assert!(
         metrics.contains("alertmanager_dispatcher_aggregation_groups 100000"),
         "{}",

@@ -246,12 +246,7 @@ async fn invalid_alerts_are_reported_and_valid_ones_kept() {
     let alerts = router.get_json("/api/v2/alerts").await;
     assert_eq!(alerts.as_array().unwrap().len(), 1);
     assert_eq!(alerts[0]["labels"]["alertname"], "Good");
-    let metrics = reqwest::get(router.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = router.metrics().await;
     assert!(
         metrics.contains("alertmanager_alerts_invalid_total 3"),
         "{metrics}"

@@ -210,12 +210,7 @@ async fn slack_errors_429_and_unexpected_bodies() {
     bad.wait_for(1, Duration::from_secs(5)).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(bad.count(), 1);
-    let text = reqwest::get(router.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = router.metrics().await;
     assert!(
         metrics_contains(
             &text,
@@ -355,12 +350,7 @@ async fn a_failing_template_falls_back_and_the_page_still_goes_out() {
         got[0].1["attachments"][0]["title"], "[FIRING:1] Fallback",
         "the default title stands in"
     );
-    let text = reqwest::get(router.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = router.metrics().await;
     assert!(
         metrics_contains(
             &text,

@@ -29,12 +29,7 @@ async fn server_errors_are_retried_with_backoff() {
         "every attempt sends the same message"
     );
     sink.expect_no_more_than(3, Duration::from_secs(1)).await;
-    let metrics = reqwest::get(router.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = router.metrics().await;
     assert!(
         metrics.contains(
             r#"alertmanager_notification_requests_failed_total{integration="webhook"} 2"#
@@ -56,12 +51,7 @@ async fn client_errors_are_not_retried() {
         .await;
     sink.wait_for(1, Duration::from_secs(5)).await;
     sink.expect_no_more_than(1, Duration::from_secs(2)).await;
-    let metrics = reqwest::get(router.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = router.metrics().await;
     assert!(
         metrics.contains(r#"alertmanager_notifications_failed_total{integration="webhook",reason="clientError"} 1"#),
         "{metrics}"

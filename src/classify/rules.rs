@@ -267,31 +267,8 @@ pub fn expand_patterns(patterns: &[String], base: &Path) -> Result<Vec<PathBuf>,
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         if name.contains('*') {
-            let dir = full.parent().unwrap_or(Path::new("."));
-            let (prefix, suffix) = name.split_once('*').unwrap_or((&name, ""));
-            if suffix.contains('*') {
-                return Err(RulesError::Pattern(
-                    pattern.clone(),
-                    "only one * in the file name is supported".into(),
-                ));
-            }
-            let mut matched: Vec<PathBuf> = std::fs::read_dir(dir)
-                .map_err(|e| RulesError::Read {
-                    path: dir.to_path_buf(),
-                    reason: e.to_string(),
-                })?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .is_some_and(|n| {
-                            n.len() >= prefix.len() + suffix.len()
-                                && n.starts_with(prefix)
-                                && n.ends_with(suffix)
-                        })
-                })
-                .collect();
-            matched.sort();
+            let matched = crate::config::glob::matching_files(&full)
+                .map_err(|e| RulesError::Pattern(pattern.clone(), e.to_string()))?;
             out.extend(matched);
         } else if full.is_dir() {
             out.extend(files_in_dir(&full)?);

@@ -2,6 +2,7 @@
 //! as Alertmanager checks it, with errors that name the field and the line.
 
 mod duration;
+pub mod glob;
 mod matchers;
 pub mod model;
 mod redact;

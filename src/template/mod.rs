@@ -100,38 +100,15 @@ impl Templates {
     }
 }
 
+/// The existing files a `templates:` glob names; one matching nothing is allowed, as in
+/// Alertmanager.
 fn expand_glob(glob: &str) -> Result<Vec<std::path::PathBuf>, TemplateError> {
-    let path = Path::new(glob);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    if !name.contains('*') {
-        return Ok(if path.exists() {
-            vec![path.to_path_buf()]
-        } else {
-            Vec::new()
-        });
-    }
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let (prefix, suffix) = name.split_once('*').unwrap_or((&name, ""));
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(Vec::new());
-    };
-    let mut out: Vec<_> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .is_some_and(|n| {
-                    n.len() >= prefix.len() + suffix.len()
-                        && n.starts_with(prefix)
-                        && n.ends_with(suffix)
-                })
-        })
-        .collect();
-    out.sort();
-    Ok(out)
+    let files =
+        crate::config::glob::matching_files(Path::new(glob)).map_err(|e| TemplateError::File {
+            path: glob.to_string(),
+            message: e.to_string(),
+        })?;
+    Ok(files.into_iter().filter(|p| p.exists()).collect())
 }
 
 fn kv(labels: &crate::model::LabelSet) -> Value {

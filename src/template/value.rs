@@ -255,6 +255,22 @@ pub fn go_float(f: f64) -> String {
     format!("{f}")
 }
 
+/// Writes items between `open` and `]`, separated by spaces, as Go's fmt prints slices and maps.
+fn write_joined<I: Iterator<Item = String>>(
+    f: &mut fmt::Formatter<'_>,
+    open: &str,
+    items: I,
+) -> fmt::Result {
+    f.write_str(open)?;
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            f.write_str(" ")?;
+        }
+        f.write_str(&item)?;
+    }
+    f.write_str("]")
+}
+
 impl fmt::Display for Value {
     /// Go's `fmt.Sprint` of the value, as an action prints it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -265,45 +281,11 @@ impl fmt::Display for Value {
             Value::Float(x) => f.write_str(&go_float(*x)),
             Value::Str(s) => f.write_str(s),
             Value::List(l) | Value::Alerts(l) => {
-                f.write_str("[")?;
-                for (i, v) in l.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(" ")?;
-                    }
-                    write!(f, "{v}")?;
-                }
-                f.write_str("]")
+                write_joined(f, "[", l.iter().map(|v| v.to_string()))
             }
-            Value::Map(m) => {
-                f.write_str("map[")?;
-                for (i, (k, v)) in m.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(" ")?;
-                    }
-                    write!(f, "{k}:{v}")?;
-                }
-                f.write_str("]")
-            }
-            Value::Kv(m) => {
-                f.write_str("map[")?;
-                for (i, (k, v)) in m.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(" ")?;
-                    }
-                    write!(f, "{k}:{v}")?;
-                }
-                f.write_str("]")
-            }
-            Value::Pairs(p) => {
-                f.write_str("[")?;
-                for (i, (n, v)) in p.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(" ")?;
-                    }
-                    write!(f, "{{{n} {v}}}")?;
-                }
-                f.write_str("]")
-            }
+            Value::Map(m) => write_joined(f, "map[", m.iter().map(|(k, v)| format!("{k}:{v}"))),
+            Value::Kv(m) => write_joined(f, "map[", m.iter().map(|(k, v)| format!("{k}:{v}"))),
+            Value::Pairs(p) => write_joined(f, "[", p.iter().map(|(n, v)| format!("{{{n} {v}}}"))),
             Value::Time(t) => write!(f, "{}", t.format("%Y-%m-%d %H:%M:%S%.f +0000 UTC")),
             Value::Duration(d) => f.write_str(&go_duration(*d)),
         }

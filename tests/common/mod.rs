@@ -128,6 +128,16 @@ impl Router {
         (status, r.text().await.unwrap_or_default())
     }
 
+    /// The `/metrics` exposition.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(self.url("/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics body")
+    }
+
     pub async fn get_json(&self, path: &str) -> Value {
         let r = reqwest::get(self.url(path)).await.expect("get");
         assert!(r.status().is_success(), "GET {path}: {}", r.status());
