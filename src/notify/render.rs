@@ -14,8 +14,24 @@ impl Renderer {
     /// logged and counted, and the default template stands in for the field (the raw text if
     /// that fails too), so the notification still goes out.
     pub fn field(&self, configured: Option<&str>, default: &str, data: &Value) -> String {
+        self.render(configured, default, data, false)
+    }
+
+    /// Like `field`, for an HTML body: printed values are escaped unless marked safe.
+    pub fn html_field(&self, configured: Option<&str>, default: &str, data: &Value) -> String {
+        self.render(configured, default, data, true)
+    }
+
+    fn render(&self, configured: Option<&str>, default: &str, data: &Value, html: bool) -> String {
         let text = configured.unwrap_or(default);
-        match self.templates.render(text, data) {
+        let run = |t: &str| {
+            if html {
+                self.templates.render_html(t, data)
+            } else {
+                self.templates.render(t, data)
+            }
+        };
+        match run(text) {
             Ok(out) => out,
             Err(e) => {
                 metrics::counter!("alert_router_template_errors_total", "integration" => self.integration).increment(1);

@@ -21,6 +21,9 @@ pub struct Exec<'a> {
     vars: Vec<(String, Value)>,
     pub out: String,
     depth: usize,
+    /// HTML mode: every printed value is escaped unless it is `SafeHtml`, as html/template
+    /// does for text between tags.
+    pub escape_html: bool,
 }
 
 fn err(m: impl Into<String>) -> TemplateError {
@@ -34,6 +37,7 @@ impl<'a> Exec<'a> {
             vars: vec![(String::new(), root.clone())],
             out: String::new(),
             depth: 0,
+            escape_html: false,
         }
     }
 
@@ -48,7 +52,13 @@ impl<'a> Exec<'a> {
                 Node::Action(pipe) => {
                     let v = self.pipeline(pipe, dot)?;
                     if pipe.vars.is_empty() {
-                        self.out.push_str(&v.to_string());
+                        match &v {
+                            Value::SafeHtml(s) => self.out.push_str(s),
+                            other if self.escape_html => {
+                                self.out.push_str(&funcs::html_escape(&other.to_string()))
+                            }
+                            other => self.out.push_str(&other.to_string()),
+                        }
                     }
                 }
                 Node::If {

@@ -68,7 +68,7 @@ pub fn call(name: &str, args: &[Value]) -> R {
                 _ => ord.is_ge(),
             }))
         }
-        "html" => Ok(Value::Str(html_escape(&go_print(args, false)))),
+        "html" => Ok(Value::SafeHtml(html_escape(&go_print(args, false)))),
         "js" => Ok(Value::Str(js_escape(&go_print(args, false)))),
         "urlquery" => Ok(Value::Str(
             url::form_urlencoded::byte_serialize(go_print(args, false).as_bytes()).collect(),
@@ -96,7 +96,8 @@ pub fn call(name: &str, args: &[Value]) -> R {
                     .into_owned(),
             ))
         }
-        "safeHtml" | "safeUrl" => Ok(Value::Str(string(arg(args, 0, "s")?))),
+        "safeHtml" => Ok(Value::SafeHtml(string(arg(args, 0, "s")?))),
+        "safeUrl" => Ok(Value::Str(string(arg(args, 0, "s")?))),
         "urlUnescape" => {
             let s = string(arg(args, 0, "s")?);
             Ok(Value::Str(
@@ -223,13 +224,16 @@ fn slice(args: &[Value]) -> R {
 fn equal(a: &Value, b: &Value) -> bool {
     match (a.as_f64(), b.as_f64()) {
         (Some(x), Some(y)) => x == y,
-        _ => a == b || (matches!((a, b), (Value::Str(_), Value::Str(_))) && string(a) == string(b)),
+        _ => {
+            let textual = |v: &Value| matches!(v, Value::Str(_) | Value::SafeHtml(_));
+            a == b || (textual(a) && textual(b) && string(a) == string(b))
+        }
     }
 }
 
 fn compare(a: &Value, b: &Value) -> Result<std::cmp::Ordering, String> {
     match (a, b) {
-        (Value::Str(x), Value::Str(y)) => Ok(x.cmp(y)),
+        (Value::Str(x) | Value::SafeHtml(x), Value::Str(y) | Value::SafeHtml(y)) => Ok(x.cmp(y)),
         _ => match (a.as_f64(), b.as_f64()) {
             (Some(x), Some(y)) => x
                 .partial_cmp(&y)
@@ -501,7 +505,7 @@ fn to_json(v: &Value) -> serde_json::Value {
         Value::Bool(b) => J::Bool(*b),
         Value::Int(i) => J::from(*i),
         Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
-        Value::Str(s) => J::String(s.clone()),
+        Value::Str(s) | Value::SafeHtml(s) => J::String(s.clone()),
         Value::List(l) | Value::Alerts(l) => J::Array(l.iter().map(to_json).collect()),
         Value::Map(m) => J::Object(m.iter().map(|(k, v)| (k.clone(), to_json(v))).collect()),
         Value::Kv(m) => J::Object(

@@ -79,6 +79,21 @@ impl Templates {
 
     /// Renders a receiver field (itself a template, which may `template` the set's defines).
     pub fn render(&self, text: &str, data: &Value) -> Result<String, TemplateError> {
+        self.render_mode(text, data, false)
+    }
+
+    /// Renders an HTML field: printed values are escaped unless made safe with `safeHtml`
+    /// (or produced by `html`), as Alertmanager's html/template does for email bodies.
+    pub fn render_html(&self, text: &str, data: &Value) -> Result<String, TemplateError> {
+        self.render_mode(text, data, true)
+    }
+
+    fn render_mode(
+        &self,
+        text: &str,
+        data: &Value,
+        escape_html: bool,
+    ) -> Result<String, TemplateError> {
         let (nodes, local) = parse::parse(&lexer::split(text)?)?;
         let mut exec;
         let merged;
@@ -90,6 +105,7 @@ impl Templates {
             merged = all;
             exec = exec::Exec::new(&merged, data);
         }
+        exec.escape_html = escape_html;
         exec.run(&nodes, data)?;
         Ok(exec.out)
     }

@@ -256,3 +256,44 @@ fn a_broken_template_file_fails_the_config() {
         "{err}"
     );
 }
+
+#[test]
+fn html_mode_escapes_values_unless_marked_safe() {
+    let t = Templates::with_defaults().unwrap();
+    let mut d = sample();
+    if let Value::Map(m) = &mut d {
+        m.insert(
+            "X".into(),
+            Value::Str("<script>alert(1)</script> & co".into()),
+        );
+    }
+    assert_eq!(
+        t.render_html("<p>{{ .X }}</p>", &d).unwrap(),
+        "<p>&lt;script&gt;alert(1)&lt;/script&gt; &amp; co</p>"
+    );
+    assert_eq!(
+        t.render_html("{{ .X | safeHtml }}", &d).unwrap(),
+        "<script>alert(1)</script> & co"
+    );
+    assert_eq!(
+        t.render_html("{{ .X | html }}", &d).unwrap(),
+        "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co",
+        "html is not applied twice"
+    );
+    assert_eq!(
+        t.render("{{ .X }}", &d).unwrap(),
+        "<script>alert(1)</script> & co",
+        "text fields stay as they are"
+    );
+    let page = t
+        .render_html("{{ template \"email.default.html\" . }}", &d)
+        .unwrap();
+    assert!(
+        page.contains("<title>[FIRING:2] DiskFull (c1 page)</title>"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("&amp;lt;"),
+        "nothing is escaped twice: {page}"
+    );
+}

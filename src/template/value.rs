@@ -13,6 +13,9 @@ pub enum Value {
     Int(i64),
     Float(f64),
     Str(String),
+    /// Text already safe in HTML (`safeHtml`, or the output of `html`): printed as is where
+    /// other values are escaped.
+    SafeHtml(String),
     List(Vec<Value>),
     /// A struct or a generic map: fields by name.
     Map(BTreeMap<String, Value>),
@@ -43,7 +46,7 @@ impl Value {
             Value::Bool(b) => *b,
             Value::Int(i) => *i != 0,
             Value::Float(f) => *f != 0.0,
-            Value::Str(s) => !s.is_empty(),
+            Value::Str(s) | Value::SafeHtml(s) => !s.is_empty(),
             Value::List(l) | Value::Alerts(l) => !l.is_empty(),
             Value::Map(m) => !m.is_empty(),
             Value::Kv(m) => !m.is_empty(),
@@ -98,7 +101,7 @@ impl Value {
     /// Go's `len`: bytes of a string, elements of a list or map.
     pub fn length(&self) -> Option<usize> {
         match self {
-            Value::Str(s) => Some(s.len()),
+            Value::Str(s) | Value::SafeHtml(s) => Some(s.len()),
             Value::List(l) | Value::Alerts(l) => Some(l.len()),
             Value::Map(m) => Some(m.len()),
             Value::Kv(m) => Some(m.len()),
@@ -162,6 +165,7 @@ impl Value {
             Value::Int(_) => "int",
             Value::Float(_) => "float64",
             Value::Str(_) => "string",
+            Value::SafeHtml(_) => "template.HTML",
             Value::List(_) => "slice",
             Value::Map(_) => "map",
             Value::Kv(_) => "template.KV",
@@ -279,7 +283,7 @@ impl fmt::Display for Value {
             Value::Bool(b) => write!(f, "{b}"),
             Value::Int(i) => write!(f, "{i}"),
             Value::Float(x) => f.write_str(&go_float(*x)),
-            Value::Str(s) => f.write_str(s),
+            Value::Str(s) | Value::SafeHtml(s) => f.write_str(s),
             Value::List(l) | Value::Alerts(l) => {
                 write_joined(f, "[", l.iter().map(|v| v.to_string()))
             }

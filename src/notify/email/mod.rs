@@ -168,7 +168,7 @@ impl EmailNotifier {
             }
         }
         let text = render(&self.text);
-        let html = render(&self.html);
+        let html = self.renderer.html_field(Some(&self.html), "", &v);
         let body = match (text.trim().is_empty(), html.trim().is_empty()) {
             (false, false) => MultiPart::alternative()
                 .singlepart(
