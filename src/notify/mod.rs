@@ -237,6 +237,19 @@ pub struct FlushContext {
     pub active_time_intervals: Vec<String>,
 }
 
+impl FlushContext {
+    /// The notification data for these alerts under this flush.
+    pub fn data(&self, alerts: &[Alert]) -> NotificationData {
+        NotificationData::new(
+            &self.receiver,
+            &self.group_labels,
+            alerts,
+            self.now,
+            &self.external_url,
+        )
+    }
+}
+
 /// The notification pipeline shared by all aggregation groups.
 pub struct Notifier {
     pub receivers: Receivers,

@@ -12,7 +12,7 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::render::Renderer;
-use super::{FlushContext, NotificationData, NotifyError};
+use super::{FlushContext, NotifyError};
 use crate::config::{EmailConfig, GlobalConfig, SecretSource, TlsConfig};
 use crate::model::Alert;
 use crate::template::{data_value, Templates};
@@ -130,13 +130,7 @@ impl EmailNotifier {
 
     /// The rendered message.
     pub fn message(&self, ctx: &FlushContext, alerts: &[Alert]) -> Result<Message, NotifyError> {
-        let data = NotificationData::new(
-            &ctx.receiver,
-            &ctx.group_labels,
-            alerts,
-            ctx.now,
-            &ctx.external_url,
-        );
+        let data = ctx.data(alerts);
         let v = data_value(&data);
         let render = |t: &str| self.renderer.field(Some(t), "", &v);
         let mut builder = Message::builder()

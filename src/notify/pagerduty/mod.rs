@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::http::HttpClient;
 use super::render::Renderer;
-use super::{FlushContext, NotificationData, NotifyError};
+use super::{FlushContext, NotifyError};
 use crate::config::{PagerdutyConfig, SecretSource};
 use crate::model::{Alert, AlertStatus};
 use crate::template::{data_value, Templates};
@@ -87,13 +87,7 @@ impl PagerdutyNotifier {
 
     /// The event for this notification (the routing or service key is filled in by `send`).
     pub fn event(&self, ctx: &FlushContext, alerts: &[Alert]) -> Json {
-        let data = NotificationData::new(
-            &ctx.receiver,
-            &ctx.group_labels,
-            alerts,
-            ctx.now,
-            &ctx.external_url,
-        );
+        let data = ctx.data(alerts);
         let v = data_value(&data);
         let c = &self.config;
         let r = |configured: &Option<String>, default: &str| {

@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value as Json};
 
 use super::http::HttpClient;
 use super::render::Renderer;
-use super::{FlushContext, NotificationData, NotifyError};
+use super::{FlushContext, NotifyError};
 use crate::config::{Secret, SecretSource, SlackConfig};
 use crate::model::Alert;
 use crate::template::{data_value, Templates};
@@ -55,13 +55,7 @@ impl SlackNotifier {
 
     /// The message, as the Slack API expects it.
     pub fn message(&self, ctx: &FlushContext, alerts: &[Alert]) -> Json {
-        let data = NotificationData::new(
-            &ctx.receiver,
-            &ctx.group_labels,
-            alerts,
-            ctx.now,
-            &ctx.external_url,
-        );
+        let data = ctx.data(alerts);
         let v = data_value(&data);
         let c = &self.config;
         let r = |configured: &Option<String>, default: &str| {

@@ -6,7 +6,7 @@ use crate::config::{SecretSource, WebhookConfig};
 use crate::model::Alert;
 
 use super::http::HttpClient;
-use super::{FlushContext, NotificationData, NotifyError};
+use super::{FlushContext, NotifyError};
 
 pub use message::WebhookMessage;
 
@@ -31,13 +31,7 @@ impl WebhookNotifier {
 
     pub async fn send(&self, ctx: &FlushContext, alerts: &[Alert]) -> Result<(), NotifyError> {
         let (kept, truncated) = truncate(alerts, self.max_alerts);
-        let data = NotificationData::new(
-            &ctx.receiver,
-            &ctx.group_labels,
-            kept,
-            ctx.now,
-            &ctx.external_url,
-        );
+        let data = ctx.data(kept);
         let message = WebhookMessage {
             data: &data,
             group_key: &ctx.group_key,
