@@ -269,15 +269,7 @@ async fn sigterm_commits_batched_writes_and_none_keeps_nothing() {
     let (status, dir) = router.terminate(Duration::from_secs(15));
     assert!(status.expect("exited").success());
     let router = Router::start_in(dir, &["--storage.durability", "batch"]);
-    assert_eq!(
-        router
-            .get_json("/api/v2/alerts")
-            .await
-            .as_array()
-            .unwrap()
-            .len(),
-        50
-    );
+    assert_eq!(router.alert_count().await, 50);
 
     let memory = Router::start_with_args(&config, &["--storage.durability", "none"]);
     memory

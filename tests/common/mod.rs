@@ -128,6 +128,14 @@ impl Router {
         (status, r.text().await.unwrap_or_default())
     }
 
+    /// How many alerts `GET /api/v2/alerts` lists.
+    pub async fn alert_count(&self) -> usize {
+        self.get_json("/api/v2/alerts")
+            .await
+            .as_array()
+            .map_or(0, Vec::len)
+    }
+
     /// The `/metrics` exposition.
     pub async fn metrics(&self) -> String {
         reqwest::get(self.url("/metrics"))
