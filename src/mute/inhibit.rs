@@ -4,7 +4,7 @@ use parking_lot::RwLock;
 
 use crate::config::{merge_matchers, InhibitRuleConfig};
 use crate::model::time::Timestamp;
-use crate::model::{Alert, Fingerprint, LabelSet, Matcher, Matchers};
+use crate::model::{Alert, Fingerprint, LabelSet, Matchers};
 
 /// Inhibit rules with, for each, the firing source alerts indexed by their `equal` label values,
 /// so checking a target is a hash lookup rather than a scan of every source alert.
@@ -58,10 +58,6 @@ impl Inhibitor {
             })
             .collect();
         Inhibitor { rules }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rules.is_empty()
     }
 
     /// Records an alert (as stored after merge) as a possible source.
@@ -120,14 +116,6 @@ impl Inhibitor {
                 !by_fp.is_empty()
             });
         }
-    }
-
-    /// Matchers of each rule, for diagnostics.
-    pub fn describe(&self) -> Vec<(Vec<Matcher>, Vec<Matcher>, Vec<String>)> {
-        self.rules
-            .iter()
-            .map(|r| (r.source.0.clone(), r.target.0.clone(), r.equal.clone()))
-            .collect()
     }
 }
 

@@ -208,10 +208,6 @@ impl Receivers {
         Ok(Receivers { by_name, limits })
     }
 
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.by_name.keys().map(String::as_str)
-    }
-
     pub fn integrations(&self, receiver: &str) -> &[Arc<Integration>] {
         self.by_name.get(receiver).map_or(&[], Vec::as_slice)
     }

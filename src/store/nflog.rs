@@ -110,18 +110,6 @@ impl NotificationLog {
         removed
     }
 
-    /// Drops entries past their expiry; returns how many.
-    pub fn collect_expired(&self, now: Timestamp) -> usize {
-        let mut removed = 0;
-        for shard in &self.shards {
-            let mut map = shard.lock();
-            let before = map.len();
-            map.retain(|_, e| e.expires_at > now);
-            removed += before - map.len();
-        }
-        removed
-    }
-
     pub fn len(&self) -> usize {
         self.shards.iter().map(|s| s.lock().len()).sum()
     }

@@ -138,10 +138,6 @@ impl StateDb {
         }
     }
 
-    pub fn load_silences(&self) -> Result<Vec<Silence>, StateError> {
-        Ok(self.recover()?.silences)
-    }
-
     /// Reads every table; rows that no longer decode are logged and skipped.
     pub fn recover(&self) -> Result<Recovered, StateError> {
         let txn = self.db.begin_read().map_err(|e| self.io(e))?;
@@ -451,7 +447,7 @@ mod tests {
                 .unwrap()
         };
         let db = StateDb::open(dir.path(), false).unwrap();
-        let loaded = db.load_silences().unwrap();
+        let loaded = db.recover().unwrap().silences;
         assert_eq!(loaded.len(), 1);
         assert_eq!(loaded[0].id, id);
         assert_eq!(loaded[0].comment, "maintenance");
