@@ -128,7 +128,9 @@ fn group_dispatch(bencher: divan::Bencher) {
         muter,
         persister: None,
     });
-    let dispatcher = Dispatcher::new(routes, notifier, "http://localhost:9093".into());
+    let (escalator, _actions) =
+        alert_router::escalate::Escalator::new(alert_router::escalate::Clock::System, None, None);
+    let dispatcher = Dispatcher::new(routes, notifier, escalator, "http://localhost:9093".into());
     let alerts: Vec<Alert> = (0..10_000).map(alert).collect();
     let mut i = 0;
     bencher.bench_local(|| {

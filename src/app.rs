@@ -12,6 +12,7 @@ use thiserror::Error;
 use crate::classify::Classifier;
 use crate::config::{ConfigError, LoadedConfig, TimeIntervalConfig};
 use crate::dispatch::Dispatcher;
+use crate::escalate::{AckLinks, Clock, Escalator, Policies};
 use crate::ingest::{Decoded, Timeouts};
 use crate::model::time::Timestamp;
 use crate::mute::{Inhibitor, Muter, TimeIntervals};
@@ -36,6 +37,8 @@ pub enum AppError {
     TimeIntervals(String),
     #[error(transparent)]
     Rules(#[from] crate::classify::RulesError),
+    #[error("{0}")]
+    Escalation(String),
 }
 
 /// Settings that come from the command line and do not change on reload.
@@ -56,6 +59,9 @@ pub struct Settings {
     pub storage_repair: bool,
     /// Runbook rule files to load besides the config's `rule_files` (`--rules.dir`).
     pub rules_dir: Option<PathBuf>,
+    /// Signs incident acknowledge links; without it notifications carry none.
+    pub ack_secret: Option<crate::config::Secret>,
+    pub ack_link_ttl: Duration,
 }
 
 impl Default for Settings {
@@ -71,6 +77,8 @@ impl Default for Settings {
             durability: Durability::Fsync,
             storage_repair: false,
             rules_dir: None,
+            ack_secret: None,
+            ack_link_ttl: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -91,6 +99,7 @@ pub struct App {
     pub nflog: Arc<NotificationLog>,
     pub silences: Arc<Silences>,
     pub persister: Option<Persister>,
+    pub escalator: Arc<Escalator>,
     pub started_at: Timestamp,
     runtime: RwLock<Arc<Runtime>>,
     config_path: Option<PathBuf>,
@@ -118,8 +127,24 @@ impl App {
         for (key, entry) in recovered.nflog {
             nflog.log(key, entry);
         }
+        let links = settings.ack_secret.as_ref().map(|s| {
+            AckLinks::new(
+                s.expose().as_bytes().to_vec(),
+                settings.ack_link_ttl,
+                &settings.external_url,
+            )
+        });
+        let (escalator, actions) = Escalator::new(Clock::System, persister.clone(), links);
+        escalator.restore(recovered.incidents);
         let config_path = config.path.clone();
-        let runtime = build_runtime(&settings, config, &nflog, &silences, persister.clone())?;
+        let runtime = build_runtime(
+            &settings,
+            config,
+            &nflog,
+            &silences,
+            &escalator,
+            persister.clone(),
+        )?;
         // Regroup the recovered alerts and put each group back on its saved schedule before
         // the timers run, so nothing flushes early and nothing starts over.
         for alert in recovered.alerts {
@@ -130,18 +155,42 @@ impl App {
         }
         runtime.dispatcher.restore_schedules(&recovered.groups);
         runtime.dispatcher.start();
+        escalator.start();
         let app = Arc::new(App {
             settings,
             store,
             nflog,
             silences,
             persister,
+            escalator,
             started_at: Utc::now(),
             runtime: RwLock::new(Arc::new(runtime)),
             config_path,
         });
         app.clone().spawn_maintenance();
+        app.clone().spawn_deliverer(actions);
         Ok(app)
+    }
+
+    /// Carries out the escalator's actions with the receivers of the config running then.
+    fn spawn_deliverer(
+        self: Arc<Self>,
+        mut actions: tokio::sync::mpsc::UnboundedReceiver<crate::escalate::Action>,
+    ) {
+        let weak = Arc::downgrade(&self);
+        drop(self);
+        tokio::spawn(async move {
+            while let Some(action) = actions.recv().await {
+                let Some(app) = weak.upgrade() else { return };
+                let deliverer = crate::escalate::deliver::Deliverer {
+                    notifier: app.runtime().notifier.clone(),
+                    store: app.store.clone(),
+                    escalator: app.escalator.clone(),
+                    external_url: app.settings.external_url.clone(),
+                };
+                tokio::spawn(deliverer.run(action));
+            }
+        });
     }
 
     pub fn runtime(&self) -> Arc<Runtime> {
@@ -204,6 +253,7 @@ impl App {
                     config,
                     &self.nflog,
                     &self.silences,
+                    &self.escalator,
                     self.persister.clone(),
                 )
             });
@@ -251,6 +301,7 @@ impl App {
                 let expired = app.nflog.take_expired(now);
                 let silences = app.silences.collect_expired(now);
                 runtime.muter.inhibitor.collect_resolved(now);
+                let old_incidents = app.escalator.collect_resolved(app.settings.retention);
                 let (alerts, entries) = (gone.len(), expired.len());
                 if let Some(p) = &app.persister {
                     let mut writes: Vec<Write> = gone
@@ -258,6 +309,7 @@ impl App {
                         .map(|fp| Write::DeleteAlert(fp.0))
                         .collect();
                     writes.extend(expired.into_iter().map(Write::DeleteNflog));
+                    writes.extend(old_incidents);
                     p.send(writes);
                 }
                 tracing::debug!(alerts, entries, silences, "garbage collection");
@@ -314,6 +366,7 @@ fn build_runtime(
     config: LoadedConfig,
     nflog: &Arc<NotificationLog>,
     silences: &Arc<Silences>,
+    escalator: &Arc<Escalator>,
     persister: Option<Persister>,
 ) -> Result<Runtime, AppError> {
     let routes = Arc::new(RouteTree::build(config.route()));
@@ -340,9 +393,13 @@ fn build_runtime(
         persister,
     });
     let classifier = Arc::new(load_classifier(&config, settings.rules_dir.as_deref())?);
+    // Policies take effect with the rest of the runtime; a reload that fails keeps the old.
+    let policies = Policies::build(&config, &classifier).map_err(AppError::Escalation)?;
+    escalator.set_policies(policies);
     let dispatcher = Dispatcher::new(
         routes.clone(),
         notifier.clone(),
+        escalator.clone(),
         settings.external_url.clone(),
     );
     Ok(Runtime {

@@ -8,6 +8,10 @@ use crate::config::LoadedConfig;
 use crate::model::{LabelSet, Matcher};
 use crate::route::{print_matching_tree, print_tree, RouteTree};
 
+fn uses_escalation(route: &crate::config::RouteConfig) -> bool {
+    route.escalation.is_some() || route.routes.iter().any(uses_escalation)
+}
+
 /// Checks each file like `amtool check-config`; returns the report and whether all passed.
 pub fn check_config(files: &[impl AsRef<Path>]) -> (String, bool) {
     let mut out = String::new();
@@ -24,14 +28,33 @@ pub fn check_config(files: &[impl AsRef<Path>]) -> (String, bool) {
                 let _ = writeln!(out, " - {} inhibit rules", c.config.inhibit_rules.len());
                 let _ = writeln!(out, " - {} receivers", c.config.receivers.len());
                 let _ = writeln!(out, " - {} templates", c.config.templates.len());
-                if !c.config.rule_files.is_empty() {
+                let escalates =
+                    !c.config.escalation_policies.is_empty() || uses_escalation(c.route());
+                if !c.config.rule_files.is_empty() || escalates {
                     match crate::app::load_classifier(&c, None) {
                         Ok(classifier) => {
-                            let _ = writeln!(
-                                out,
-                                " - {} runbook rule files",
-                                classifier.files().count()
-                            );
+                            if !c.config.rule_files.is_empty() {
+                                let _ = writeln!(
+                                    out,
+                                    " - {} runbook rule files",
+                                    classifier.files().count()
+                                );
+                            }
+                            if escalates {
+                                match crate::escalate::Policies::build(&c, &classifier) {
+                                    Ok(p) => {
+                                        let _ = writeln!(
+                                            out,
+                                            " - {} escalation policies",
+                                            p.iter().count()
+                                        );
+                                    }
+                                    Err(e) => {
+                                        let _ = writeln!(out, "  FAILED: {e}");
+                                        failed += 1;
+                                    }
+                                }
+                            }
                         }
                         Err(e) => {
                             let _ = writeln!(out, "  FAILED: {e}");

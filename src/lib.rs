@@ -8,9 +8,13 @@
 //! - [`route`]: the routing tree from `alertmanager.yml`, which decides receivers and grouping.
 //! - [`dispatch`]: aggregation groups and their group_wait / group_interval / repeat_interval
 //!   timers, driven by one deadline heap.
+//! - [`escalate`]: incidents (one per group firing episode) paged step by step by the route's
+//!   escalation policy until acknowledged or resolved, on durable deadlines.
 //! - [`notify`]: per-integration delivery with dedup, retries and the webhook payload.
 //! - [`api`]: Alertmanager's HTTP API v2, health, reload and metrics.
 //!
+//! [`classify`] adds runbook severity labels before routing; [`mute`] holds silences,
+//! inhibition and time intervals; [`timers`] is the deadline heap groups and escalations share.
 //! [`config`] loads and checks the configuration; [`app`] ties the pieces together and owns
 //! reloads; [`cli`] holds the command-line commands other than `serve`.
 
@@ -22,6 +26,7 @@ pub mod classify;
 pub mod cli;
 pub mod config;
 pub mod dispatch;
+pub mod escalate;
 pub mod ingest;
 pub mod model;
 pub mod mute;
@@ -29,3 +34,4 @@ pub mod notify;
 pub mod route;
 pub mod store;
 pub mod template;
+pub mod timers;

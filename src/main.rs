@@ -27,7 +27,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the router.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Check configuration files, as `amtool check-config` does.
     CheckConfig {
         #[arg(required = true)]
@@ -132,6 +132,26 @@ struct ServeArgs {
     /// wrongly signed Grafana webhooks are refused with 401.
     #[arg(long = "grafana.signing-secret-file")]
     grafana_secret_file: Option<PathBuf>,
+    /// A file holding the secret that signs incident acknowledge links; without it,
+    /// notifications carry no acknowledge link and the link endpoint is off.
+    #[arg(long = "incidents.ack-secret-file")]
+    ack_secret_file: Option<PathBuf>,
+    /// How long an acknowledge link stays valid after its notification was sent.
+    #[arg(long = "incidents.ack-link-ttl", default_value = "24h", value_parser = parse_duration)]
+    ack_link_ttl: Duration,
+}
+
+fn read_secret_file(
+    path: &std::path::Path,
+    flag: &str,
+) -> anyhow::Result<alert_router::config::Secret> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading {flag} {}", path.display()))?;
+    let secret = text.trim();
+    if secret.is_empty() {
+        bail!("{flag} {} is empty", path.display());
+    }
+    Ok(alert_router::config::Secret::new(secret))
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -228,7 +248,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => {
             init_logging(&args.log_level);
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            runtime.block_on(serve(args))?;
+            runtime.block_on(serve(*args))?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -265,17 +285,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         retention: args.retention,
         gc_interval: args.gc_interval,
         webhook_resolve_timeout: args.webhook_resolve_timeout,
-        grafana_signing_secret: match &args.grafana_secret_file {
-            Some(path) => Some(alert_router::config::Secret::new(
-                std::fs::read_to_string(path)
-                    .with_context(|| {
-                        format!("reading --grafana.signing-secret-file {}", path.display())
-                    })?
-                    .trim()
-                    .to_string(),
-            )),
-            None => None,
-        },
+        grafana_signing_secret: args
+            .grafana_secret_file
+            .as_deref()
+            .map(|p| read_secret_file(p, "--grafana.signing-secret-file"))
+            .transpose()?,
+        ack_secret: args
+            .ack_secret_file
+            .as_deref()
+            .map(|p| read_secret_file(p, "--incidents.ack-secret-file"))
+            .transpose()?,
+        ack_link_ttl: args.ack_link_ttl,
         max_body_bytes: args.max_body_bytes,
         storage_path: Some(args.storage_path.clone()),
         durability: args.durability,

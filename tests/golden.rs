@@ -112,6 +112,7 @@ fn ctx() -> FlushContext {
         deadline: Instant::now() + Duration::from_secs(10),
         external_url: "http://alert-router.example.org:9093".into(),
         mute_time_intervals: Vec::new(),
+        ack_url: None,
         active_time_intervals: Vec::new(),
     }
 }

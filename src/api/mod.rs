@@ -2,6 +2,7 @@
 //! translate HTTP to calls on `App` and back.
 
 mod health;
+mod incidents;
 pub mod metrics;
 mod silences;
 mod v2;
@@ -38,6 +39,17 @@ pub fn router(app: Arc<App>) -> Router {
             post(v2::post_alertmanager_webhook),
         )
         .route("/api/v2/webhook/grafana", post(v2::post_grafana_webhook))
+        .route("/api/v1/incidents", get(incidents::list))
+        .route("/api/v1/incidents/{id}", get(incidents::get_one))
+        .route(
+            "/api/v1/incidents/{id}/ack",
+            get(incidents::acknowledge_link).post(incidents::acknowledge),
+        )
+        .route(
+            "/api/v1/incidents/{id}/unack",
+            post(incidents::unacknowledge),
+        )
+        .route("/api/v1/incidents/{id}/resolve", post(incidents::resolve))
         .route("/-/healthy", get(health::ok).head(health::ok))
         .route("/-/ready", get(health::ok).head(health::ok))
         .route("/-/reload", post(health::reload))

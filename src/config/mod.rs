@@ -279,7 +279,8 @@ impl Validator<'_> {
                 "",
             ));
         }
-        self.check_route(root, &names, &interval_names)?;
+        let policies = self.check_escalation(config, &names, &interval_names)?;
+        self.check_route(root, &names, &interval_names, &policies)?;
 
         for rule in &config.inhibit_rules {
             let source = merge_matchers(
@@ -303,12 +304,103 @@ impl Validator<'_> {
         Ok(global)
     }
 
+    /// Checks `escalation_policies` and `escalation_roles`; returns the policy names.
+    fn check_escalation<'c>(
+        &self,
+        config: &'c Config,
+        receivers: &BTreeSet<&str>,
+        intervals: &BTreeSet<&str>,
+    ) -> Result<BTreeSet<&'c str>, ConfigError> {
+        let mut names = BTreeSet::new();
+        for policy in &config.escalation_policies {
+            let name = policy.name.as_str();
+            let at =
+                |m: String| self.invalid(format!("escalation policy {name:?}: {m}"), "name", name);
+            if name.is_empty() {
+                return Err(self.invalid(
+                    "missing name in escalation policy".into(),
+                    "escalation_policies",
+                    "",
+                ));
+            }
+            if name.starts_with(crate::escalate::RUNBOOK_POLICY_PREFIX) {
+                return Err(at(format!(
+                    "names starting with {:?} are reserved for runbook escalation paths",
+                    crate::escalate::RUNBOOK_POLICY_PREFIX
+                )));
+            }
+            if !names.insert(name) {
+                return Err(at("name is not unique".into()));
+            }
+            if policy.steps.is_empty() {
+                return Err(at("needs at least one step".into()));
+            }
+            for (i, step) in policy.steps.iter().enumerate() {
+                if step.notify.is_empty() {
+                    return Err(at(format!("step {} notifies no receiver", i + 1)));
+                }
+                if let Some(r) = step.notify.iter().find(|r| !receivers.contains(r.as_str())) {
+                    return Err(at(format!(
+                        "step {} notifies undefined receiver {r:?}",
+                        i + 1
+                    )));
+                }
+                if let Some(t) = step
+                    .active_time_intervals
+                    .iter()
+                    .find(|t| !intervals.contains(t.as_str()))
+                {
+                    return Err(at(format!(
+                        "step {} uses undefined time interval {t:?}",
+                        i + 1
+                    )));
+                }
+            }
+            if let Some(pair) = policy.steps.windows(2).find(|w| w[1].after < w[0].after) {
+                return Err(at(format!(
+                    "step after {} comes before a step after {}: steps are in increasing order",
+                    pair[1].after, pair[0].after
+                )));
+            }
+            if let Some(repeat) = policy.repeat {
+                let last = policy.steps.last().map(|s| s.after.0).unwrap_or_default();
+                if repeat.interval.0 <= last {
+                    return Err(at(format!(
+                        "repeat interval {} must be longer than the last step's after ({})",
+                        repeat.interval,
+                        PromDuration(last)
+                    )));
+                }
+            }
+        }
+        for (role, list) in &config.escalation_roles {
+            if let Some(r) = list.iter().find(|r| !receivers.contains(r.as_str())) {
+                return Err(self.invalid(
+                    format!("escalation role {role:?} names undefined receiver {r:?}"),
+                    "",
+                    r,
+                ));
+            }
+        }
+        Ok(names)
+    }
+
     fn check_route(
         &self,
         route: &RouteConfig,
         receivers: &BTreeSet<&str>,
         intervals: &BTreeSet<&str>,
+        policies: &BTreeSet<&str>,
     ) -> Result<(), ConfigError> {
+        if let Some(p) = route.escalation.as_deref() {
+            if !policies.contains(p) && !p.starts_with(crate::escalate::RUNBOOK_POLICY_PREFIX) {
+                return Err(self.invalid(
+                    format!("undefined escalation policy {p:?} used in route"),
+                    "escalation",
+                    p,
+                ));
+            }
+        }
         if let Some(r) = route.receiver.as_deref() {
             if !r.is_empty() && !receivers.contains(r) {
                 return Err(self.invalid(
@@ -377,7 +469,7 @@ impl Validator<'_> {
             }
         }
         for child in &route.routes {
-            self.check_route(child, receivers, intervals)?;
+            self.check_route(child, receivers, intervals, policies)?;
         }
         Ok(())
     }

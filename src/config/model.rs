@@ -30,6 +30,47 @@ pub struct Config {
     /// relative to this file) that classify alerts before routing.
     #[serde(default)]
     pub rule_files: Vec<String>,
+    /// alert-router's extension: escalation policies that routes name with `escalation:`.
+    #[serde(default)]
+    pub escalation_policies: Vec<EscalationPolicyConfig>,
+    /// alert-router's extension: which receivers a runbook's escalation role (`on-call`,
+    /// `team-lead`, ...) pages. A role not listed pages the receiver of the same name.
+    #[serde(default)]
+    pub escalation_roles: BTreeMap<String, Vec<String>>,
+}
+
+/// Notify, wait, escalate, repeat: until a human acknowledges or the alerts resolve.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EscalationPolicyConfig {
+    pub name: String,
+    pub steps: Vec<EscalationStepConfig>,
+    pub repeat: Option<EscalationRepeatConfig>,
+    /// New alerts joining an acknowledged incident re-arm its escalation.
+    #[serde(default)]
+    pub reescalate_on_new_alerts: bool,
+    /// Slack and email receivers already paged get an "acknowledged by ..." notice.
+    #[serde(default)]
+    pub notify_acknowledged: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EscalationStepConfig {
+    /// Delay since the incident opened.
+    pub after: PromDuration,
+    pub notify: Vec<String>,
+    /// The step pages only while one of these intervals is active (skipped otherwise).
+    #[serde(default)]
+    pub active_time_intervals: Vec<String>,
+}
+
+/// Run the steps again `count` more times, each round `interval` after the one before.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EscalationRepeatConfig {
+    pub count: u32,
+    pub interval: PromDuration,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -82,6 +123,9 @@ pub struct RouteConfig {
     pub group_wait: Option<PromDuration>,
     pub group_interval: Option<PromDuration>,
     pub repeat_interval: Option<PromDuration>,
+    /// alert-router's extension: the escalation policy of this route's incidents, inherited
+    /// by child routes. `runbook:<name>` names a runbook's escalation path.
+    pub escalation: Option<String>,
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
 }

@@ -40,8 +40,22 @@ pub fn redacted_yaml(source: &str) -> String {
     // alert-router's own extensions are not Alertmanager config: amtool would refuse them.
     if let Value::Mapping(map) = &mut value {
         map.remove("rule_files");
+        map.remove("escalation_policies");
+        map.remove("escalation_roles");
+        if let Some(route) = map.get_mut("route") {
+            remove_route_escalation(route);
+        }
     }
     serde_yaml_ng::to_string(&value).unwrap_or_default()
+}
+
+fn remove_route_escalation(route: &mut Value) {
+    if let Value::Mapping(map) = route {
+        map.remove("escalation");
+        if let Some(Value::Sequence(children)) = map.get_mut("routes") {
+            children.iter_mut().for_each(remove_route_escalation);
+        }
+    }
 }
 
 fn redact(value: &mut Value, block: Option<&str>) {

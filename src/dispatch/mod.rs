@@ -5,7 +5,6 @@
 //! 100k heap entries, not 100k sleeping tasks.
 
 mod group;
-mod timers;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -15,14 +14,15 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use parking_lot::Mutex;
 
+use crate::escalate::{Escalator, GroupFlush};
 use crate::model::{Alert, Fingerprint, LabelSet};
 use crate::notify::{FlushContext, Notifier, MIN_FLUSH_TIMEOUT};
 use crate::route::{RouteId, RouteTree};
 use crate::store::{GroupSchedule, Write, SHARDS};
 
+use crate::timers::DeadlineHeap;
 pub use group::sort_for_notification;
 use group::AggrGroup;
-use timers::DeadlineHeap;
 
 /// A group is named by its route and the fingerprint of its group labels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -36,6 +36,7 @@ type Shard = Mutex<HashMap<GroupId, Arc<Mutex<AggrGroup>>>>;
 pub struct Dispatcher {
     routes: Arc<RouteTree>,
     notifier: Arc<Notifier>,
+    escalator: Arc<Escalator>,
     external_url: String,
     shards: Vec<Shard>,
     timers: DeadlineHeap<GroupId>,
@@ -57,11 +58,13 @@ impl Dispatcher {
     pub fn new(
         routes: Arc<RouteTree>,
         notifier: Arc<Notifier>,
+        escalator: Arc<Escalator>,
         external_url: String,
     ) -> Arc<Dispatcher> {
         Arc::new(Dispatcher {
             routes,
             notifier,
+            escalator,
             external_url,
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             timers: DeadlineHeap::new(),
@@ -168,21 +171,42 @@ impl Dispatcher {
                 external_url: self.external_url.clone(),
                 mute_time_intervals: route.mute_time_intervals.clone(),
                 active_time_intervals: route.active_time_intervals.clone(),
+                ack_url: None,
             };
             (ctx, g.snapshot())
         };
         let me = self.clone();
         let next_flush = Instant::now() + route.group_interval;
+        let policy = route.escalation.clone();
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
-            let alerts = Arc::new(alerts);
+            let mut ctx = ctx;
+            let unmuted = me.notifier.unmuted(&ctx, &alerts);
+            let firing: Vec<Alert> = unmuted
+                .iter()
+                .filter(|a| !a.resolved_at(ctx.now))
+                .cloned()
+                .collect();
+            let incident = me.escalator.observe(&GroupFlush {
+                group_key: &ctx.group_key,
+                group_labels: &ctx.group_labels,
+                receiver: &ctx.receiver,
+                policy: policy.as_deref(),
+                firing: &firing,
+                any_firing: alerts.iter().any(|a| !a.resolved_at(ctx.now)),
+            });
+            ctx.ack_url = incident.and_then(|id| me.escalator.ack_link(&id, &ctx.receiver));
             let ctx = Arc::new(ctx);
-            let delivered = me.notifier.notify(ctx.clone(), alerts.clone()).await;
+            let delivered = me.notifier.notify(ctx.clone(), unmuted).await;
             me.finish_flush(
                 id,
                 &group,
                 delivered.then_some((&ctx, &alerts[..])),
                 next_flush,
             );
+            if me.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+                me.idle.notify_waiters();
+            }
         });
     }
 

@@ -16,6 +16,9 @@ pub struct NotificationData {
     pub common_labels: LabelSet,
     pub common_annotations: LabelSet,
     pub external_url: String,
+    /// alert-router's addition: the incident's signed acknowledge link, or empty. Templates
+    /// see it as `.AckURL`; the webhook payload keeps Alertmanager's exact shape without it.
+    pub ack_url: String,
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +73,7 @@ impl NotificationData {
             alerts,
             group_labels: group_labels.clone(),
             external_url: external_url.to_string(),
+            ack_url: String::new(),
         }
     }
 

@@ -231,18 +231,22 @@ pub struct FlushContext {
     /// The route's time intervals (not inherited, as in Alertmanager).
     pub mute_time_intervals: Vec<String>,
     pub active_time_intervals: Vec<String>,
+    /// A signed link that acknowledges the group's incident (templates see `.AckURL`).
+    pub ack_url: Option<String>,
 }
 
 impl FlushContext {
     /// The notification data for these alerts under this flush.
     pub fn data(&self, alerts: &[Alert]) -> NotificationData {
-        NotificationData::new(
+        let mut data = NotificationData::new(
             &self.receiver,
             &self.group_labels,
             alerts,
             self.now,
             &self.external_url,
-        )
+        );
+        data.ack_url = self.ack_url.clone().unwrap_or_default();
+        data
     }
 }
 
@@ -260,29 +264,12 @@ pub struct Notifier {
 impl Notifier {
     /// Notifies every integration of the group's receiver; true when all succeeded (or had
     /// nothing new to say), which lets the group forget the resolved alerts it reported.
-    pub async fn notify(self: &Arc<Self>, ctx: Arc<FlushContext>, alerts: Arc<Vec<Alert>>) -> bool {
+    pub async fn notify(self: &Arc<Self>, ctx: Arc<FlushContext>, alerts: Vec<Alert>) -> bool {
         let integrations = self.receivers.integrations(&ctx.receiver);
-        // Muted alerts are left out before any integration sees them (inhibition, the route's
-        // time intervals, then silences: Alertmanager's order). What is left out is not logged
-        // as notified, so it goes out at the first flush after the mute ends.
-        let muter = &self.muter;
-        let mut unmuted: Vec<Alert> = alerts
-            .iter()
-            .filter(|a| muter.inhibitor.mutes(&a.labels, ctx.now).is_none())
-            .cloned()
-            .collect();
-        if muter.route_muted(
-            &ctx.mute_time_intervals,
-            &ctx.active_time_intervals,
-            ctx.now,
-        ) {
-            unmuted.clear();
-        }
-        unmuted.retain(|a| muter.silences.mutes(&a.labels, ctx.now).is_empty());
-        if integrations.is_empty() || unmuted.is_empty() {
+        if integrations.is_empty() || alerts.is_empty() {
             return true;
         }
-        let alerts = Arc::new(unmuted);
+        let alerts = Arc::new(alerts);
         let mut tasks = tokio::task::JoinSet::new();
         for (index, integration) in integrations.iter().enumerate() {
             let (me, ctx, alerts, integration) = (
@@ -298,6 +285,26 @@ impl Notifier {
             all_ok &= result.unwrap_or(false);
         }
         all_ok
+    }
+
+    /// The alerts no inhibition, route time interval or silence mutes (Alertmanager's order).
+    /// What is left out is not logged as notified, so it goes out at the first flush after
+    /// the mute ends.
+    pub fn unmuted(&self, ctx: &FlushContext, alerts: &[Alert]) -> Vec<Alert> {
+        let muter = &self.muter;
+        if muter.route_muted(
+            &ctx.mute_time_intervals,
+            &ctx.active_time_intervals,
+            ctx.now,
+        ) {
+            return Vec::new();
+        }
+        alerts
+            .iter()
+            .filter(|a| muter.inhibitor.mutes(&a.labels, ctx.now).is_none())
+            .filter(|a| muter.silences.mutes(&a.labels, ctx.now).is_empty())
+            .cloned()
+            .collect()
     }
 
     async fn notify_one(
@@ -375,13 +382,29 @@ impl Notifier {
         true
     }
 
-    async fn send_with_retries(
+    /// Sends the alerts to one integration, retrying until the context's deadline.
+    pub(crate) async fn send_with_retries(
         &self,
         ctx: &FlushContext,
         alerts: &[Alert],
         integration: &Integration,
     ) -> Result<(), NotifyError> {
-        let name = integration.name();
+        self.with_retries(integration.name(), ctx, || integration.send(ctx, alerts))
+            .await
+    }
+
+    /// Runs `send` under the integration's concurrency limit until it succeeds, fails for good,
+    /// or the next try would pass the context's deadline.
+    pub(crate) async fn with_retries<F, Fut>(
+        &self,
+        name: &'static str,
+        ctx: &FlushContext,
+        send: F,
+    ) -> Result<(), NotifyError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<(), NotifyError>>,
+    {
         metrics::counter!("alertmanager_notifications_total", "integration" => name).increment(1);
         let mut backoff = Backoff::new();
         let mut attempts = 0;
@@ -391,14 +414,14 @@ impl Notifier {
             metrics::counter!("alertmanager_notification_requests_total", "integration" => name)
                 .increment(1);
             let limit = self.receivers.limit(name);
-            let send = async {
+            let attempt = async {
                 let _permit = match &limit {
                     Some(l) => l.acquire().await.ok(),
                     None => None,
                 };
-                integration.send(ctx, alerts).await
+                send().await
             };
-            let result = tokio::time::timeout_at(ctx.deadline.into(), send)
+            let result = tokio::time::timeout_at(ctx.deadline.into(), attempt)
                 .await
                 .unwrap_or_else(|_| {
                     Err(NotifyError::Transport(
@@ -479,6 +502,7 @@ mod tests {
             external_url: String::new(),
             mute_time_intervals: Vec::new(),
             active_time_intervals: Vec::new(),
+            ack_url: None,
         }
     }
 

@@ -33,6 +33,8 @@ pub struct Route {
     /// Not inherited, as in Alertmanager.
     pub mute_time_intervals: Vec<String>,
     pub active_time_intervals: Vec<String>,
+    /// The escalation policy of this route's incidents; inherited.
+    pub escalation: Option<String>,
     /// The chain of matchers from the root, e.g. `{}/{severity="critical"}`.
     pub key: String,
 }
@@ -49,6 +51,7 @@ struct Inherited<'a> {
     group_wait: Duration,
     group_interval: Duration,
     repeat_interval: Duration,
+    escalation: Option<&'a str>,
 }
 
 impl RouteTree {
@@ -62,6 +65,7 @@ impl RouteTree {
             group_wait: DEFAULT_GROUP_WAIT,
             group_interval: DEFAULT_GROUP_INTERVAL,
             repeat_interval: DEFAULT_REPEAT_INTERVAL,
+            escalation: None,
         };
         tree.add(root, None, &defaults);
         tree
@@ -116,6 +120,10 @@ impl RouteTree {
                 .map_or(inherited.repeat_interval, |d| d.0),
             mute_time_intervals: cfg.mute_time_intervals.clone(),
             active_time_intervals: cfg.active_time_intervals.clone(),
+            escalation: cfg
+                .escalation
+                .clone()
+                .or_else(|| inherited.escalation.map(str::to_string)),
             key,
         };
         self.routes.push(route);
@@ -128,6 +136,7 @@ impl RouteTree {
                 group_wait: me.group_wait,
                 group_interval: me.group_interval,
                 repeat_interval: me.repeat_interval,
+                escalation: me.escalation.as_deref(),
             };
             cfg.routes
                 .iter()

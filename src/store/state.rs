@@ -27,6 +27,8 @@ const SILENCES: TableDefinition<&str, &[u8]> = TableDefinition::new("silences");
 const ALERTS: TableDefinition<u64, &[u8]> = TableDefinition::new("alerts");
 const NFLOG: TableDefinition<&str, &[u8]> = TableDefinition::new("nflog");
 const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("groups");
+/// Incidents by id, as the escalator encodes them (with their next escalation time).
+const INCIDENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("incidents");
 
 pub const STATE_FILE: &str = "alert-router.redb";
 
@@ -79,6 +81,9 @@ pub enum Write {
     DeleteNflog(NflogKey),
     PutGroup(String, GroupSchedule),
     DeleteGroup(String),
+    /// An incident by id, already encoded.
+    PutIncident(String, Vec<u8>),
+    DeleteIncident(String),
 }
 
 /// Everything read back at start-up.
@@ -88,6 +93,8 @@ pub struct Recovered {
     pub alerts: Vec<Alert>,
     pub nflog: Vec<(NflogKey, NflogEntry)>,
     pub groups: Vec<(String, GroupSchedule)>,
+    /// Encoded incidents, for the escalator to decode.
+    pub incidents: Vec<Vec<u8>>,
 }
 
 pub struct StateDb {
@@ -126,6 +133,8 @@ impl StateDb {
             .map_err(|e| open_err(e.to_string()))?;
         txn.open_table(NFLOG).map_err(|e| open_err(e.to_string()))?;
         txn.open_table(GROUPS)
+            .map_err(|e| open_err(e.to_string()))?;
+        txn.open_table(INCIDENTS)
             .map_err(|e| open_err(e.to_string()))?;
         txn.commit().map_err(|e| open_err(e.to_string()))?;
         Ok(StateDb { db, path })
@@ -170,6 +179,11 @@ impl StateDb {
                 out.groups.push((k.value().to_string(), s));
             }
         }
+        let incidents = txn.open_table(INCIDENTS).map_err(|e| self.io(e))?;
+        for row in incidents.iter().map_err(|e| self.io(e))? {
+            let (_, v) = row.map_err(|e| self.io(e))?;
+            out.incidents.push(v.value().to_vec());
+        }
         Ok(out)
     }
 
@@ -191,6 +205,7 @@ impl StateDb {
         let mut alerts: HashMap<u64, Option<Alert>> = HashMap::new();
         let mut nflog: HashMap<String, Option<NflogEntry>> = HashMap::new();
         let mut groups: HashMap<String, Option<GroupSchedule>> = HashMap::new();
+        let mut incidents: HashMap<String, Option<Vec<u8>>> = HashMap::new();
         for w in writes {
             match w {
                 Write::PutAlert(a) => {
@@ -210,6 +225,12 @@ impl StateDb {
                 }
                 Write::DeleteGroup(k) => {
                     groups.insert(k, None);
+                }
+                Write::PutIncident(id, json) => {
+                    incidents.insert(id, Some(json));
+                }
+                Write::DeleteIncident(id) => {
+                    incidents.insert(id, None);
                 }
             }
         }
@@ -245,23 +266,36 @@ impl StateDb {
                     }
                 }
             }
-            let mut table = txn.open_table(GROUPS).map_err(|e| e.to_string())?;
+            let mut encoded = Vec::with_capacity(groups.len());
             for (key, schedule) in groups {
-                match schedule {
-                    Some(s) => {
-                        let bytes = serde_json::to_vec(&s).map_err(|e| e.to_string())?;
-                        table
-                            .insert(key.as_str(), bytes.as_slice())
-                            .map_err(|e| e.to_string())?;
-                    }
-                    None => {
-                        table.remove(key.as_str()).map_err(|e| e.to_string())?;
-                    }
-                }
+                let bytes = match schedule {
+                    Some(s) => Some(serde_json::to_vec(&s).map_err(|e| e.to_string())?),
+                    None => None,
+                };
+                encoded.push((key, bytes));
             }
+            put_or_remove(&txn, GROUPS, encoded)?;
+            put_or_remove(&txn, INCIDENTS, incidents)?;
         }
         txn.commit().map_err(|e| e.to_string())
     }
+}
+
+/// Writes each row, or removes it when it is `None`.
+fn put_or_remove(
+    txn: &redb::WriteTransaction,
+    table: TableDefinition<&str, &[u8]>,
+    rows: impl IntoIterator<Item = (String, Option<Vec<u8>>)>,
+) -> Result<(), String> {
+    let mut table = txn.open_table(table).map_err(|e| e.to_string())?;
+    for (key, bytes) in rows {
+        match bytes {
+            Some(b) => table.insert(key.as_str(), b.as_slice()).map(|_| ()),
+            None => table.remove(key.as_str()).map(|_| ()),
+        }
+        .map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 fn decode_into<T: for<'de> Deserialize<'de>>(bytes: &[u8], what: &str, out: &mut Vec<T>) {

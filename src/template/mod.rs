@@ -18,6 +18,7 @@ use std::path::Path;
 use thiserror::Error;
 
 use crate::notify::data::NotificationData;
+pub use funcs::html_escape;
 use parse::Node;
 pub use value::Value;
 
@@ -173,6 +174,7 @@ pub fn data_value(data: &NotificationData) -> Value {
             "ExternalURL".to_string(),
             Value::Str(data.external_url.clone()),
         ),
+        ("AckURL".to_string(), Value::Str(data.ack_url.clone())),
     ]))
 }
 

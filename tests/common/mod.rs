@@ -17,6 +17,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use serde_json::Value;
 
+pub mod smtp;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_alert-router");
 
 /// A running router process, killed on drop.
@@ -211,6 +213,8 @@ struct SinkState {
     received: Vec<Received>,
     /// Status codes to answer with, in order; 200 once exhausted.
     script: VecDeque<u16>,
+    /// The body of every answer (Slack's webhook answers `ok`).
+    body: &'static str,
 }
 
 /// A real HTTP server on 127.0.0.1 that records every POST and answers as scripted.
@@ -226,9 +230,19 @@ impl Sink {
     }
 
     pub async fn with_script(codes: &[u16]) -> Sink {
+        Sink::serve(codes, "").await
+    }
+
+    /// A stand-in for Slack's incoming webhook, which answers `ok`.
+    pub async fn slack() -> Sink {
+        Sink::serve(&[], "ok").await
+    }
+
+    async fn serve(codes: &[u16], body: &'static str) -> Sink {
         let state = Arc::new(Mutex::new(SinkState {
             received: Vec::new(),
             script: codes.iter().copied().collect(),
+            body,
         }));
         let app = axum::Router::new()
             .route("/{*path}", post(record))
@@ -289,7 +303,7 @@ async fn record(
     State(state): State<Arc<Mutex<SinkState>>>,
     headers: HeaderMap,
     body: Bytes,
-) -> StatusCode {
+) -> (StatusCode, &'static str) {
     let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let mut s = state.lock().unwrap();
     s.received.push(Received {
@@ -298,7 +312,7 @@ async fn record(
         body,
     });
     let code = s.script.pop_front().unwrap_or(200);
-    StatusCode::from_u16(code).unwrap_or(StatusCode::OK)
+    (StatusCode::from_u16(code).unwrap_or(StatusCode::OK), s.body)
 }
 
 /// A config with one webhook receiver per (name, url) and the given route block.

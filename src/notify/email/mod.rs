@@ -133,34 +133,7 @@ impl EmailNotifier {
         let data = ctx.data(alerts);
         let v = data_value(&data);
         let render = |t: &str| self.renderer.field(Some(t), "", &v);
-        let mut builder = Message::builder()
-            .message_id(Some(format!("<{}@{}>", uuid::Uuid::new_v4(), self.hello)))
-            .date_now();
-        for (name, template) in &self.headers {
-            let value = render(template);
-            match name.to_ascii_lowercase().as_str() {
-                "to" => {
-                    for addr in value.split(',').map(str::trim).filter(|a| !a.is_empty()) {
-                        builder = builder.to(addr
-                            .parse::<Mailbox>()
-                            .map_err(|e| Self::build_error(format!("to {addr:?}: {e}")))?);
-                    }
-                }
-                "from" => {
-                    builder = builder.from(
-                        value
-                            .parse::<Mailbox>()
-                            .map_err(|e| Self::build_error(format!("from {value:?}: {e}")))?,
-                    )
-                }
-                "subject" => builder = builder.subject(value),
-                _ => {
-                    let header =
-                        HeaderName::new_from_ascii(name.clone()).map_err(Self::build_error)?;
-                    builder = builder.raw_header(HeaderValue::new(header, value));
-                }
-            }
-        }
+        let builder = self.headers(&render, None)?;
         let text = render(&self.text);
         let html = self.renderer.html_field(Some(&self.html), "", &v);
         let body = match (text.trim().is_empty(), html.trim().is_empty()) {
@@ -187,6 +160,46 @@ impl EmailNotifier {
             ),
         };
         builder.multipart(body).map_err(Self::build_error)
+    }
+
+    /// A message builder with the rendered headers; `subject` replaces the Subject template.
+    fn headers(
+        &self,
+        render: &dyn Fn(&str) -> String,
+        subject: Option<&str>,
+    ) -> Result<lettre::message::MessageBuilder, NotifyError> {
+        let mut builder = Message::builder()
+            .message_id(Some(format!("<{}@{}>", uuid::Uuid::new_v4(), self.hello)))
+            .date_now();
+        for (name, template) in &self.headers {
+            if name.eq_ignore_ascii_case("subject") {
+                builder = builder.subject(subject.map_or_else(|| render(template), str::to_string));
+                continue;
+            }
+            let value = render(template);
+            match name.to_ascii_lowercase().as_str() {
+                "to" => {
+                    for addr in value.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+                        builder = builder.to(addr
+                            .parse::<Mailbox>()
+                            .map_err(|e| Self::build_error(format!("to {addr:?}: {e}")))?);
+                    }
+                }
+                "from" => {
+                    builder = builder.from(
+                        value
+                            .parse::<Mailbox>()
+                            .map_err(|e| Self::build_error(format!("from {value:?}: {e}")))?,
+                    )
+                }
+                _ => {
+                    let header =
+                        HeaderName::new_from_ascii(name.clone()).map_err(Self::build_error)?;
+                    builder = builder.raw_header(HeaderValue::new(header, value));
+                }
+            }
+        }
+        Ok(builder)
     }
 
     fn transport(&self) -> Result<AsyncSmtpTransport<Tokio1Executor>, NotifyError> {
@@ -231,7 +244,28 @@ impl EmailNotifier {
     }
 
     pub async fn send(&self, ctx: &FlushContext, alerts: &[Alert]) -> Result<(), NotifyError> {
-        let message = self.message(ctx, alerts)?;
+        self.deliver(self.message(ctx, alerts)?).await
+    }
+
+    /// Mails a plain-text notice (an incident acknowledged or resolved by someone) to the
+    /// receiver's addresses.
+    pub async fn send_notice(
+        &self,
+        ctx: &FlushContext,
+        subject: &str,
+        text: &str,
+    ) -> Result<(), NotifyError> {
+        let v = data_value(&ctx.data(&[]));
+        let render = |t: &str| self.renderer.field(Some(t), "", &v);
+        let message = self
+            .headers(&render, Some(subject))?
+            .header(ContentType::TEXT_PLAIN)
+            .body(text.to_string())
+            .map_err(Self::build_error)?;
+        self.deliver(message).await
+    }
+
+    async fn deliver(&self, message: Message) -> Result<(), NotifyError> {
         let transport = self.transport()?;
         match transport.send(message).await {
             Ok(_) => Ok(()),

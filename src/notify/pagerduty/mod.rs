@@ -213,4 +213,24 @@ impl PagerdutyNotifier {
         }
         answer.check("pagerduty").map(|_| ())
     }
+
+    /// Sends `acknowledge` or `resolve` for a group's incident: only the key, the dedup key
+    /// and the action, as PagerDuty needs for those.
+    pub async fn send_action(&self, group_key: &str, action: &str) -> Result<(), NotifyError> {
+        let event = match &self.key {
+            Key::Routing(k) => json!({
+                "routing_key": k.read().map_err(NotifyError::secret)?.expose(),
+                "dedup_key": dedup_key(group_key),
+                "event_action": action,
+            }),
+            Key::Service(k) => json!({
+                "service_key": k.read().map_err(NotifyError::secret)?.expose(),
+                "incident_key": dedup_key(group_key),
+                "event_type": action,
+            }),
+        };
+        let body = serde_json::to_vec(&event).map_err(|e| NotifyError::Build(e.to_string()))?;
+        let answer = self.client.post_json(&self.url, body).await?;
+        answer.check("pagerduty").map(|_| ())
+    }
 }

@@ -197,8 +197,11 @@ impl SlackNotifier {
     }
 
     pub async fn send(&self, ctx: &FlushContext, alerts: &[Alert]) -> Result<(), NotifyError> {
-        let body = serde_json::to_vec(&self.message(ctx, alerts))
-            .map_err(|e| NotifyError::Build(e.to_string()))?;
+        self.post(&self.message(ctx, alerts)).await
+    }
+
+    async fn post(&self, message: &Json) -> Result<(), NotifyError> {
+        let body = serde_json::to_vec(message).map_err(|e| NotifyError::Build(e.to_string()))?;
         let url = self.url.read().map_err(NotifyError::secret)?;
         let answer = self
             .client
@@ -214,5 +217,25 @@ impl SlackNotifier {
             });
         }
         Ok(())
+    }
+
+    /// Posts a plain notice (an incident acknowledged or resolved by someone) to the
+    /// receiver's webhook and channel.
+    pub async fn send_notice(&self, text: &str) -> Result<(), NotifyError> {
+        let mut message = json!({ "text": text });
+        // A templated channel has no alerts to render from here: the webhook's default
+        // channel takes the notice.
+        if let Some(channel) = self.config.channel.as_deref().filter(|c| !c.contains("{{")) {
+            message["channel"] = json!(channel);
+        }
+        if let Some(username) = self
+            .config
+            .username
+            .as_deref()
+            .filter(|u| !u.contains("{{"))
+        {
+            message["username"] = json!(username);
+        }
+        self.post(&message).await
     }
 }

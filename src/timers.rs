@@ -1,3 +1,6 @@
+//! A deadline heap with one waiter: how aggregation groups and escalation steps wait without a
+//! task each.
+
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Instant;
@@ -10,6 +13,12 @@ use tokio::sync::Notify;
 pub struct DeadlineHeap<T: Ord> {
     heap: Mutex<BinaryHeap<Reverse<(Instant, T)>>>,
     changed: Notify,
+}
+
+impl<T: Ord + Copy> Default for DeadlineHeap<T> {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl<T: Ord + Copy> DeadlineHeap<T> {
@@ -42,7 +51,7 @@ impl<T: Ord + Copy> DeadlineHeap<T> {
         let next = self.heap.lock().peek().map(|Reverse((at, _))| *at);
         match next {
             None => self.changed.notified().await,
-            Some(at) if at > Instant::now() => {
+            Some(at) if at > tokio::time::Instant::now().into_std() => {
                 tokio::select! {
                     _ = tokio::time::sleep_until(at.into()) => {}
                     _ = self.changed.notified() => {}
@@ -50,7 +59,9 @@ impl<T: Ord + Copy> DeadlineHeap<T> {
             }
             Some(_) => {}
         }
-        let now = Instant::now();
+        // tokio's clock, so tests on paused time see deadlines pass; it is the real clock
+        // otherwise.
+        let now = tokio::time::Instant::now().into_std();
         let mut heap = self.heap.lock();
         let mut due = Vec::new();
         while heap.peek().is_some_and(|Reverse((at, _))| *at <= now) {

@@ -1,0 +1,173 @@
+//! alert-router's incidents API (v1): list and read incidents, acknowledge, unacknowledge and
+//! resolve them, and the one-click signed acknowledge link sent in notifications.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+
+use super::ApiError;
+use crate::app::App;
+use crate::escalate::{IncidentError, IncidentState, LinkError};
+
+#[derive(Deserialize)]
+struct Change {
+    by: String,
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+impl From<IncidentError> for ApiError {
+    fn from(e: IncidentError) -> ApiError {
+        let status = match e {
+            IncidentError::NotFound(_) => StatusCode::NOT_FOUND,
+            IncidentError::Conflict(_) => StatusCode::CONFLICT,
+        };
+        ApiError(status, e.to_string())
+    }
+}
+
+pub async fn list(
+    State(app): State<Arc<App>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    for key in params.keys() {
+        if !["state", "receiver", "priority"].contains(&key.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "unknown parameter {key:?} (state, receiver, priority)"
+            )));
+        }
+    }
+    let state = params
+        .get("state")
+        .map(|s| s.parse::<IncidentState>())
+        .transpose()
+        .map_err(ApiError::bad_request)?;
+    let incidents = app.escalator.list(
+        state,
+        params.get("receiver").map(String::as_str),
+        params.get("priority").map(String::as_str),
+    );
+    Ok(Json(incidents).into_response())
+}
+
+pub async fn get_one(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let incident = app.escalator.get(&id).ok_or(IncidentError::NotFound(id))?;
+    Ok(Json(incident).into_response())
+}
+
+fn change(body: &Bytes) -> Result<Change, ApiError> {
+    let change: Change = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "body must be JSON {{\"by\": \"who\", \"comment\": \"why\"}}: {e}"
+        ))
+    })?;
+    if change.by.trim().is_empty() {
+        return Err(ApiError::bad_request("\"by\" must name who acts"));
+    }
+    Ok(change)
+}
+
+pub async fn acknowledge(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let c = change(&body)?;
+    let incident = app.escalator.acknowledge(&id, &c.by, c.comment).await?;
+    Ok(Json(incident).into_response())
+}
+
+pub async fn unacknowledge(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let c = change(&body)?;
+    let incident = app.escalator.unacknowledge(&id, &c.by, c.comment).await?;
+    Ok(Json(incident).into_response())
+}
+
+pub async fn resolve(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let c = change(&body)?;
+    let incident = app.escalator.resolve(&id, &c.by, c.comment).await?;
+    Ok(Json(incident).into_response())
+}
+
+fn page(status: StatusCode, text: &str) -> Response {
+    let body = format!(
+        "<!DOCTYPE html><html><head><meta charset=\"UTF-8\"><title>alert-router</title></head><body><p>{}</p></body></html>",
+        crate::template::html_escape(text)
+    );
+    (status, Html(body)).into_response()
+}
+
+/// The acknowledge link from a notification: a GET, so one click in Slack or a mail works.
+pub async fn acknowledge_link(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(links) = app.escalator.links() else {
+        return page(
+            StatusCode::NOT_FOUND,
+            "Acknowledge links are not enabled on this router (--incidents.ack-secret-file).",
+        );
+    };
+    let (Some(via), Some(expires), Some(sig)) = (
+        params.get("via"),
+        params.get("expires").and_then(|e| e.parse::<i64>().ok()),
+        params.get("sig"),
+    ) else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "This acknowledge link is incomplete: it needs via, expires and sig.",
+        );
+    };
+    let now = app.escalator.now().timestamp();
+    match links.verify(&id, via, expires, sig, now) {
+        Ok(()) => {}
+        Err(e @ (LinkError::BadSignature | LinkError::Expired)) => {
+            return page(StatusCode::FORBIDDEN, &format!("Not acknowledged: {e}."))
+        }
+    }
+    // Chat clients fetch links to preview them; a preview must not acknowledge a page.
+    let agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if [
+        "Slackbot",
+        "Slack-ImgProxy",
+        "Twitterbot",
+        "Discordbot",
+        "facebookexternalhit",
+    ]
+    .iter()
+    .any(|bot| agent.contains(bot))
+    {
+        return page(
+            StatusCode::OK,
+            "Open this link in a browser to acknowledge the incident.",
+        );
+    }
+    let by = format!("acknowledge link sent to {via}");
+    match app.escalator.acknowledge(&id, &by, None).await {
+        Ok(_) => page(StatusCode::OK, &format!("Incident {id} acknowledged.")),
+        Err(e @ IncidentError::NotFound(_)) => page(StatusCode::NOT_FOUND, &e.to_string()),
+        Err(e @ IncidentError::Conflict(_)) => page(StatusCode::CONFLICT, &e.to_string()),
+    }
+}

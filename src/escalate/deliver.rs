@@ -1,0 +1,248 @@
+//! Carries out the escalator's actions through the running config's receivers: pages a step's
+//! receivers, sends PagerDuty `acknowledge` / `resolve`, and posts the acknowledged notices.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{Action, Escalator, StepOutcome};
+use crate::model::{Alert, Fingerprint, LabelSet};
+use crate::notify::{FlushContext, Integration, Notifier};
+use crate::store::AlertStore;
+
+/// How long one step's pages (with retries) may take.
+const STEP_DEADLINE: Duration = Duration::from_secs(60);
+
+/// What a delivery needs from the running router.
+pub struct Deliverer {
+    pub notifier: Arc<Notifier>,
+    pub store: Arc<AlertStore>,
+    pub escalator: Arc<Escalator>,
+    pub external_url: String,
+}
+
+impl Deliverer {
+    fn context(&self, group_key: &str, group_labels: &LabelSet, receiver: &str) -> FlushContext {
+        FlushContext {
+            group_key: group_key.to_string(),
+            group_labels: group_labels.clone(),
+            receiver: receiver.to_string(),
+            repeat_interval: Duration::ZERO,
+            now: self.escalator.now(),
+            deadline: Instant::now() + STEP_DEADLINE,
+            external_url: self.external_url.clone(),
+            mute_time_intervals: Vec::new(),
+            active_time_intervals: Vec::new(),
+            ack_url: None,
+        }
+    }
+
+    pub async fn run(self, action: Action) {
+        match action {
+            Action::Page {
+                incident,
+                group_key,
+                group_labels,
+                policy,
+                position,
+                step,
+                alerts,
+            } => {
+                let outcome = self
+                    .page(&incident, &group_key, &group_labels, &step, &alerts)
+                    .await;
+                tracing::info!(%incident, %policy, round = position.round, step = position.step,
+                    outcome = ?outcome, "escalation step");
+                self.escalator.step_done(&incident, position, outcome).await;
+            }
+            Action::Acknowledged {
+                incident,
+                group_key,
+                group_labels,
+                receivers,
+                by,
+                comment,
+                notice,
+            } => {
+                let text = notice_text(
+                    &incident,
+                    &group_labels,
+                    "acknowledged",
+                    Some(&by),
+                    &comment,
+                );
+                self.tell(
+                    &group_key,
+                    &group_labels,
+                    &receivers,
+                    "acknowledge",
+                    true,
+                    notice.then_some(("ACKNOWLEDGED", text.as_str())),
+                )
+                .await;
+            }
+            Action::Resolved {
+                incident,
+                group_key,
+                group_labels,
+                receivers,
+                by,
+                comment,
+                notice,
+            } => {
+                let manual = by.is_some();
+                let text = notice_text(
+                    &incident,
+                    &group_labels,
+                    "resolved",
+                    by.as_deref(),
+                    &comment,
+                );
+                let notice = (notice && manual).then_some(("RESOLVED", text.as_str()));
+                self.tell(
+                    &group_key,
+                    &group_labels,
+                    &receivers,
+                    "resolve",
+                    manual,
+                    notice,
+                )
+                .await;
+            }
+        }
+    }
+
+    async fn page(
+        &self,
+        incident: &str,
+        group_key: &str,
+        group_labels: &LabelSet,
+        step: &super::Step,
+        fingerprints: &[String],
+    ) -> StepOutcome {
+        let now = self.escalator.now();
+        let firing: Vec<Alert> = fingerprints
+            .iter()
+            .filter_map(|fp| u64::from_str_radix(fp, 16).ok())
+            .filter_map(|fp| self.store.get(Fingerprint(fp)))
+            .filter(|a| !a.resolved_at(now))
+            .collect();
+        if firing.is_empty() {
+            return StepOutcome::NothingFiring;
+        }
+        if self
+            .notifier
+            .muter
+            .route_muted(&[], &step.active_time_intervals, now)
+        {
+            return StepOutcome::Inactive;
+        }
+        let mut firing = self
+            .notifier
+            .unmuted(&self.context(group_key, group_labels, ""), &firing);
+        if firing.is_empty() {
+            return StepOutcome::Muted;
+        }
+        crate::dispatch::sort_for_notification(&mut firing);
+        let alerts = Arc::new(firing);
+        let mut tasks = tokio::task::JoinSet::new();
+        for receiver in &step.receivers {
+            let mut ctx = self.context(group_key, group_labels, receiver);
+            ctx.ack_url = self.escalator.ack_link(incident, receiver);
+            let ctx = Arc::new(ctx);
+            for integration in self.notifier.receivers.integrations(receiver) {
+                let (notifier, ctx, alerts, integration) = (
+                    self.notifier.clone(),
+                    ctx.clone(),
+                    alerts.clone(),
+                    integration.clone(),
+                );
+                tasks.spawn(async move {
+                    let result = notifier
+                        .send_with_retries(&ctx, &alerts, &integration)
+                        .await;
+                    (ctx.receiver.clone(), integration.name(), result)
+                });
+            }
+        }
+        let mut failed: Vec<(String, String)> = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            let Ok((receiver, integration, result)) = joined else {
+                continue;
+            };
+            if let Err(e) = result {
+                metrics::counter!("alertmanager_notifications_failed_total",
+                    "integration" => integration, "reason" => e.reason())
+                .increment(1);
+                tracing::error!(%incident, %receiver, integration, error = %e, "escalation page failed");
+                failed.push((receiver, format!("{integration}: {e}")));
+            }
+        }
+        let delivered = step
+            .receivers
+            .iter()
+            .filter(|r| !failed.iter().any(|(f, _)| f == *r))
+            .cloned()
+            .collect();
+        StepOutcome::Paged { delivered, failed }
+    }
+
+    /// Sends PagerDuty `event_action` (to integrations that send resolved notifications unless
+    /// `always`) and, with `notice`, the notice to Slack and email.
+    async fn tell(
+        &self,
+        group_key: &str,
+        group_labels: &LabelSet,
+        receivers: &[String],
+        event_action: &'static str,
+        always: bool,
+        notice: Option<(&str, &str)>,
+    ) {
+        for receiver in receivers {
+            let ctx = self.context(group_key, group_labels, receiver);
+            for integration in self.notifier.receivers.integrations(receiver) {
+                let result = match (integration.as_ref(), notice) {
+                    (Integration::Pagerduty(p), _) if always || p.send_resolved => {
+                        self.notifier
+                            .with_retries("pagerduty", &ctx, || {
+                                p.send_action(group_key, event_action)
+                            })
+                            .await
+                    }
+                    (Integration::Slack(s), Some((_, text))) => {
+                        self.notifier
+                            .with_retries("slack", &ctx, || s.send_notice(text))
+                            .await
+                    }
+                    (Integration::Email(e), Some((status, text))) => {
+                        let subject = format!("[{status}] {}", group_labels);
+                        self.notifier
+                            .with_retries("email", &ctx, || e.send_notice(&ctx, &subject, text))
+                            .await
+                    }
+                    _ => Ok(()),
+                };
+                if let Err(e) = result {
+                    tracing::error!(%receiver, integration = integration.name(), error = %e,
+                        event_action, "incident update failed");
+                }
+            }
+        }
+    }
+}
+
+fn notice_text(
+    incident: &str,
+    group_labels: &LabelSet,
+    what: &str,
+    by: Option<&str>,
+    comment: &Option<String>,
+) -> String {
+    let mut text = format!("Incident {incident} {group_labels} {what}");
+    if let Some(by) = by {
+        text.push_str(&format!(" by {by}"));
+    }
+    if let Some(c) = comment.as_deref().filter(|c| !c.is_empty()) {
+        text.push_str(&format!(": {c}"));
+    }
+    text
+}
