@@ -311,11 +311,62 @@ async fn the_signed_link_acknowledges_stops_the_steps_and_unacknowledge_rearms_t
         .unwrap();
     assert_eq!(unack["by"], "bob");
     assert_eq!(unack["comment"], "not fixed");
+    // Acknowledged again, now that the mail step paged: the mail receiver gets the notice too.
+    let (status, body) = post_change(
+        &router,
+        &id,
+        "ack",
+        json!({"by": "dave", "comment": "rebooting"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let mails = p.smtp.wait_for(2, Duration::from_secs(10)).await;
+    let notice = &mails[1];
+    let subject = notice["headers"]["Subject"].as_str().unwrap();
+    assert!(subject.starts_with("[ACKNOWLEDGED]"), "{subject}");
+    assert!(
+        notice["parts"]
+            .to_string()
+            .contains("acknowledged by dave: rebooting"),
+        "{notice}"
+    );
     let metrics = router.metrics().await;
     assert!(
         metrics
-            .contains("alert_router_incident_time_to_acknowledge_seconds_count{policy=\"p0\"} 1"),
+            .contains("alert_router_incident_time_to_acknowledge_seconds_count{policy=\"p0\"} 2"),
         "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_step_outside_its_active_time_intervals_is_skipped() {
+    let Some(p) = peers().await else { return };
+    let cfg = config(
+        &p,
+        "[{after: 0s, notify: [slack], active_time_intervals: [long-ago]}, {after: 1s, notify: [pager]}]",
+        "",
+    )
+    .replace(
+        "escalation_policies:",
+        "time_intervals:\n  - name: long-ago\n    time_intervals: [{years: ['2000']}]\nescalation_policies:",
+    );
+    let router = start(&cfg, &[]);
+    router
+        .post_json("/api/v2/alerts", &json!([p0("ApiDown")]))
+        .await;
+    p.pager.wait_for(1, Duration::from_secs(5)).await;
+    assert_eq!(p.slack.count(), 0, "the out-of-hours step pages nobody");
+    let list = wait_incidents(&router, "", Duration::from_secs(5), |l| {
+        l.len() == 1 && events(&l[0]).len() == 4
+    })
+    .await;
+    assert_eq!(
+        events(&list[0]),
+        vec!["triggered", "step_skipped", "escalated", "exhausted"]
+    );
+    assert_eq!(
+        list[0]["timeline"][1]["comment"],
+        "outside the step's active time intervals"
     );
 }
 
