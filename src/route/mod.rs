@@ -5,7 +5,9 @@ mod tree_print;
 use std::time::Duration;
 
 use crate::config::{merge_matchers, RouteConfig};
-use crate::model::{LabelSet, Matchers};
+use std::collections::HashMap;
+
+use crate::model::{LabelSet, MatchType, Matchers};
 
 pub use tree_print::{print_matching_tree, print_tree};
 
@@ -37,6 +39,58 @@ pub struct Route {
     pub escalation: Option<String>,
     /// The chain of matchers from the root, e.g. `{}/{severity="critical"}`.
     pub key: String,
+    /// For a route with many children: which children can match at all, by label value.
+    child_index: Option<ChildIndex>,
+}
+
+/// Routes with at least this many children get a [`ChildIndex`]; below it a plain walk is as
+/// fast.
+const INDEX_CHILDREN_FROM: usize = 8;
+
+/// The children of one route by an equality matcher each must pass (`team="db"`), so matching
+/// a tree of a thousand team routes looks at the few children the alert's labels name instead
+/// of walking all of them. Children without such a matcher are always candidates. Candidates
+/// are tried in config order, so the result is the walk's.
+#[derive(Debug, Clone, Default)]
+struct ChildIndex {
+    by_label: HashMap<String, HashMap<String, Vec<usize>>>,
+    always: Vec<usize>,
+}
+
+impl ChildIndex {
+    fn build(children: &[&Route]) -> ChildIndex {
+        let mut index = ChildIndex::default();
+        for (position, child) in children.iter().enumerate() {
+            // An empty value also matches a missing label: it cannot narrow anything.
+            let key = child
+                .matchers
+                .iter()
+                .find(|m| m.kind == MatchType::Equal && !m.value.is_empty());
+            match key {
+                Some(m) => index
+                    .by_label
+                    .entry(m.name.clone())
+                    .or_default()
+                    .entry(m.value.clone())
+                    .or_default()
+                    .push(position),
+                None => index.always.push(position),
+            }
+        }
+        index
+    }
+
+    /// Positions of the children that may match these labels, in config order.
+    fn candidates(&self, labels: &LabelSet) -> Vec<usize> {
+        let mut out = self.always.clone();
+        for (name, values) in &self.by_label {
+            if let Some(found) = labels.get(name).and_then(|v| values.get(v)) {
+                out.extend_from_slice(found);
+            }
+        }
+        out.sort_unstable();
+        out
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -125,6 +179,7 @@ impl RouteTree {
                 .clone()
                 .or_else(|| inherited.escalation.map(str::to_string)),
             key,
+            child_index: None,
         };
         self.routes.push(route);
         let children: Vec<RouteId> = {
@@ -143,6 +198,10 @@ impl RouteTree {
                 .map(|child| self.add(child, Some(id), &next))
                 .collect()
         };
+        if children.len() >= INDEX_CHILDREN_FROM {
+            let routes: Vec<&Route> = children.iter().map(|c| &self.routes[*c]).collect();
+            self.routes[id].child_index = Some(ChildIndex::build(&routes));
+        }
         self.routes[id].children = children;
         id
     }
@@ -168,20 +227,41 @@ impl RouteTree {
     /// of its children match.
     pub fn match_labels(&self, labels: &LabelSet) -> Vec<RouteId> {
         let mut out = Vec::new();
-        self.match_into(0, labels, &mut out);
+        self.match_into(0, labels, &mut out, true);
         out
     }
 
-    fn match_into(&self, id: RouteId, labels: &LabelSet, out: &mut Vec<RouteId>) -> bool {
+    fn match_into(
+        &self,
+        id: RouteId,
+        labels: &LabelSet,
+        out: &mut Vec<RouteId>,
+        use_index: bool,
+    ) -> bool {
         let route = &self.routes[id];
         if !route.matchers.matches(labels) {
             return false;
         }
         let before = out.len();
-        for &child in &route.children {
-            let matched = self.match_into(child, labels, out);
-            if matched && !self.routes[child].continue_matching {
-                break;
+        // Whether the search stops after this child.
+        let mut stops = |child: RouteId| {
+            self.match_into(child, labels, out, use_index)
+                && !self.routes[child].continue_matching
+        };
+        match route.child_index.as_ref().filter(|_| use_index) {
+            Some(index) => {
+                for position in index.candidates(labels) {
+                    if stops(route.children[position]) {
+                        break;
+                    }
+                }
+            }
+            None => {
+                for &child in &route.children {
+                    if stops(child) {
+                        break;
+                    }
+                }
             }
         }
         if out.len() == before {
@@ -257,6 +337,47 @@ receivers: [{name: default}, {name: pager}, {name: db}, {name: db-prod}]
             ["db"]
         );
         assert_eq!(t.receivers_for(&labels(&[("x", "y")])), ["default"]);
+    }
+
+    #[test]
+    fn the_child_index_matches_what_the_walk_matches() {
+        let mut yaml = String::from("route:\n  receiver: default\n  routes:\n");
+        yaml.push_str("    - {matchers: ['severity=\"critical\"'], receiver: default, continue: true}\n");
+        for team in 0..30 {
+            yaml.push_str(&format!(
+                "    - {{matchers: ['team=\"t{team}\"', 'env!=\"dev\"'], receiver: default}}\n"
+            ));
+            if team % 10 == 0 {
+                yaml.push_str(&format!(
+                    "    - {{matchers: ['service=\"s{team}\"'], receiver: default, continue: true}}\n"
+                ));
+            }
+        }
+        yaml.push_str("    - {matchers: ['team=~\"t1.*\"'], receiver: default}\n");
+        yaml.push_str("    - {matchers: ['team=\"\"'], receiver: default}\n");
+        yaml.push_str("receivers: [{name: default}]\n");
+        let t = RouteTree::build(LoadedConfig::parse(&yaml).unwrap().route());
+        assert!(t.root().child_index.is_some());
+        let mut checked = 0;
+        for team in ["t0", "t1", "t10", "t15", "t29", "t30", ""] {
+            for service in ["s0", "s10", "s3", ""] {
+                for env in ["prod", "dev"] {
+                    for severity in ["critical", "info"] {
+                        let mut l = LabelSet::new();
+                        for (k, v) in [("team", team), ("service", service), ("env", env), ("severity", severity)] {
+                            if !v.is_empty() {
+                                l.insert(k, v);
+                            }
+                        }
+                        let mut walked = Vec::new();
+                        t.match_into(0, &l, &mut walked, false);
+                        assert_eq!(t.match_labels(&l), walked, "{l}");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 112);
     }
 
     #[test]
