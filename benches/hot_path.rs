@@ -101,7 +101,7 @@ fn alert(i: usize) -> Alert {
         annotations: LabelSet::new(),
         starts_at: now,
         ends_at: now + chrono::Duration::minutes(5),
-        generator_url: String::new(),
+        generator_url: "".into(),
         updated_at: now,
         timeout: true,
         values: Default::default(),

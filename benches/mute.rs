@@ -90,7 +90,7 @@ fn muter(n: usize, kind: Kind) -> Muter {
             annotations: LabelSet::new(),
             starts_at: now,
             ends_at: now + chrono::Duration::hours(1),
-            generator_url: String::new(),
+            generator_url: "".into(),
             updated_at: now,
             timeout: true,
             values: Default::default(),

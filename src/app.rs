@@ -204,27 +204,21 @@ impl App {
         }
     }
 
-    /// Stores and dispatches decoded alerts; returns how many were accepted.
-    /// Stores and dispatches decoded alerts. In fsync mode it returns only once they are in a
-    /// committed batch, so a 2xx means they survive a crash.
-    pub async fn ingest(&self, decoded: &Decoded) -> Result<usize, String> {
+    /// Stores and dispatches decoded alerts; returns how many were accepted. In fsync mode it
+    /// returns only once they are in a committed batch, so a 2xx means they survive a crash.
+    pub async fn ingest(&self, decoded: Decoded) -> Result<usize, String> {
         let now = Utc::now();
-        let mut writes = Vec::with_capacity(decoded.alerts.len());
+        let accepted = decoded.alerts.len();
+        let mut writes = Vec::with_capacity(accepted);
+        let mut resolved = 0;
         let slack = renewal_slack(self.runtime.read().config.resolve_timeout);
         {
             // Held for reading so a reload cannot swap dispatchers between store and dispatch,
             // which would leave an alert out of the new dispatcher's groups. Not held across
             // the commit below.
             let runtime = self.runtime.read();
-            for alert in &decoded.alerts {
-                let status = if alert.resolved_at(now) {
-                    "resolved"
-                } else {
-                    "firing"
-                };
-                metrics::counter!("alertmanager_alerts_received_total", "status" => status)
-                    .increment(1);
-                let mut alert = alert.clone();
+            for mut alert in decoded.alerts {
+                resolved += usize::from(alert.resolved_at(now));
                 runtime.classifier.apply(&mut alert, now);
                 let (stored, needs_write) = self.store.put_tracked(alert, Some(slack));
                 runtime.muter.inhibitor.observe(&stored);
@@ -234,12 +228,16 @@ impl App {
                 }
             }
         }
+        metrics::counter!("alertmanager_alerts_received_total", "status" => "firing")
+            .increment((accepted - resolved) as u64);
+        metrics::counter!("alertmanager_alerts_received_total", "status" => "resolved")
+            .increment(resolved as u64);
         metrics::counter!("alertmanager_alerts_invalid_total")
             .increment(decoded.errors.len() as u64);
         if let Some(p) = &self.persister {
             p.persist(writes).await?;
         }
-        Ok(decoded.alerts.len())
+        Ok(accepted)
     }
 
     /// Re-reads the config file. An invalid file leaves the running config in place.

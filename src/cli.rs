@@ -233,7 +233,7 @@ pub fn rules_test(
         annotations,
         starts_at: now - chrono::Duration::days(1),
         ends_at: now + chrono::Duration::minutes(5),
-        generator_url: String::new(),
+        generator_url: "".into(),
         updated_at: now,
         timeout: true,
         values: Default::default(),

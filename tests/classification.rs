@@ -48,7 +48,7 @@ fn alert(labels: &BTreeMap<String, String>, value: f64) -> Alert {
         // Long enough ago for every rule's `for`.
         starts_at: now - chrono::Duration::hours(2),
         ends_at: now + chrono::Duration::minutes(5),
-        generator_url: String::new(),
+        generator_url: "".into(),
         updated_at: now,
         timeout: true,
         values: Default::default(),

@@ -31,7 +31,8 @@ async fn ingest_with(app: &App, body: &[u8], decode: Decoder) -> Response {
             return ApiError::bad_request(e.to_string()).into_response();
         }
     };
-    if let Err(e) = app.ingest(&decoded).await {
+    let rejected = decoded.error_message();
+    if let Err(e) = app.ingest(decoded).await {
         // Not acknowledged: the sender retries, and a re-sent alert merges with this one.
         return ApiError(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -39,7 +40,7 @@ async fn ingest_with(app: &App, body: &[u8], decode: Decoder) -> Response {
         )
         .into_response();
     }
-    match decoded.error_message() {
+    match rejected {
         // The valid alerts were stored; the answer says which were not and why.
         Some(msg) => ApiError::bad_request(msg).into_response(),
         None => StatusCode::OK.into_response(),

@@ -2,13 +2,13 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::time::Instant;
 
-use crate::model::{Alert, Fingerprint, LabelSet};
+use crate::model::{Alert, Fingerprint, LabelSet, Prehashed};
 
 pub struct AggrGroup {
     pub labels: LabelSet,
     /// `<route key>:<group labels>`, Alertmanager's groupKey.
     pub key: String,
-    pub alerts: HashMap<Fingerprint, Alert>,
+    pub alerts: HashMap<Fingerprint, Alert, Prehashed>,
     pub has_flushed: bool,
     /// The deadline in the heap that counts; `None` while a flush is under way.
     pub next_flush: Option<Instant>,
@@ -19,7 +19,7 @@ impl AggrGroup {
         AggrGroup {
             labels,
             key,
-            alerts: HashMap::new(),
+            alerts: HashMap::default(),
             has_flushed: false,
             next_flush: Some(first_flush),
         }

@@ -15,7 +15,7 @@ use chrono::Utc;
 use parking_lot::Mutex;
 
 use crate::escalate::{Escalator, GroupFlush};
-use crate::model::{Alert, Fingerprint, LabelSet};
+use crate::model::{Alert, Fingerprint, LabelSet, Prehashed};
 use crate::notify::{FlushContext, Notifier, MIN_FLUSH_TIMEOUT};
 use crate::route::{RouteId, RouteTree};
 use crate::store::{GroupSchedule, Write, SHARDS};
@@ -31,7 +31,7 @@ pub struct GroupId {
     pub labels: Fingerprint,
 }
 
-type Shard = Mutex<HashMap<GroupId, Arc<Mutex<AggrGroup>>>>;
+type Shard = Mutex<HashMap<GroupId, Arc<Mutex<AggrGroup>>, Prehashed>>;
 
 pub struct Dispatcher {
     routes: Arc<RouteTree>,
@@ -66,7 +66,9 @@ impl Dispatcher {
             notifier,
             escalator,
             external_url,
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(HashMap::default()))
+                .collect(),
             timers: DeadlineHeap::new(),
             stopped: AtomicBool::new(false),
             group_count: AtomicUsize::new(0),

@@ -40,7 +40,7 @@ fn alert(name: &str) -> Alert {
         annotations: Default::default(),
         starts_at: now,
         ends_at: now + chrono::Duration::days(365),
-        generator_url: String::new(),
+        generator_url: "".into(),
         updated_at: now,
         timeout: false,
         values: Default::default(),

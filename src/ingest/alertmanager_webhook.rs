@@ -1,3 +1,4 @@
+use crate::model::LabelSet;
 use std::collections::HashMap;
 
 use serde::Deserialize;
@@ -18,9 +19,9 @@ struct WebhookMessage {
 struct WebhookAlert {
     #[serde(default)]
     pub status: Option<String>,
-    pub labels: HashMap<String, String>,
+    pub labels: LabelSet,
     #[serde(default)]
-    pub annotations: Option<HashMap<String, String>>,
+    pub annotations: Option<LabelSet>,
     #[serde(default, deserialize_with = "deserialize_optional")]
     pub starts_at: Option<Timestamp>,
     #[serde(default, deserialize_with = "deserialize_optional")]

@@ -1,17 +1,16 @@
-use std::collections::HashMap;
-
 use serde::Deserialize;
 
 use super::{json_error, normalize_all, Decoded, IngestError, RawAlert, Timeouts};
 use crate::model::time::{deserialize_optional, Timestamp};
+use crate::model::LabelSet;
 
 /// Alertmanager's PostableAlert.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct PostableAlert {
-    labels: HashMap<String, String>,
+    labels: LabelSet,
     #[serde(default)]
-    annotations: Option<HashMap<String, String>>,
+    annotations: Option<LabelSet>,
     #[serde(default, deserialize_with = "deserialize_optional")]
     starts_at: Option<Timestamp>,
     #[serde(default, deserialize_with = "deserialize_optional")]

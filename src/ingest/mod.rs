@@ -6,7 +6,7 @@ mod api_v2;
 mod grafana;
 pub mod signature;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use thiserror::Error;
@@ -52,8 +52,8 @@ pub struct Timeouts {
 
 /// One alert as a sender described it, before Alertmanager's defaults are applied.
 pub(crate) struct RawAlert {
-    pub labels: HashMap<String, String>,
-    pub annotations: HashMap<String, String>,
+    pub labels: LabelSet,
+    pub annotations: LabelSet,
     pub starts_at: Option<Timestamp>,
     pub ends_at: Option<Timestamp>,
     pub generator_url: String,
@@ -72,7 +72,7 @@ impl RawAlert {
                 true,
             ),
         };
-        let mut labels: LabelSet = self.labels.into_iter().collect();
+        let mut labels = self.labels;
         labels.remove_empty_values();
         if ends_at < starts_at {
             return Err("start time must be before end time".into());
@@ -83,7 +83,7 @@ impl RawAlert {
         if labels.is_empty() {
             return Err("at least one label pair required".into());
         }
-        let annotations: LabelSet = self.annotations.into_iter().collect();
+        let annotations = self.annotations;
         annotations
             .validate()
             .map_err(|e| format!("invalid annotations: {e}"))?;
@@ -93,7 +93,7 @@ impl RawAlert {
             annotations,
             starts_at,
             ends_at,
-            generator_url: self.generator_url,
+            generator_url: self.generator_url.into(),
             updated_at: now,
             timeout: is_timeout,
             values: self.values,

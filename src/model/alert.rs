@@ -11,7 +11,7 @@ pub struct Alert {
     pub starts_at: Timestamp,
     /// Always set once ingested: either the sender's end or `updated_at + resolve_timeout`.
     pub ends_at: Timestamp,
-    pub generator_url: String,
+    pub generator_url: std::sync::Arc<str>,
     pub updated_at: Timestamp,
     /// `ends_at` was derived from the resolve timeout rather than sent, so a later explicit
     /// end wins on merge.
@@ -96,7 +96,7 @@ mod tests {
             annotations: LabelSet::new(),
             starts_at: parse_rfc3339(starts).unwrap(),
             ends_at: parse_rfc3339(ends).unwrap(),
-            generator_url: String::new(),
+            generator_url: "".into(),
             updated_at: parse_rfc3339(updated).unwrap(),
             timeout,
             values: BTreeMap::new(),

@@ -72,3 +72,33 @@ mod tests {
         assert_eq!(b.fingerprint().to_string(), "255a83fe727db673");
     }
 }
+
+/// A hasher for maps keyed by fingerprints (or ids built from them): the keys are already
+/// well-mixed hashes, so one multiply stands in for SipHash.
+#[derive(Default, Clone, Copy)]
+pub struct PrehashedHasher(u64);
+
+impl std::hash::Hasher for PrehashedHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(26) ^ x).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn write_usize(&mut self, x: usize) {
+        self.write_u64(x as u64);
+    }
+}
+
+/// `HashMap` state for fingerprint-keyed maps.
+pub type Prehashed = std::hash::BuildHasherDefault<PrehashedHasher>;

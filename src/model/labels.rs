@@ -1,24 +1,62 @@
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::Fingerprint;
 
+type Pair = (Arc<str>, Arc<str>);
+
 /// A set of label name/value pairs, kept sorted by name so that fingerprints, group keys and
 /// JSON output are deterministic without a sort at every use.
-#[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct LabelSet(BTreeMap<Arc<str>, Arc<str>>);
+///
+/// The pairs sit in one shared, immutable slice: an alert is copied into the store, its
+/// aggregation groups and the notification pipeline, and each copy of its labels costs one
+/// reference count, not a tree of allocations. The rare change (classification adding a label)
+/// builds a new slice.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LabelSet(Arc<[Pair]>);
+
+impl Default for LabelSet {
+    fn default() -> Self {
+        LabelSet(Arc::from(Vec::new()))
+    }
+}
 
 impl LabelSet {
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// From pairs in any order; for a repeated name the last value wins.
+    pub fn from_pairs(mut pairs: Vec<Pair>) -> LabelSet {
+        // A stable sort keeps repeated names in arrival order, so keeping the last of each run
+        // keeps the value sent last.
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out: Vec<Pair> = Vec::with_capacity(pairs.len());
+        for pair in pairs {
+            match out.last_mut() {
+                Some(last) if last.0 == pair.0 => *last = pair,
+                _ => out.push(pair),
+            }
+        }
+        LabelSet(Arc::from(out))
+    }
+
+    fn position(&self, name: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| (**k).cmp(name))
+    }
+
+    fn edit(&mut self, change: impl FnOnce(&mut Vec<Pair>)) {
+        let mut pairs = self.0.to_vec();
+        change(&mut pairs);
+        self.0 = Arc::from(pairs);
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(|v| &**v)
+        self.position(name).ok().map(|i| &*self.0[i].1)
     }
 
     /// The value a matcher compares against: a missing label reads as the empty string.
@@ -27,15 +65,24 @@ impl LabelSet {
     }
 
     pub fn insert(&mut self, name: impl Into<Arc<str>>, value: impl Into<Arc<str>>) {
-        self.0.insert(name.into(), value.into());
+        let (name, value) = (name.into(), value.into());
+        match self.position(&name) {
+            Ok(i) => self.edit(|p| p[i].1 = value),
+            Err(i) => self.edit(|p| p.insert(i, (name, value))),
+        }
     }
 
     pub fn remove(&mut self, name: &str) -> Option<Arc<str>> {
-        self.0.remove(name)
+        let i = self.position(name).ok()?;
+        let value = self.0[i].1.clone();
+        self.edit(|p| {
+            p.remove(i);
+        });
+        Some(value)
     }
 
     pub fn contains(&self, name: &str) -> bool {
-        self.0.contains_key(name)
+        self.position(name).is_ok()
     }
 
     pub fn len(&self) -> usize {
@@ -52,18 +99,18 @@ impl LabelSet {
 
     /// Alertmanager drops labels whose value is empty before validating and storing an alert.
     pub fn remove_empty_values(&mut self) {
-        self.0.retain(|_, v| !v.is_empty());
+        if self.0.iter().any(|(_, v)| v.is_empty()) {
+            self.edit(|p| p.retain(|(_, v)| !v.is_empty()));
+        }
     }
 
     /// Only the named labels that are present.
     pub fn select<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> LabelSet {
-        let mut out = LabelSet::new();
-        for name in names {
-            if let Some((k, v)) = self.0.get_key_value(name) {
-                out.0.insert(k.clone(), v.clone());
-            }
-        }
-        out
+        let pairs: Vec<Pair> = names
+            .into_iter()
+            .filter_map(|name| self.position(name).ok().map(|i| self.0[i].clone()))
+            .collect();
+        LabelSet::from_pairs(pairs)
     }
 
     pub fn fingerprint(&self) -> Fingerprint {
@@ -73,7 +120,7 @@ impl LabelSet {
     /// Alertmanager's `LabelSet.Validate`: names match `[a-zA-Z_][a-zA-Z0-9_]*`.
     /// Values are valid UTF-8 by construction of `str`.
     pub fn validate(&self) -> Result<(), String> {
-        for name in self.0.keys() {
+        for (name, _) in self.0.iter() {
             if !is_valid_label_name(name) {
                 return Err(format!("invalid name {:?}", &**name));
             }
@@ -86,14 +133,14 @@ impl LabelSet {
         let Some(first) = sets.next() else {
             return LabelSet::new();
         };
-        let mut common = first.clone();
+        let mut common: Vec<Pair> = first.0.to_vec();
         for set in sets {
-            common.0.retain(|k, v| set.0.get(k) == Some(v));
+            common.retain(|(k, v)| set.get(k) == Some(&**v));
             if common.is_empty() {
                 break;
             }
         }
-        common
+        LabelSet(Arc::from(common))
     }
 
     /// Ordering of Go's `model.LabelSet.Before`: compare sorted names, then values, pairwise;
@@ -108,6 +155,40 @@ impl LabelSet {
             }
         }
         self.len() < other.len()
+    }
+}
+
+impl Serialize for LabelSet {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0.iter() {
+            map.serialize_entry(&**k, &**v)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for LabelSet {
+    /// A JSON object of strings; names and short values are interned, and strings without
+    /// escapes are read in place, so a re-sent alert costs no allocation for its labels.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Pairs;
+        impl<'de> Visitor<'de> for Pairs {
+            type Value = LabelSet;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object of string values")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LabelSet, A::Error> {
+                let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some((k, v)) =
+                    map.next_entry::<super::intern::Str, super::intern::Str>()?
+                {
+                    pairs.push((k.0, v.0));
+                }
+                Ok(LabelSet::from_pairs(pairs))
+            }
+        }
+        deserializer.deserialize_map(Pairs)
     }
 }
 
@@ -133,7 +214,7 @@ impl fmt::Debug for LabelSet {
 
 impl<K: Into<Arc<str>>, V: Into<Arc<str>>> FromIterator<(K, V)> for LabelSet {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        LabelSet(
+        LabelSet::from_pairs(
             iter.into_iter()
                 .map(|(k, v)| (k.into(), v.into()))
                 .collect(),
@@ -178,6 +259,25 @@ mod tests {
         let a = set(&[("a", "1"), ("b", "2"), ("c", "3")]);
         let b = set(&[("a", "1"), ("b", "x")]);
         assert_eq!(LabelSet::common([&a, &b].into_iter()), set(&[("a", "1")]));
+    }
+
+    #[test]
+    fn edits_keep_the_set_sorted_and_the_last_value_of_a_name() {
+        let mut l = set(&[("b", "2"), ("a", "1"), ("b", "3")]);
+        assert_eq!(l.to_string(), r#"{a="1", b="3"}"#);
+        l.insert("c", "4");
+        l.insert("0", "x");
+        l.insert("a", "9");
+        assert_eq!(l.to_string(), r#"{0="x", a="9", b="3", c="4"}"#);
+        assert_eq!(l.remove("b").as_deref(), Some("3"));
+        assert_eq!(l.get("c"), Some("4"));
+        assert_eq!(l.get("b"), None);
+        let json: LabelSet = serde_json::from_str(r#"{"z":"1","a":"\u00e9","a":"2"}"#).unwrap();
+        assert_eq!(json.to_string(), r#"{a="2", z="1"}"#);
+        assert_eq!(
+            serde_json::to_string(&json).unwrap(),
+            r#"{"a":"2","z":"1"}"#
+        );
     }
 
     #[test]

@@ -2,11 +2,12 @@
 
 mod alert;
 mod fingerprint;
+pub mod intern;
 mod labels;
 mod matcher;
 pub mod time;
 
 pub use alert::{Alert, AlertStatus};
-pub use fingerprint::Fingerprint;
+pub use fingerprint::{Fingerprint, Prehashed};
 pub use labels::{is_valid_label_name, LabelSet};
 pub use matcher::{parse_matchers, MatchType, Matcher, MatcherError, Matchers};

@@ -146,7 +146,7 @@ mod tests {
             } else {
                 now - chrono::Duration::seconds(1)
             },
-            generator_url: String::new(),
+            generator_url: "".into(),
             updated_at: now,
             timeout: true,
             values: Default::default(),

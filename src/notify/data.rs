@@ -55,7 +55,7 @@ impl NotificationData {
                     } else {
                         a.ends_at
                     },
-                    generator_url: a.generator_url.clone(),
+                    generator_url: a.generator_url.to_string(),
                     fingerprint: a.fingerprint.to_string(),
                 }
             })

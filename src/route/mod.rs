@@ -245,8 +245,7 @@ impl RouteTree {
         let before = out.len();
         // Whether the search stops after this child.
         let mut stops = |child: RouteId| {
-            self.match_into(child, labels, out, use_index)
-                && !self.routes[child].continue_matching
+            self.match_into(child, labels, out, use_index) && !self.routes[child].continue_matching
         };
         match route.child_index.as_ref().filter(|_| use_index) {
             Some(index) => {
@@ -342,7 +341,9 @@ receivers: [{name: default}, {name: pager}, {name: db}, {name: db-prod}]
     #[test]
     fn the_child_index_matches_what_the_walk_matches() {
         let mut yaml = String::from("route:\n  receiver: default\n  routes:\n");
-        yaml.push_str("    - {matchers: ['severity=\"critical\"'], receiver: default, continue: true}\n");
+        yaml.push_str(
+            "    - {matchers: ['severity=\"critical\"'], receiver: default, continue: true}\n",
+        );
         for team in 0..30 {
             yaml.push_str(&format!(
                 "    - {{matchers: ['team=\"t{team}\"', 'env!=\"dev\"'], receiver: default}}\n"
@@ -364,7 +365,12 @@ receivers: [{name: default}, {name: pager}, {name: db}, {name: db-prod}]
                 for env in ["prod", "dev"] {
                     for severity in ["critical", "info"] {
                         let mut l = LabelSet::new();
-                        for (k, v) in [("team", team), ("service", service), ("env", env), ("severity", severity)] {
+                        for (k, v) in [
+                            ("team", team),
+                            ("service", service),
+                            ("env", env),
+                            ("severity", severity),
+                        ] {
                             if !v.is_empty() {
                                 l.insert(k, v);
                             }

@@ -4,12 +4,12 @@ use parking_lot::Mutex;
 
 use super::{shard_of, SHARDS};
 use crate::model::time::Timestamp;
-use crate::model::{Alert, Fingerprint};
+use crate::model::{Alert, Fingerprint, Prehashed};
 
 /// Every alert by fingerprint. A re-sent alert merges into the one stored (Alertmanager's rule),
 /// so the same alert sent by Prometheus every minute stays one alert.
 pub struct AlertStore {
-    shards: Vec<Mutex<HashMap<Fingerprint, Slot>>>,
+    shards: Vec<Mutex<HashMap<Fingerprint, Slot, Prehashed>>>,
 }
 
 struct Slot {
@@ -31,7 +31,9 @@ fn same_but_renewed(old: &Alert, new: &Alert) -> bool {
 impl Default for AlertStore {
     fn default() -> Self {
         AlertStore {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(HashMap::default()))
+                .collect(),
         }
     }
 }
@@ -41,7 +43,7 @@ impl AlertStore {
         Self::default()
     }
 
-    fn shard(&self, fp: Fingerprint) -> &Mutex<HashMap<Fingerprint, Slot>> {
+    fn shard(&self, fp: Fingerprint) -> &Mutex<HashMap<Fingerprint, Slot, Prehashed>> {
         &self.shards[shard_of(fp.0)]
     }
 
@@ -149,7 +151,7 @@ mod tests {
             annotations: [("summary", summary)].into_iter().collect(),
             starts_at: now - chrono::Duration::seconds(600),
             ends_at: now + chrono::Duration::seconds(ends_in_secs),
-            generator_url: String::new(),
+            generator_url: "".into(),
             updated_at: now,
             timeout: true,
             values: Default::default(),

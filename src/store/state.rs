@@ -525,7 +525,7 @@ mod tests {
             annotations: Default::default(),
             starts_at: now,
             ends_at: now,
-            generator_url: String::new(),
+            generator_url: "".into(),
             updated_at: now,
             timeout: false,
             values: Default::default(),

@@ -151,7 +151,7 @@ pub fn data_value(data: &NotificationData) -> Value {
                 ("EndsAt".to_string(), Value::Time(a.ends_at)),
                 (
                     "GeneratorURL".to_string(),
-                    Value::Str(a.generator_url.clone()),
+                    Value::Str(a.generator_url.to_string()),
                 ),
                 ("Fingerprint".to_string(), Value::Str(a.fingerprint.clone())),
             ]))

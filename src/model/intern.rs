@@ -1,0 +1,105 @@
+//! Label names and values are few and repeated: every alert of a job carries the same names,
+//! most carry the same values (`job="node"`, `severity="warning"`). Decoding looks each short
+//! string up here and shares one copy, so a re-sent alert allocates nothing for its labels and
+//! a million stored alerts hold each repeated string a few times rather than a million.
+//!
+//! Each thread keeps its own table: a shared one made every label of every request take the
+//! same locks and bounce the same reference counts between cores (15% of ingest CPU in a
+//! profile). A string is thus held once per worker thread at most.
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+
+use serde::de::{Deserializer, Visitor};
+use serde::Deserialize;
+
+/// Longer strings (descriptions, URLs) are rarely repeated: they are not interned.
+const MAX_INTERNED_LEN: usize = 64;
+/// Per thread. A full table first drops the strings no alert uses any more; if it is still
+/// full, new strings are allocated without interning.
+const MAX_PER_THREAD: usize = 1 << 17;
+
+/// FNV-1a: a few nanoseconds for a short label string, where SipHash costs several times that.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type Table = HashSet<Arc<str>, BuildHasherDefault<Fnv>>;
+
+thread_local! {
+    static TABLE: RefCell<Table> = RefCell::new(Table::default());
+}
+
+/// The shared copy of `s` (a new allocation for a long string).
+pub fn intern(s: &str) -> Arc<str> {
+    if s.len() > MAX_INTERNED_LEN {
+        return Arc::from(s);
+    }
+    TABLE.with(|table| {
+        let mut table = table.borrow_mut();
+        if let Some(found) = table.get(s) {
+            return found.clone();
+        }
+        if table.len() >= MAX_PER_THREAD {
+            table.retain(|s| Arc::strong_count(s) > 1);
+        }
+        let new: Arc<str> = Arc::from(s);
+        if table.len() < MAX_PER_THREAD {
+            table.insert(new.clone());
+        }
+        new
+    })
+}
+
+/// A string deserialized through the interner.
+pub struct Str(pub Arc<str>);
+
+impl<'de> Deserialize<'de> for Str {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Interned;
+        impl Visitor<'_> for Interned {
+            type Value = Str;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Str, E> {
+                Ok(Str(intern(s)))
+            }
+        }
+        deserializer.deserialize_str(Interned)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_short_strings_share_one_copy() {
+        let a = intern("interning-test-value");
+        let b = intern("interning-test-value");
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(Arc::strong_count(&a), 3, "a, b and the table");
+        let long = "x".repeat(MAX_INTERNED_LEN + 1);
+        assert!(!Arc::ptr_eq(&intern(&long), &intern(&long)));
+    }
+}
