@@ -1,10 +1,18 @@
 //! Load benchmark: drives a running server over loopback with `POST /api/v2/alerts` in 64-alert
-//! batches over a space of 100k distinct alerts in 500 groups, at fixed concurrency, and reports
-//! alerts/s, latency percentiles, server CPU seconds per million alerts and peak RSS.
+//! batches and reports, for alert-router and Alertmanager 0.25 on the same traffic in one run:
 //!
-//! `cargo bench --bench ingest_load` runs alert-router with each `--storage.durability` and, when
-//! Debian's `prometheus-alertmanager` is installed, Alertmanager 0.25 on the same traffic, all in
-//! one run. Under `cargo test --all-targets` it runs a one-second smoke version.
+//! 1. saturation at fixed concurrency over 100k alerts in 500 groups (re-sent, and all-new):
+//!    alerts/s, latency p50/p99/p999, server CPU seconds per million alerts, peak RSS;
+//! 2. latency at fixed offered rates, open loop (measured from each request's scheduled time,
+//!    so a stalled server cannot hide its queue): at Alertmanager's saturation rate;
+//! 3. the 1M-alert / 100k-group variant with garbage collection every 2 s: alerts/s second by
+//!    second, to show whether maintenance stalls ingest;
+//! 4. end to end: an alert received to its webhook delivered, `group_wait: 0s`, while 10k
+//!    alerts/s of background load arrive.
+//!
+//! `cargo bench --bench ingest_load` runs it all (about four minutes); Alertmanager's side needs
+//! Debian's `prometheus-alertmanager`. Under `cargo test --all-targets` a one-second version of
+//! each part runs against alert-router only, so the benchmark cannot rot.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -39,8 +47,12 @@ fn free_port() -> u16 {
 const CONFIG: &str = "route:\n  receiver: blackhole\n  group_by: [alertname]\n  group_wait: 30s\n  group_interval: 5m\nreceivers:\n  - name: blackhole\n";
 
 fn start_alert_router(durability: &str) -> Server {
+    start_alert_router_with(durability, CONFIG, &[])
+}
+
+fn start_alert_router_with(durability: &str, config: &str, extra: &[&str]) -> Server {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("config.yml"), CONFIG).expect("config");
+    std::fs::write(dir.path().join("config.yml"), config).expect("config");
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_alert-router"))
         .arg("serve")
@@ -56,6 +68,7 @@ fn start_alert_router(durability: &str) -> Server {
         ])
         .arg("--storage.path")
         .arg(dir.path().join("data"))
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -69,12 +82,16 @@ fn start_alert_router(durability: &str) -> Server {
 }
 
 fn start_alertmanager() -> Option<Server> {
+    start_alertmanager_with(CONFIG, &[])
+}
+
+fn start_alertmanager_with(config: &str, extra: &[&str]) -> Option<Server> {
     if !Path::new(ALERTMANAGER).exists() {
         eprintln!("note: {ALERTMANAGER} not installed; skipping the Alertmanager side");
         return None;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("config.yml"), CONFIG).expect("config");
+    std::fs::write(dir.path().join("config.yml"), config).expect("config");
     let port = free_port();
     let child = Command::new(ALERTMANAGER)
         .arg(format!(
@@ -88,6 +105,7 @@ fn start_alertmanager() -> Option<Server> {
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .arg("--cluster.listen-address=")
         .arg("--log.level=warn")
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -243,8 +261,76 @@ async fn drive(
             errors += e;
         }
     }
+    Some(summarize(
+        latencies,
+        errors,
+        started.elapsed().as_secs_f64(),
+        cpu_seconds(pid) - cpu_before,
+        pid,
+    ))
+}
+
+/// Open loop: one request every `64 / rate` seconds whatever the answers, latency counted from
+/// the moment each request was due.
+async fn drive_rate(
+    port: u16,
+    pid: u32,
+    bodies: Arc<Vec<bytes::Bytes>>,
+    rate: f64,
+    duration: Duration,
+) -> Option<Result> {
+    if !wait_ready(port).await {
+        return None;
+    }
+    let url = format!("http://127.0.0.1:{port}/api/v2/alerts");
+    let client = reqwest::Client::new();
+    let interval = Duration::from_secs_f64(BATCH as f64 / rate);
+    let cpu_before = cpu_seconds(pid);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    let mut n: u32 = 0;
+    loop {
+        let due = started + interval * n;
+        if due >= started + duration {
+            break;
+        }
+        tokio::time::sleep_until(due.into()).await;
+        let (client, url, body) = (
+            client.clone(),
+            url.clone(),
+            bodies[n as usize % bodies.len()].clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let ok = client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            ok.then(|| due.elapsed().as_micros() as u32)
+        }));
+        n += 1;
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        match t.await {
+            Ok(Some(us)) => latencies.push(us),
+            _ => errors += 1,
+        }
+    }
     let elapsed = started.elapsed().as_secs_f64();
-    let cpu = cpu_seconds(pid) - cpu_before;
+    Some(summarize(
+        latencies,
+        errors,
+        elapsed,
+        cpu_seconds(pid) - cpu_before,
+        pid,
+    ))
+}
+
+fn summarize(mut latencies: Vec<u32>, errors: usize, elapsed: f64, cpu: f64, pid: u32) -> Result {
     latencies.sort_unstable();
     let pct = |p: f64| {
         latencies
@@ -252,7 +338,7 @@ async fn drive(
             .map_or(0.0, |us| *us as f64 / 1000.0)
     };
     let alerts = (latencies.len() * BATCH) as f64;
-    Some(Result {
+    Result {
         alerts_per_sec: alerts / elapsed,
         p50_ms: pct(0.50),
         p99_ms: pct(0.99),
@@ -264,7 +350,173 @@ async fn drive(
         },
         peak_rss_mib: peak_rss_mib(pid),
         errors,
-    })
+    }
+}
+
+/// Fixed concurrency over `space` alerts in `groups` groups, bodies built as they go (a million
+/// alerts do not fit in pre-built bodies); returns alerts/s for each whole second.
+async fn drive_timeline(
+    server: &Server,
+    space: usize,
+    groups: usize,
+    concurrency: usize,
+    duration: Duration,
+) -> Option<(Vec<f64>, f64)> {
+    if !wait_ready(server.port).await {
+        return None;
+    }
+    let url = format!("http://127.0.0.1:{}/api/v2/alerts", server.port);
+    let started = Instant::now();
+    let deadline = started + duration;
+    let seconds = duration.as_secs() as usize;
+    let counts: Arc<Vec<std::sync::atomic::AtomicUsize>> =
+        Arc::new((0..seconds + 1).map(|_| Default::default()).collect());
+    let mut tasks = Vec::new();
+    for c in 0..concurrency {
+        let (url, counts) = (url.clone(), counts.clone());
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut batch = c;
+            while Instant::now() < deadline {
+                let first = (batch * BATCH) % space;
+                batch += concurrency;
+                let ok = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body(first, groups))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success());
+                let second = started.elapsed().as_secs() as usize;
+                if ok && second < counts.len() {
+                    counts[second].fetch_add(BATCH, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let per_second: Vec<f64> = counts[..seconds]
+        .iter()
+        .map(|c| c.load(std::sync::atomic::Ordering::Relaxed) as f64)
+        .collect();
+    Some((per_second, peak_rss_mib(server.child.id())))
+}
+
+/// Webhook deliveries as they arrive: alertname -> arrival.
+type Arrivals = Arc<std::sync::Mutex<std::collections::HashMap<String, Instant>>>;
+
+async fn webhook_receiver() -> (u16, Arrivals) {
+    let arrivals: Arrivals = Default::default();
+    let recorded = arrivals.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: bytes::Bytes| {
+            let recorded = recorded.clone();
+            async move {
+                let now = Instant::now();
+                if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) {
+                    let mut map = recorded.lock().unwrap_or_else(|e| e.into_inner());
+                    for a in v["alerts"].as_array().into_iter().flatten() {
+                        if let Some(name) = a["labels"]["alertname"].as_str() {
+                            map.entry(name.to_string()).or_insert(now);
+                        }
+                    }
+                }
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind receiver");
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (port, arrivals)
+}
+
+fn e2e_config(hook_port: u16) -> String {
+    format!(
+        "route:\n  receiver: blackhole\n  group_by: [alertname]\n  group_wait: 30s\n  routes:\n    - matchers: ['kind=\"probe\"']\n      receiver: hook\n      group_wait: 0s\nreceivers:\n  - name: blackhole\n  - name: hook\n    webhook_configs: [{{url: 'http://127.0.0.1:{hook_port}/hook'}}]\n"
+    )
+}
+
+/// Sends `probes` single-alert probes (each its own group) 10 ms apart while background load
+/// runs, and returns each probe's time from sending to webhook arrival, in ms, sorted.
+async fn drive_e2e(
+    server: &Server,
+    arrivals: Arrivals,
+    bodies: Arc<Vec<bytes::Bytes>>,
+    background_rate: f64,
+    probes: usize,
+) -> Option<Vec<f64>> {
+    if !wait_ready(server.port).await {
+        return None;
+    }
+    let url = format!("http://127.0.0.1:{}/api/v2/alerts", server.port);
+    let duration = Duration::from_millis(10 * probes as u64 + 500);
+    let background = tokio::spawn(drive_rate(
+        server.port,
+        server.child.id(),
+        bodies,
+        background_rate,
+        duration,
+    ));
+    let client = reqwest::Client::new();
+    let mut sent = Vec::with_capacity(probes);
+    for i in 0..probes {
+        let name = format!("probe-{i}");
+        let alert = serde_json::json!([{"labels": {"alertname": name, "kind": "probe"}}]);
+        let at = Instant::now();
+        let _ = client.post(&url).json(&alert).send().await;
+        sent.push((name, at));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let _ = background.await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let arrived = arrivals.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut latencies: Vec<f64> = sent
+        .iter()
+        .filter_map(|(name, at)| {
+            arrived
+                .get(name)
+                .map(|t| t.duration_since(*at).as_secs_f64() * 1000.0)
+        })
+        .collect();
+    if latencies.len() < probes {
+        eprintln!(
+            "{}: {} of {probes} probes delivered",
+            server.name,
+            latencies.len()
+        );
+    }
+    latencies.sort_by(f64::total_cmp);
+    Some(latencies)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted
+        .get(((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or(0.0)
+}
+
+fn print_row(name: &str, kind: &str, r: &Result) {
+    println!(
+        "{:<26} {:<9} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>14.2} {:>9.1} {:>6}",
+        name,
+        kind,
+        r.alerts_per_sec,
+        r.p50_ms,
+        r.p99_ms,
+        r.p999_ms,
+        r.cpu_per_million,
+        r.peak_rss_mib,
+        r.errors
+    );
 }
 
 fn main() {
@@ -277,17 +529,17 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let bodies = Arc::new(bodies(100_000, 500));
     type Start = Box<dyn Fn() -> Option<Server>>;
-    let mut runs: Vec<(Start, Traffic)> = vec![
-        (
-            Box::new(|| Some(start_alert_router("none"))),
-            Traffic::Resend,
-        ),
-        (
+
+    // 1. Saturation.
+    let mut runs: Vec<(Start, Traffic)> = vec![(
+        Box::new(|| Some(start_alert_router("none"))),
+        Traffic::Resend,
+    )];
+    if full {
+        runs.push((
             Box::new(|| Some(start_alert_router("fsync"))),
             Traffic::Resend,
-        ),
-    ];
-    if full {
+        ));
         runs.push((
             Box::new(|| Some(start_alert_router("batch"))),
             Traffic::Resend,
@@ -302,9 +554,14 @@ fn main() {
             Traffic::AllNew,
         ));
         runs.push((Box::new(start_alertmanager), Traffic::AllNew));
+    } else {
+        runs.push((
+            Box::new(|| Some(start_alert_router("fsync"))),
+            Traffic::AllNew,
+        ));
     }
     println!(
-        "POST /api/v2/alerts, {BATCH}-alert batches, {concurrency} clients, {}s each; re-send traffic cycles over 100k alerts in 500 groups, all-new traffic never repeats an alert",
+        "1. saturation: POST /api/v2/alerts, {BATCH}-alert batches, {concurrency} clients, {}s each; re-send cycles over 100k alerts in 500 groups, all-new never repeats an alert",
         duration.as_secs()
     );
     println!(
@@ -319,7 +576,7 @@ fn main() {
         "peak MiB",
         "errors"
     );
-    let mut rates = Vec::new();
+    let mut results: Vec<(String, Result)> = Vec::new();
     for (start, traffic) in runs {
         let Some(server) = start() else { continue };
         let Some(r) = runtime.block_on(drive(
@@ -336,40 +593,126 @@ fn main() {
         } else {
             "all-new"
         };
-        println!(
-            "{:<26} {:<9} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>14.2} {:>9.1} {:>6}",
-            server.name,
-            kind,
-            r.alerts_per_sec,
-            r.p50_ms,
-            r.p99_ms,
-            r.p999_ms,
-            r.cpu_per_million,
-            r.peak_rss_mib,
-            r.errors
-        );
-        rates.push((format!("{} {kind}", server.name), r.alerts_per_sec));
+        print_row(&server.name, kind, &r);
+        results.push((format!("{} {kind}", server.name), r));
     }
-    let rate = |name: &str| rates.iter().find(|(n, _)| n == name).map(|(_, r)| *r);
+    let get = |name: &str| results.iter().find(|(n, _)| n == name).map(|(_, r)| r);
     for kind in ["re-send", "all-new"] {
-        let (fsync, none, am) = (
-            rate(&format!("alert-router (fsync) {kind}")),
-            rate(&format!("alert-router (none) {kind}")),
-            rate(&format!("Alertmanager 0.25 {kind}")),
-        );
-        if let (Some(f), Some(n)) = (fsync, none) {
-            println!("{kind}: fsync / none throughput {:.2}", f / n);
+        let am = get(&format!("Alertmanager 0.25 {kind}"));
+        for mode in ["none", "fsync", "batch"] {
+            if let (Some(r), Some(a)) = (get(&format!("alert-router ({mode}) {kind}")), am) {
+                println!(
+                    "{kind}: alert-router ({mode}) / Alertmanager: throughput {:.2}x, CPU per alert {:.2}x less, peak RSS {:.2}",
+                    r.alerts_per_sec / a.alerts_per_sec,
+                    a.cpu_per_million / r.cpu_per_million,
+                    r.peak_rss_mib / a.peak_rss_mib
+                );
+            }
         }
-        if let (Some(f), Some(a)) = (fsync, am) {
+    }
+
+    // 2. Fixed offered rate: Alertmanager's saturation rate (a fixed 20k/s in the quick run).
+    let (rate, source) = match get("Alertmanager 0.25 re-send") {
+        Some(a) => (
+            a.alerts_per_sec,
+            "Alertmanager's saturation rate on re-send traffic",
+        ),
+        None => (20_000.0, "a fixed rate: Alertmanager did not run"),
+    };
+    println!(
+        "\n2. open loop at {rate:.0} alerts/s ({source}), {}s",
+        duration.as_secs()
+    );
+    let mut starts: Vec<Start> = vec![Box::new(|| Some(start_alert_router("none")))];
+    if full {
+        starts.push(Box::new(|| Some(start_alert_router("fsync"))));
+        starts.push(Box::new(start_alertmanager));
+    }
+    for start in starts {
+        let Some(server) = start() else { continue };
+        let pid = server.child.id();
+        if let Some(r) =
+            runtime.block_on(drive_rate(server.port, pid, bodies.clone(), rate, duration))
+        {
+            print_row(&server.name, "re-send", &r);
+        }
+    }
+
+    // 3. A million alerts in 100k groups, garbage collection every 2s.
+    let (space, groups, long) = if full {
+        (1_000_000, 100_000, Duration::from_secs(20))
+    } else {
+        (10_000, 1_000, Duration::from_secs(1))
+    };
+    println!("\n3. {space} alerts in {groups} groups, {concurrency} clients, --alerts.gc-interval 2s: alerts/s per second");
+    let mut starts: Vec<Start> = vec![Box::new(|| {
+        Some(start_alert_router_with(
+            "none",
+            CONFIG,
+            &["--alerts.gc-interval", "2s"],
+        ))
+    })];
+    if full {
+        starts.push(Box::new(|| {
+            start_alertmanager_with(CONFIG, &["--alerts.gc-interval=2s"])
+        }));
+    }
+    for start in starts {
+        let Some(server) = start() else { continue };
+        if let Some((per_second, rss)) =
+            runtime.block_on(drive_timeline(&server, space, groups, concurrency, long))
+        {
+            let mut sorted = per_second.clone();
+            sorted.sort_by(f64::total_cmp);
+            let median = percentile(&sorted, 0.5);
+            let stalls = per_second.iter().filter(|r| **r < median / 2.0).count();
             println!(
-                "{kind}: alert-router (fsync) / Alertmanager throughput {:.2}x",
-                f / a
+                "{:<26} min {:>9.0}  median {:>9.0}  max {:>9.0}  seconds under half the median: {stalls}  peak {rss:.0} MiB",
+                server.name,
+                sorted.first().copied().unwrap_or(0.0),
+                median,
+                sorted.last().copied().unwrap_or(0.0)
+            );
+            println!(
+                "  per second: {:?}",
+                per_second
+                    .iter()
+                    .map(|r| (*r / 1000.0).round() as u64)
+                    .collect::<Vec<_>>()
             );
         }
-        if let (Some(n), Some(a)) = (none, am) {
+    }
+
+    // 4. End to end with group_wait 0 under background load.
+    let (background, probes) = if full { (10_000.0, 500) } else { (2_000.0, 20) };
+    println!("\n4. end to end: alert received -> webhook delivered, group_wait 0s, {background:.0} alerts/s background, {probes} probes");
+    let (hook_port, arrivals) = runtime.block_on(webhook_receiver());
+    let config = e2e_config(hook_port);
+    let mut starts: Vec<Box<dyn Fn() -> Option<Server>>> = vec![{
+        let config = config.clone();
+        Box::new(move || Some(start_alert_router_with("fsync", &config, &[])))
+    }];
+    if full {
+        let config = config.clone();
+        starts.push(Box::new(move || start_alertmanager_with(&config, &[])));
+    }
+    for start in starts {
+        let Some(server) = start() else { continue };
+        arrivals.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        if let Some(l) = runtime.block_on(drive_e2e(
+            &server,
+            arrivals.clone(),
+            bodies.clone(),
+            background,
+            probes,
+        )) {
             println!(
-                "{kind}: alert-router (none) / Alertmanager throughput {:.2}x",
-                n / a
+                "{:<26} delivered {:>4}  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms",
+                server.name,
+                l.len(),
+                percentile(&l, 0.5),
+                percentile(&l, 0.99),
+                l.last().copied().unwrap_or(0.0)
             );
         }
     }

@@ -17,8 +17,10 @@ use serde::Deserialize;
 
 /// Longer strings (descriptions, URLs) are rarely repeated: they are not interned.
 const MAX_INTERNED_LEN: usize = 64;
-/// Per thread. A full table first drops the strings no alert uses any more; if it is still
-/// full, new strings are allocated without interning.
+/// Per thread. A full table drops the strings no alert uses any more; while it stays full, new
+/// strings are allocated without interning, and the next purge waits until another quarter
+/// table of them went by, so high-cardinality values (a fresh id per alert) cost amortized
+/// constant time rather than a scan per string.
 const MAX_PER_THREAD: usize = 1 << 17;
 
 /// FNV-1a: a few nanoseconds for a short label string, where SipHash costs several times that.
@@ -43,7 +45,12 @@ impl Hasher for Fnv {
     }
 }
 
-type Table = HashSet<Arc<str>, BuildHasherDefault<Fnv>>;
+#[derive(Default)]
+struct Table {
+    strings: HashSet<Arc<str>, BuildHasherDefault<Fnv>>,
+    /// Strings not interned since the last purge because the table was full.
+    overflow: usize,
+}
 
 thread_local! {
     static TABLE: RefCell<Table> = RefCell::new(Table::default());
@@ -56,16 +63,22 @@ pub fn intern(s: &str) -> Arc<str> {
     }
     TABLE.with(|table| {
         let mut table = table.borrow_mut();
-        if let Some(found) = table.get(s) {
+        if let Some(found) = table.strings.get(s) {
             return found.clone();
         }
-        if table.len() >= MAX_PER_THREAD {
-            table.retain(|s| Arc::strong_count(s) > 1);
-        }
         let new: Arc<str> = Arc::from(s);
-        if table.len() < MAX_PER_THREAD {
-            table.insert(new.clone());
+        if table.strings.len() >= MAX_PER_THREAD {
+            table.overflow += 1;
+            if table.overflow < MAX_PER_THREAD / 4 {
+                return new;
+            }
+            table.overflow = 0;
+            table.strings.retain(|s| Arc::strong_count(s) > 1);
+            if table.strings.len() >= MAX_PER_THREAD {
+                return new;
+            }
         }
+        table.strings.insert(new.clone());
         new
     })
 }
@@ -101,5 +114,16 @@ mod tests {
         assert_eq!(Arc::strong_count(&a), 3, "a, b and the table");
         let long = "x".repeat(MAX_INTERNED_LEN + 1);
         assert!(!Arc::ptr_eq(&intern(&long), &intern(&long)));
+    }
+
+    #[test]
+    fn a_full_table_keeps_working_and_purges_what_is_unused() {
+        // Fill this thread's table with strings nobody keeps, then go past it.
+        for i in 0..MAX_PER_THREAD + MAX_PER_THREAD / 2 {
+            intern(&format!("unique-{i}"));
+        }
+        let kept = intern("kept-after-purge");
+        assert!(Arc::ptr_eq(&kept, &intern("kept-after-purge")));
+        TABLE.with(|t| assert!(t.borrow().strings.len() < MAX_PER_THREAD, "purged"));
     }
 }
