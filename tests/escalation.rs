@@ -593,24 +593,7 @@ async fn a_hundred_thousand_open_incidents_cost_no_tasks() {
     let router = Router::start(
         "route:\n  receiver: blackhole\n  group_by: [instance]\n  group_wait: 0s\n  escalation: slow\nreceivers: [{name: blackhole}]\nescalation_policies: [{name: slow, steps: [{after: 1h, notify: [blackhole]}]}]\n",
     );
-    let client = reqwest::Client::new();
-    for batch in 0..100 {
-        let alerts: Vec<_> = (0..1000)
-            .map(|i| {
-                alert(&[
-                    ("alertname", "Many"),
-                    ("instance", &format!("h{}", batch * 1000 + i)),
-                ])
-            })
-            .collect();
-        let r = client
-            .post(router.url("/api/v2/alerts"))
-            .json(&alerts)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-    }
+    common::post_distinct_alerts(&router, 100_000).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     let metrics = loop {
         let metrics = router.metrics().await;
@@ -628,10 +611,7 @@ async fn a_hundred_thousand_open_incidents_cost_no_tasks() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    let tasks: f64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("alert_router_runtime_alive_tasks "))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("task gauge");
+    let tasks =
+        common::metric_value(&metrics, "alert_router_runtime_alive_tasks").expect("task gauge");
     assert!(tasks < 50.0, "{tasks} tasks alive with 100k open incidents");
 }

@@ -7,7 +7,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use common::{alert, alertnames, config_with_route, Router, Sink};
+use common::{
+    alert, alertnames, config_with_route, metric_value, post_distinct_alerts, Router, Sink,
+};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -271,34 +273,13 @@ async fn a_hundred_thousand_groups_cost_no_tasks() {
         "  receiver: blackhole\n  group_by: [instance]\n  group_wait: 1h",
         &[("blackhole", "")],
     ));
-    let client = reqwest::Client::new();
-    for batch in 0..100 {
-        let alerts: Vec<_> = (0..1000)
-            .map(|i| {
-                alert(&[
-                    ("alertname", "Many"),
-                    ("instance", &format!("h{}", batch * 1000 + i)),
-                ])
-            })
-            .collect();
-        let r = client
-            .post(router.url("/api/v2/alerts"))
-            .json(&alerts)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-    }
+    post_distinct_alerts(&router, 100_000).await;
     let metrics = router.metrics().await;
     assert!(
         metrics.contains("alertmanager_dispatcher_aggregation_groups 100000"),
         "{}",
         &metrics[..metrics.len().min(2000)]
     );
-    let tasks: f64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("alert_router_runtime_alive_tasks "))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("task gauge");
+    let tasks = metric_value(&metrics, "alert_router_runtime_alive_tasks").expect("task gauge");
     assert!(tasks < 50.0, "{tasks} tasks alive with 100k groups");
 }

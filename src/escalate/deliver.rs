@@ -54,7 +54,8 @@ impl Deliverer {
                     outcome = ?outcome, "escalation step");
                 self.escalator.step_done(&incident, position, outcome).await;
             }
-            Action::Acknowledged {
+            Action::Tell {
+                update,
                 incident,
                 group_key,
                 group_labels,
@@ -66,45 +67,20 @@ impl Deliverer {
                 let text = notice_text(
                     &incident,
                     &group_labels,
-                    "acknowledged",
-                    Some(&by),
-                    &comment,
-                );
-                self.tell(
-                    &group_key,
-                    &group_labels,
-                    &receivers,
-                    "acknowledge",
-                    true,
-                    notice.then_some(("ACKNOWLEDGED", text.as_str())),
-                )
-                .await;
-            }
-            Action::Resolved {
-                incident,
-                group_key,
-                group_labels,
-                receivers,
-                by,
-                comment,
-                notice,
-            } => {
-                let manual = by.is_some();
-                let text = notice_text(
-                    &incident,
-                    &group_labels,
-                    "resolved",
+                    update.as_str(),
                     by.as_deref(),
                     &comment,
                 );
-                let notice = (notice && manual).then_some(("RESOLVED", text.as_str()));
+                let tag = update.as_str().to_uppercase();
+                // A human's change reaches every PagerDuty integration paged; alerts resolving
+                // reach those that send resolved notifications.
                 self.tell(
                     &group_key,
                     &group_labels,
                     &receivers,
-                    "resolve",
-                    manual,
-                    notice,
+                    update.event_action(),
+                    by.is_some(),
+                    notice.then_some((tag.as_str(), text.as_str())),
                 )
                 .await;
             }

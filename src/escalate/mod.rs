@@ -53,27 +53,42 @@ pub enum Action {
         step: Step,
         alerts: Vec<String>,
     },
-    /// Tell what was paged that a human acknowledged (PagerDuty `acknowledge`, and notices).
-    Acknowledged {
+    /// Tell the receivers paged so far that the incident was acknowledged or resolved:
+    /// PagerDuty `acknowledge` / `resolve`, and with `notice` a Slack and email notice.
+    Tell {
+        update: Update,
         incident: String,
         group_key: String,
         group_labels: LabelSet,
         receivers: Vec<String>,
-        by: String,
-        comment: Option<String>,
-        notice: bool,
-    },
-    /// Tell what was paged that the incident is over (PagerDuty `resolve`, and notices when a
-    /// human resolved it). `by` is `None` when its alerts resolved.
-    Resolved {
-        incident: String,
-        group_key: String,
-        group_labels: LabelSet,
-        receivers: Vec<String>,
+        /// Who acted; `None` when the incident resolved because its alerts did.
         by: Option<String>,
         comment: Option<String>,
         notice: bool,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Update {
+    Acknowledged,
+    Resolved,
+}
+
+impl Update {
+    /// PagerDuty's `event_action`.
+    pub fn event_action(self) -> &'static str {
+        match self {
+            Update::Acknowledged => "acknowledge",
+            Update::Resolved => "resolve",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Update::Acknowledged => "acknowledged",
+            Update::Resolved => "resolved",
+        }
+    }
 }
 
 /// What became of a paged step.
@@ -492,25 +507,30 @@ impl Escalator {
             entry.comment = comment.clone();
         }
         incident.record(entry);
-        let policy = self.policies.read().get(&incident.policy).cloned();
-        let mut receivers: Vec<String> = incident.notified.iter().cloned().collect();
-        if by.is_some() {
+        let notice = by.is_some()
+            && self
+                .policies
+                .read()
+                .get(&incident.policy)
+                .is_some_and(|p| p.notify_acknowledged);
+        let receivers = if by.is_some() {
             // Alerts resolving reach the route's receiver through its own flush; a human
             // resolving does not.
-            receivers.push(incident.receiver.clone());
-            receivers.sort();
-            receivers.dedup();
+            everyone_paged(incident)
         } else {
-            receivers.retain(|r| *r != incident.receiver);
-        }
-        Action::Resolved {
+            let mut paged: Vec<String> = incident.notified.iter().cloned().collect();
+            paged.retain(|r| *r != incident.receiver);
+            paged
+        };
+        Action::Tell {
+            update: Update::Resolved,
             incident: incident.id.clone(),
             group_key: incident.group_key.clone(),
             group_labels: incident.group_labels.clone(),
             receivers,
             by,
             comment,
-            notice: policy.is_some_and(|p| p.notify_acknowledged),
+            notice,
         }
     }
 
@@ -547,11 +567,12 @@ impl Escalator {
         }
     }
 
-    pub async fn acknowledge(
+    /// A human's change: applied to the incident under the book lock and saved; in fsync mode
+    /// the answer waits for the commit. Returns the incident as it now is.
+    async fn change(
         &self,
         id: &str,
-        by: &str,
-        comment: Option<String>,
+        apply: impl FnOnce(&mut Incident, Timestamp) -> Result<Option<Action>, IncidentError>,
     ) -> Result<Incident, IncidentError> {
         let now = self.clock.now();
         let (snapshot, action) = {
@@ -560,58 +581,71 @@ impl Escalator {
                 .incidents
                 .get_mut(id)
                 .ok_or_else(|| IncidentError::NotFound(id.into()))?;
-            match incident.state {
-                IncidentState::Triggered => {}
-                IncidentState::Acknowledged => {
-                    return Err(IncidentError::Conflict(format!(
-                        "incident {id} is already acknowledged by {}",
-                        incident.acknowledged_by.as_deref().unwrap_or("someone")
-                    )))
-                }
-                IncidentState::Resolved => {
-                    return Err(IncidentError::Conflict(format!(
-                        "incident {id} is resolved"
-                    )))
-                }
-            }
-            count_state(Some(incident.state), Some(IncidentState::Acknowledged));
-            incident.state = IncidentState::Acknowledged;
-            incident.acknowledged_at = Some(now);
-            incident.acknowledged_by = Some(by.into());
-            incident.next_step = None;
-            incident.next_escalation_at = None;
-            let mut entry = TimelineEntry::new(now, "acknowledged");
-            entry.by = Some(by.into());
-            entry.comment = comment.clone();
-            incident.record(entry);
-            metrics::histogram!("alert_router_incident_time_to_acknowledge_seconds",
-                "policy" => incident.policy.clone())
-            .record((now - incident.opened_at).num_milliseconds().max(0) as f64 / 1000.0);
+            let action = apply(incident, now)?;
             self.save(incident);
-            let notice = self
-                .policies
-                .read()
-                .get(&incident.policy)
-                .is_some_and(|p| p.notify_acknowledged);
-            let mut receivers: Vec<String> = incident.notified.iter().cloned().collect();
-            receivers.push(incident.receiver.clone());
-            receivers.sort();
-            receivers.dedup();
-            let action = Action::Acknowledged {
-                incident: id.into(),
-                group_key: incident.group_key.clone(),
-                group_labels: incident.group_labels.clone(),
-                receivers,
-                by: by.into(),
-                comment,
-                notice,
-            };
             (incident.clone(), action)
         };
-        tracing::info!(incident = %id, by, "incident acknowledged");
         self.saved().await;
-        self.send(action);
+        if let Some(action) = action {
+            self.send(action);
+        }
         Ok(snapshot)
+    }
+
+    pub async fn acknowledge(
+        &self,
+        id: &str,
+        by: &str,
+        comment: Option<String>,
+    ) -> Result<Incident, IncidentError> {
+        let incident = self
+            .change(id, |incident, now| {
+                match incident.state {
+                    IncidentState::Triggered => {}
+                    IncidentState::Acknowledged => {
+                        return Err(IncidentError::Conflict(format!(
+                            "incident {id} is already acknowledged by {}",
+                            incident.acknowledged_by.as_deref().unwrap_or("someone")
+                        )))
+                    }
+                    IncidentState::Resolved => {
+                        return Err(IncidentError::Conflict(format!(
+                            "incident {id} is resolved"
+                        )))
+                    }
+                }
+                count_state(Some(incident.state), Some(IncidentState::Acknowledged));
+                incident.state = IncidentState::Acknowledged;
+                incident.acknowledged_at = Some(now);
+                incident.acknowledged_by = Some(by.into());
+                incident.next_step = None;
+                incident.next_escalation_at = None;
+                let mut entry = TimelineEntry::new(now, "acknowledged");
+                entry.by = Some(by.into());
+                entry.comment = comment.clone();
+                incident.record(entry);
+                metrics::histogram!("alert_router_incident_time_to_acknowledge_seconds",
+                    "policy" => incident.policy.clone())
+                .record((now - incident.opened_at).num_milliseconds().max(0) as f64 / 1000.0);
+                let notice = self
+                    .policies
+                    .read()
+                    .get(&incident.policy)
+                    .is_some_and(|p| p.notify_acknowledged);
+                Ok(Some(Action::Tell {
+                    update: Update::Acknowledged,
+                    incident: id.into(),
+                    group_key: incident.group_key.clone(),
+                    group_labels: incident.group_labels.clone(),
+                    receivers: everyone_paged(incident),
+                    by: Some(by.into()),
+                    comment,
+                    notice,
+                }))
+            })
+            .await?;
+        tracing::info!(incident = %id, by, "incident acknowledged");
+        Ok(incident)
     }
 
     pub async fn unacknowledge(
@@ -620,30 +654,18 @@ impl Escalator {
         by: &str,
         comment: Option<String>,
     ) -> Result<Incident, IncidentError> {
-        let now = self.clock.now();
-        let snapshot = {
-            let mut book = self.book.lock();
-            let incident = book
-                .incidents
-                .get_mut(id)
-                .ok_or_else(|| IncidentError::NotFound(id.into()))?;
+        self.change(id, |incident, now| {
             if incident.state != IncidentState::Acknowledged {
                 return Err(IncidentError::Conflict(format!(
                     "incident {id} is {}, not acknowledged",
                     incident.state.as_str()
                 )));
             }
-            self.rearm(
-                incident,
-                now,
-                comment.as_deref().unwrap_or("unacknowledged"),
-                Some(by.into()),
-            );
-            self.save(incident);
-            incident.clone()
-        };
-        self.saved().await;
-        Ok(snapshot)
+            let why = comment.as_deref().unwrap_or("unacknowledged");
+            self.rearm(incident, now, why, Some(by.into()));
+            Ok(None)
+        })
+        .await
     }
 
     pub async fn resolve(
@@ -652,30 +674,21 @@ impl Escalator {
         by: &str,
         comment: Option<String>,
     ) -> Result<Incident, IncidentError> {
-        let now = self.clock.now();
-        let (snapshot, action) = {
-            let mut book = self.book.lock();
-            let incident = book
-                .incidents
-                .get_mut(id)
-                .ok_or_else(|| IncidentError::NotFound(id.into()))?;
+        self.change(id, |incident, now| {
             if incident.state == IncidentState::Resolved {
                 return Err(IncidentError::Conflict(format!(
                     "incident {id} is already resolved"
                 )));
             }
-            let action = self.resolve_locked(
+            let entry = TimelineEntry::new(now, "resolved");
+            Ok(Some(self.resolve_locked(
                 incident,
-                TimelineEntry::new(now, "resolved"),
+                entry,
                 Some(by.into()),
                 comment,
-            );
-            self.save(incident);
-            (incident.clone(), action)
-        };
-        self.saved().await;
-        self.send(action);
-        Ok(snapshot)
+            )))
+        })
+        .await
     }
 
     pub fn get(&self, id: &str) -> Option<Incident> {
@@ -770,6 +783,15 @@ impl Escalator {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// The route's receiver and every receiver a step paged, sorted.
+fn everyone_paged(incident: &Incident) -> Vec<String> {
+    let mut receivers: Vec<String> = incident.notified.iter().cloned().collect();
+    receivers.push(incident.receiver.clone());
+    receivers.sort();
+    receivers.dedup();
+    receivers
 }
 
 fn count_state(from: Option<IncidentState>, to: Option<IncidentState>) {

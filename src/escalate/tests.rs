@@ -182,8 +182,16 @@ async fn acknowledging_stops_the_steps_and_unacknowledging_rearms_with_the_polic
     assert_eq!(acked.state, IncidentState::Acknowledged);
     assert_eq!(acked.acknowledged_by.as_deref(), Some("alice"));
     match h.next(Duration::from_secs(1)).await {
-        Some((_, Action::Acknowledged { by, receivers, .. })) => {
-            assert_eq!(by, "alice");
+        Some((
+            _,
+            Action::Tell {
+                update: Update::Acknowledged,
+                by,
+                receivers,
+                ..
+            },
+        )) => {
+            assert_eq!(by.as_deref(), Some("alice"));
             assert_eq!(receivers, vec!["route-receiver", "slack"]);
         }
         other => panic!("expected the acknowledged action, got {other:?}"),
@@ -239,7 +247,15 @@ async fn alerts_resolving_end_the_incident_and_tell_the_paged_receivers() {
     assert_eq!(h.pages(Duration::from_secs(MIN)).await.len(), 1);
     assert_eq!(h.flush("p", &[], false), None, "no link once resolved");
     match h.next(Duration::from_secs(1)).await {
-        Some((_, Action::Resolved { by, receivers, .. })) => {
+        Some((
+            _,
+            Action::Tell {
+                update: Update::Resolved,
+                by,
+                receivers,
+                ..
+            },
+        )) => {
             assert_eq!(by, None);
             assert_eq!(
                 receivers,
@@ -273,7 +289,14 @@ async fn new_alerts_join_an_acknowledged_incident_without_paging_unless_configur
         assert_eq!(h.pages(Duration::from_secs(MIN)).await.len(), 1);
         h.escalator.acknowledge(&id, "alice", None).await.unwrap();
         match h.next(Duration::from_secs(1)).await {
-            Some((_, Action::Acknowledged { notice, .. })) => assert_eq!(notice, name == "quiet"),
+            Some((
+                _,
+                Action::Tell {
+                    update: Update::Acknowledged,
+                    notice,
+                    ..
+                },
+            )) => assert_eq!(notice, name == "quiet"),
             other => panic!("expected the acknowledged action, got {other:?}"),
         }
         assert_eq!(
@@ -301,7 +324,15 @@ async fn a_human_resolving_keeps_the_episode_until_its_alerts_resolve() {
         .await
         .unwrap();
     match h.next(Duration::from_secs(1)).await {
-        Some((_, Action::Resolved { by, receivers, .. })) => {
+        Some((
+            _,
+            Action::Tell {
+                update: Update::Resolved,
+                by,
+                receivers,
+                ..
+            },
+        )) => {
             assert_eq!(by.as_deref(), Some("alice"));
             assert_eq!(receivers, vec!["route-receiver", "slack"]);
         }

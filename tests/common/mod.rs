@@ -315,6 +315,31 @@ async fn record(
     (StatusCode::from_u16(code).unwrap_or(StatusCode::OK), s.body)
 }
 
+/// Posts `total` alerts named `Many`, each its own `instance`, in requests of 1,000.
+pub async fn post_distinct_alerts(router: &Router, total: usize) {
+    let client = reqwest::Client::new();
+    for batch in 0..total.div_ceil(1000) {
+        let alerts: Vec<_> = (batch * 1000..((batch + 1) * 1000).min(total))
+            .map(|i| alert(&[("alertname", "Many"), ("instance", &format!("h{i}"))]))
+            .collect();
+        let r = client
+            .post(router.url("/api/v2/alerts"))
+            .json(&alerts)
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(r.status(), 200);
+    }
+}
+
+/// The value of an unlabelled metric in Prometheus text format.
+pub fn metric_value(metrics: &str, name: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// A config with one webhook receiver per (name, url) and the given route block.
 pub fn config_with_route(route: &str, receivers: &[(&str, &str)]) -> String {
     let mut yaml = format!("route:\n{route}\nreceivers:\n");
