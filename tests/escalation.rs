@@ -132,6 +132,19 @@ async fn post_change(router: &Router, id: &str, action: &str, body: Value) -> (u
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
+/// The path of the acknowledge link in a Slack message (`<url|Acknowledge>` in its text), on
+/// the router's external URL.
+fn ack_link_path(slack_message: &Value) -> String {
+    let text = slack_message["attachments"][0]["text"].as_str().unwrap();
+    let link = text
+        .split('<')
+        .find_map(|s| s.split_once("|Acknowledge>").map(|(l, _)| l.to_string()))
+        .unwrap_or_else(|| panic!("no ack link in {text}"));
+    link.strip_prefix("http://alert-router.test:9093")
+        .unwrap_or_else(|| panic!("link on the external URL: {link}"))
+        .to_string()
+}
+
 fn secs_between(a: Instant, b: Instant) -> f64 {
     b.duration_since(a).as_secs_f64()
 }
@@ -230,14 +243,8 @@ async fn the_signed_link_acknowledges_stops_the_steps_and_unacknowledge_rearms_t
         .await;
     let slack = p.slack.wait_for(1, Duration::from_secs(5)).await;
     p.pager.wait_for(1, Duration::from_secs(5)).await;
-    let text = slack[0].body["attachments"][0]["text"].as_str().unwrap();
-    let link = text
-        .split('<')
-        .find_map(|s| s.split_once("|Acknowledge>").map(|(l, _)| l.to_string()))
-        .unwrap_or_else(|| panic!("no ack link in {text}"));
-    let path = link
-        .strip_prefix("http://alert-router.test:9093")
-        .unwrap_or_else(|| panic!("link on the external URL: {link}"));
+    let path = ack_link_path(&slack[0].body);
+    let path = path.as_str();
     let client = reqwest::Client::new();
 
     let tampered = path.replace("via=slack", "via=mail");
@@ -458,12 +465,13 @@ async fn after_a_kill_between_two_steps_each_later_step_fires_once_at_its_time()
         "[{after: 0s, notify: [slack]}, {after: 3s, notify: [pager]}, {after: 9s, notify: [mail]}]",
         "",
     );
-    let router = start(&cfg, &[]);
+    // Links valid for 2s: the one in the Slack page has expired by the end of this test.
+    let router = start(&cfg, &["--incidents.ack-link-ttl", "2s"]);
     let sent = Instant::now();
     router
         .post_json("/api/v2/alerts", &json!([p0("ApiDown")]))
         .await;
-    p.slack.wait_for(1, Duration::from_secs(5)).await;
+    let slack = p.slack.wait_for(1, Duration::from_secs(5)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let dir = router.kill9();
 
@@ -511,6 +519,12 @@ async fn after_a_kill_between_two_steps_each_later_step_fires_once_at_its_time()
             "exhausted"
         ]
     );
+    let r = reqwest::get(router.url(&ack_link_path(&slack[0].body)))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "an expired link is refused");
+    assert!(r.text().await.unwrap().contains("expired"));
+    assert_eq!(incidents(&router, "?state=triggered").await.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
