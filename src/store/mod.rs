@@ -2,6 +2,7 @@
 //! being sent twice.
 
 mod alerts;
+mod log;
 mod nflog;
 mod silences;
 mod state;

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use tokio::sync::oneshot;
 
+use super::log::{log_files, replay, LogWriter, Row, Table, COMPACT_AT};
 use super::nflog::{NflogEntry, NflogKey};
 use super::silences::{Silence, SilencePersistence};
 use crate::model::time::Timestamp;
@@ -100,6 +101,8 @@ pub struct Recovered {
 pub struct StateDb {
     db: Database,
     path: PathBuf,
+    /// The folder that holds the redb file and the write-ahead log files.
+    dir: PathBuf,
 }
 
 impl StateDb {
@@ -137,7 +140,11 @@ impl StateDb {
         txn.open_table(INCIDENTS)
             .map_err(|e| open_err(e.to_string()))?;
         txn.commit().map_err(|e| open_err(e.to_string()))?;
-        Ok(StateDb { db, path })
+        Ok(StateDb {
+            db,
+            path,
+            dir: dir.to_path_buf(),
+        })
     }
 
     fn io(&self, e: impl std::fmt::Display) -> StateError {
@@ -147,7 +154,8 @@ impl StateDb {
         }
     }
 
-    /// Reads every table; rows that no longer decode are logged and skipped.
+    /// Reads every table, then replays the log files over it; rows that no longer decode are
+    /// logged and skipped.
     pub fn recover(&self) -> Result<Recovered, StateError> {
         let txn = self.db.begin_read().map_err(|e| self.io(e))?;
         let mut out = Recovered::default();
@@ -156,33 +164,57 @@ impl StateDb {
             let (_, v) = row.map_err(|e| self.io(e))?;
             decode_into(v.value(), "silence", &mut out.silences);
         }
+        let mut rows: HashMap<(Table, Vec<u8>), Vec<u8>> = HashMap::new();
         let alerts = txn.open_table(ALERTS).map_err(|e| self.io(e))?;
         for row in alerts.iter().map_err(|e| self.io(e))? {
-            let (_, v) = row.map_err(|e| self.io(e))?;
-            decode_into(v.value(), "alert", &mut out.alerts);
-        }
-        let nflog = txn.open_table(NFLOG).map_err(|e| self.io(e))?;
-        for row in nflog.iter().map_err(|e| self.io(e))? {
             let (k, v) = row.map_err(|e| self.io(e))?;
-            let mut entry = Vec::new();
-            decode_into::<NflogEntry>(v.value(), "notification log entry", &mut entry);
-            if let (Some(key), Some(entry)) = (NflogKey::decode(k.value()), entry.pop()) {
-                out.nflog.push((key, entry));
+            rows.insert(
+                (Table::Alerts, k.value().to_le_bytes().to_vec()),
+                v.value().to_vec(),
+            );
+        }
+        for (table, definition) in [
+            (Table::Nflog, NFLOG),
+            (Table::Groups, GROUPS),
+            (Table::Incidents, INCIDENTS),
+        ] {
+            let t = txn.open_table(definition).map_err(|e| self.io(e))?;
+            for row in t.iter().map_err(|e| self.io(e))? {
+                let (k, v) = row.map_err(|e| self.io(e))?;
+                rows.insert((table, k.value().as_bytes().to_vec()), v.value().to_vec());
             }
         }
-        let groups = txn.open_table(GROUPS).map_err(|e| self.io(e))?;
-        for row in groups.iter().map_err(|e| self.io(e))? {
-            let (k, v) = row.map_err(|e| self.io(e))?;
-            let mut schedule = Vec::new();
-            decode_into::<GroupSchedule>(v.value(), "group schedule", &mut schedule);
-            if let Some(s) = schedule.pop() {
-                out.groups.push((k.value().to_string(), s));
-            }
+        for (_, path) in log_files(&self.dir).map_err(|e| self.io(e))? {
+            replay(&path, |row| match row.value {
+                Some(v) => {
+                    rows.insert((row.table, row.key), v);
+                }
+                None => {
+                    rows.remove(&(row.table, row.key));
+                }
+            })
+            .map_err(|e| self.io(format!("{}: {e}", path.display())))?;
         }
-        let incidents = txn.open_table(INCIDENTS).map_err(|e| self.io(e))?;
-        for row in incidents.iter().map_err(|e| self.io(e))? {
-            let (_, v) = row.map_err(|e| self.io(e))?;
-            out.incidents.push(v.value().to_vec());
+        for ((table, key), value) in rows {
+            match table {
+                Table::Alerts => decode_into(&value, "alert", &mut out.alerts),
+                Table::Nflog => {
+                    let mut entry = Vec::new();
+                    decode_into::<NflogEntry>(&value, "notification log entry", &mut entry);
+                    let key = std::str::from_utf8(&key).ok().and_then(NflogKey::decode);
+                    if let (Some(key), Some(entry)) = (key, entry.pop()) {
+                        out.nflog.push((key, entry));
+                    }
+                }
+                Table::Groups => {
+                    let mut schedule = Vec::new();
+                    decode_into::<GroupSchedule>(&value, "group schedule", &mut schedule);
+                    if let (Ok(key), Some(s)) = (String::from_utf8(key), schedule.pop()) {
+                        out.groups.push((key, s));
+                    }
+                }
+                Table::Incidents => out.incidents.push(value),
+            }
         }
         Ok(out)
     }
@@ -199,103 +231,92 @@ impl StateDb {
         txn.commit().map_err(|e| e.to_string())
     }
 
-    /// Applies a batch of writes in one committed transaction. Only the last write of each
-    /// key counts, so an alert re-sent many times within one batch is written once.
-    fn apply(&self, writes: Vec<Write>) -> Result<(), String> {
-        let mut alerts: HashMap<u64, Option<Alert>> = HashMap::new();
-        let mut nflog: HashMap<String, Option<NflogEntry>> = HashMap::new();
-        let mut groups: HashMap<String, Option<GroupSchedule>> = HashMap::new();
-        let mut incidents: HashMap<String, Option<Vec<u8>>> = HashMap::new();
-        for w in writes {
-            match w {
-                Write::PutAlert(a) => {
-                    alerts.insert(a.fingerprint.0, Some(a));
-                }
-                Write::DeleteAlert(fp) => {
-                    alerts.insert(fp, None);
-                }
-                Write::PutNflog(k, e) => {
-                    nflog.insert(k.encode(), Some(e));
-                }
-                Write::DeleteNflog(k) => {
-                    nflog.insert(k.encode(), None);
-                }
-                Write::PutGroup(k, s) => {
-                    groups.insert(k, Some(s));
-                }
-                Write::DeleteGroup(k) => {
-                    groups.insert(k, None);
-                }
-                Write::PutIncident(id, json) => {
-                    incidents.insert(id, Some(json));
-                }
-                Write::DeleteIncident(id) => {
-                    incidents.insert(id, None);
-                }
-            }
-        }
+    /// Folds rows into the redb tables in one committed transaction.
+    fn fold(&self, rows: impl IntoIterator<Item = Row>) -> Result<(), String> {
         let txn = self.db.begin_write().map_err(|e| e.to_string())?;
         {
-            let mut table = txn.open_table(ALERTS).map_err(|e| e.to_string())?;
-            let mut buf = Vec::new();
-            for (fp, alert) in alerts {
-                match alert {
-                    Some(a) => {
-                        buf.clear();
-                        serde_json::to_writer(&mut buf, &a).map_err(|e| e.to_string())?;
-                        table
-                            .insert(fp, buf.as_slice())
-                            .map_err(|e| e.to_string())?;
+            let mut alerts = txn.open_table(ALERTS).map_err(|e| e.to_string())?;
+            let mut nflog = txn.open_table(NFLOG).map_err(|e| e.to_string())?;
+            let mut groups = txn.open_table(GROUPS).map_err(|e| e.to_string())?;
+            let mut incidents = txn.open_table(INCIDENTS).map_err(|e| e.to_string())?;
+            for row in rows {
+                let result = match row.table {
+                    Table::Alerts => {
+                        let Ok(fp) = <[u8; 8]>::try_from(row.key.as_slice()) else {
+                            continue;
+                        };
+                        let fp = u64::from_le_bytes(fp);
+                        match &row.value {
+                            Some(v) => alerts.insert(fp, v.as_slice()).map(|_| ()),
+                            None => alerts.remove(fp).map(|_| ()),
+                        }
                     }
-                    None => {
-                        table.remove(fp).map_err(|e| e.to_string())?;
+                    table => {
+                        let t = match table {
+                            Table::Nflog => &mut nflog,
+                            Table::Groups => &mut groups,
+                            _ => &mut incidents,
+                        };
+                        let Ok(key) = std::str::from_utf8(&row.key) else {
+                            continue;
+                        };
+                        match &row.value {
+                            Some(v) => t.insert(key, v.as_slice()).map(|_| ()),
+                            None => t.remove(key).map(|_| ()),
+                        }
                     }
-                }
-            }
-            let mut table = txn.open_table(NFLOG).map_err(|e| e.to_string())?;
-            for (key, entry) in nflog {
-                match entry {
-                    Some(e) => {
-                        let bytes = serde_json::to_vec(&e).map_err(|e| e.to_string())?;
-                        table
-                            .insert(key.as_str(), bytes.as_slice())
-                            .map_err(|e| e.to_string())?;
-                    }
-                    None => {
-                        table.remove(key.as_str()).map_err(|e| e.to_string())?;
-                    }
-                }
-            }
-            let mut encoded = Vec::with_capacity(groups.len());
-            for (key, schedule) in groups {
-                let bytes = match schedule {
-                    Some(s) => Some(serde_json::to_vec(&s).map_err(|e| e.to_string())?),
-                    None => None,
                 };
-                encoded.push((key, bytes));
+                result.map_err(|e| e.to_string())?;
             }
-            put_or_remove(&txn, GROUPS, encoded)?;
-            put_or_remove(&txn, INCIDENTS, incidents)?;
         }
         txn.commit().map_err(|e| e.to_string())
     }
+
+    /// Folds a closed log file into the tables, then removes it.
+    fn compact(&self, path: &Path) -> Result<usize, String> {
+        let mut rows: HashMap<(Table, Vec<u8>), Option<Vec<u8>>> = HashMap::new();
+        let count = replay(path, |row| {
+            rows.insert((row.table, row.key), row.value);
+        })
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+        self.fold(
+            rows.into_iter()
+                .map(|((table, key), value)| Row { table, key, value }),
+        )?;
+        std::fs::remove_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(count)
+    }
 }
 
-/// Writes each row, or removes it when it is `None`.
-fn put_or_remove(
-    txn: &redb::WriteTransaction,
-    table: TableDefinition<&str, &[u8]>,
-    rows: impl IntoIterator<Item = (String, Option<Vec<u8>>)>,
-) -> Result<(), String> {
-    let mut table = txn.open_table(table).map_err(|e| e.to_string())?;
-    for (key, bytes) in rows {
-        match bytes {
-            Some(b) => table.insert(key.as_str(), b.as_slice()).map(|_| ()),
-            None => table.remove(key.as_str()).map(|_| ()),
-        }
-        .map_err(|e| e.to_string())?;
+fn json<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
+    serde_json::to_vec(value).map_err(|e| e.to_string())
+}
+
+/// A batch of writes as log rows; only the last write of each key counts, so an alert re-sent
+/// many times within one batch is written once.
+fn rows(writes: Vec<Write>) -> Result<Vec<Row>, String> {
+    let mut last: HashMap<(Table, Vec<u8>), Option<Vec<u8>>> = HashMap::new();
+    for w in writes {
+        let (table, key, value) = match w {
+            Write::PutAlert(a) => (
+                Table::Alerts,
+                a.fingerprint.0.to_le_bytes().to_vec(),
+                Some(json(&a)?),
+            ),
+            Write::DeleteAlert(fp) => (Table::Alerts, fp.to_le_bytes().to_vec(), None),
+            Write::PutNflog(k, e) => (Table::Nflog, k.encode().into_bytes(), Some(json(&e)?)),
+            Write::DeleteNflog(k) => (Table::Nflog, k.encode().into_bytes(), None),
+            Write::PutGroup(k, s) => (Table::Groups, k.into_bytes(), Some(json(&s)?)),
+            Write::DeleteGroup(k) => (Table::Groups, k.into_bytes(), None),
+            Write::PutIncident(id, bytes) => (Table::Incidents, id.into_bytes(), Some(bytes)),
+            Write::DeleteIncident(id) => (Table::Incidents, id.into_bytes(), None),
+        };
+        last.insert((table, key), value);
     }
-    Ok(())
+    Ok(last
+        .into_iter()
+        .map(|((table, key), value)| Row { table, key, value })
+        .collect())
 }
 
 fn decode_into<T: for<'de> Deserialize<'de>>(bytes: &[u8], what: &str, out: &mut Vec<T>) {
@@ -332,15 +353,43 @@ pub struct Persister {
 }
 
 impl Persister {
-    /// Starts the writer thread over `db`; it ends when every handle is dropped.
+    /// Starts the writer thread over `db` (it ends when every handle is dropped) and the
+    /// compactor, which first folds any log files a previous run left.
     pub fn start(db: Arc<StateDb>, durability: Durability) -> Persister {
         let (queue, rx) = mpsc::channel::<(Vec<Write>, Option<Ack>)>();
         let queued = Arc::new(AtomicUsize::new(0));
         let drained = Arc::new(tokio::sync::Notify::new());
+        let (to_compact, compact_rx) = mpsc::channel::<PathBuf>();
+        for (_, path) in log_files(&db.dir).unwrap_or_default() {
+            let _ = to_compact.send(path);
+        }
+        let log = LogWriter::create(&db.dir).map_err(|e| {
+            tracing::error!(dir = %db.dir.display(), error = %e, "cannot create the state log; state is not saved");
+            e.to_string()
+        });
+        let compactor = db.clone();
+        std::thread::Builder::new()
+            .name("state-compactor".into())
+            .spawn(move || {
+                for path in compact_rx {
+                    let started = Instant::now();
+                    match compactor.compact(&path) {
+                        Ok(rows) => tracing::debug!(rows, took = ?started.elapsed(), "state log compacted"),
+                        Err(e) => {
+                            // Later files must not be folded over this one: they stay, and the
+                            // next start replays them all in order.
+                            tracing::error!(error = %e, "state log compaction failed; the logs are replayed at the next start");
+                            return;
+                        }
+                    }
+                }
+            })
+            .map(|_| ())
+            .unwrap_or_else(|e| tracing::error!(error = %e, "could not start the state compactor"));
         let (q, d) = (queued.clone(), drained.clone());
         std::thread::Builder::new()
             .name("state-writer".into())
-            .spawn(move || writer_loop(&db, &rx, durability, &q, &d))
+            .spawn(move || writer_loop(log, &to_compact, &rx, durability, &q, &d))
             .map(|_| ())
             .unwrap_or_else(|e| tracing::error!(error = %e, "could not start the state writer"));
         Persister {
@@ -404,7 +453,8 @@ impl Persister {
 }
 
 fn writer_loop(
-    db: &StateDb,
+    mut log: Result<LogWriter, String>,
+    to_compact: &mpsc::Sender<PathBuf>,
     rx: &mpsc::Receiver<(Vec<Write>, Option<Ack>)>,
     durability: Durability,
     queued: &AtomicUsize,
@@ -432,7 +482,20 @@ fn writer_loop(
             acks.extend(ack);
         }
         let count = writes.len();
-        let result = db.apply(writes);
+        let result = match &mut log {
+            Ok(log) => rows(writes).and_then(|rows| {
+                if rows.is_empty() {
+                    return Ok(());
+                }
+                log.append(&rows).map_err(|e| e.to_string())?;
+                if log.size() >= COMPACT_AT {
+                    let full = log.rotate().map_err(|e| e.to_string())?;
+                    let _ = to_compact.send(full);
+                }
+                Ok(())
+            }),
+            Err(e) => Err(format!("state log unavailable: {e}")),
+        };
         if let Err(e) = &result {
             tracing::error!(error = %e, writes = count, "state commit failed");
         }
@@ -510,6 +573,109 @@ mod tests {
             .filter_map(|e| e.ok())
             .any(|e| e.file_name().to_string_lossy().contains("damaged"));
         assert!(aside, "the damaged file is kept for inspection");
+    }
+
+    #[tokio::test]
+    async fn logs_left_by_a_previous_run_are_folded_into_the_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(StateDb::open(dir.path(), false).unwrap());
+        let schedule = GroupSchedule {
+            has_flushed: true,
+            next_flush: Utc::now(),
+        };
+        // What a run that crashed left: a log nobody compacted.
+        let mut log = LogWriter::create(dir.path()).unwrap();
+        log.append(
+            &rows(vec![
+                Write::PutGroup("g1".into(), schedule),
+                Write::PutGroup("g2".into(), schedule),
+            ])
+            .unwrap(),
+        )
+        .unwrap();
+        log.append(&rows(vec![Write::DeleteGroup("g1".into())]).unwrap())
+            .unwrap();
+        drop(log);
+        let recovered = db.recover().unwrap();
+        assert_eq!(recovered.groups, vec![("g2".to_string(), schedule)]);
+        let persister = Persister::start(db.clone(), Durability::Fsync);
+        persister
+            .commit(vec![Write::PutGroup("g3".into(), schedule)])
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while log_files(dir.path()).unwrap().len() > 1 {
+            assert!(Instant::now() < deadline, "old log not compacted");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut groups: Vec<String> = db
+            .recover()
+            .unwrap()
+            .groups
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        groups.sort();
+        assert_eq!(groups, vec!["g2", "g3"]);
+        // g2 now lives in the table itself, g3 still in the new log.
+        let txn = db.db.begin_read().unwrap();
+        let table = txn.open_table(GROUPS).unwrap();
+        assert!(table.get("g2").unwrap().is_some());
+        assert!(table.get("g1").unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn full_logs_rotate_and_compact_while_writes_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(StateDb::open(dir.path(), false).unwrap());
+        let persister = Persister::start(db.clone(), Durability::Fsync);
+        let now = Utc::now();
+        let alert = |i: usize| {
+            let labels: crate::model::LabelSet =
+                [("alertname", "A".to_string()), ("i", i.to_string())]
+                    .into_iter()
+                    .collect();
+            Alert {
+                fingerprint: labels.fingerprint(),
+                labels,
+                annotations: Default::default(),
+                starts_at: now,
+                ends_at: now,
+                generator_url: "".into(),
+                updated_at: now,
+                timeout: false,
+                values: Default::default(),
+            }
+        };
+        for batch in 0..40 {
+            let writes = (batch * 50..(batch + 1) * 50)
+                .map(|i| Write::PutAlert(alert(i)))
+                .collect();
+            persister.commit(writes).await.unwrap();
+        }
+        let deleted = (0..1000)
+            .map(|i| Write::DeleteAlert(alert(i).fingerprint.0))
+            .collect();
+        persister.commit(deleted).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while log_files(dir.path()).unwrap().len() > 1 {
+            assert!(Instant::now() < deadline, "logs not compacted");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let recovered = db.recover().unwrap();
+        assert_eq!(recovered.alerts.len(), 1000);
+        assert!(recovered.alerts.iter().all(|a| a
+            .labels
+            .get("i")
+            .unwrap()
+            .parse::<usize>()
+            .unwrap()
+            >= 1000));
+        let txn = db.db.begin_read().unwrap();
+        assert!(
+            redb::ReadableTableMetadata::len(&txn.open_table(ALERTS).unwrap()).unwrap() >= 900,
+            "most rows are folded into the table"
+        );
     }
 
     #[tokio::test]
