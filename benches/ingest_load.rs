@@ -653,6 +653,14 @@ fn main() {
         ))
     })];
     if full {
+        // With fsync the state log also rotates and is compacted during the run.
+        starts.push(Box::new(|| {
+            Some(start_alert_router_with(
+                "fsync",
+                CONFIG,
+                &["--alerts.gc-interval", "2s"],
+            ))
+        }));
         starts.push(Box::new(|| {
             start_alertmanager_with(CONFIG, &["--alerts.gc-interval=2s"])
         }));

@@ -1,10 +1,11 @@
 //! The embedded state file under `--storage.path`: a redb database holding silences, active
 //! alerts, the notification log and aggregation group schedules.
 //!
-//! Silences are rare and written synchronously. Alerts, log entries and schedules go through a
-//! writer thread that commits whatever has queued up in one transaction (group commit): while
-//! one commit's fsync runs, the next batch gathers, so durability costs one fsync per batch
-//! rather than per request.
+//! Silences are rare and written synchronously. Alerts, log entries, schedules and incidents go
+//! through a writer thread that appends whatever has queued up to the write-ahead log (`log.rs`)
+//! and syncs it once (group commit): while one sync runs, the next batch gathers, so durability
+//! costs one fsync per batch rather than per request. A compactor thread folds full logs into
+//! the redb tables; recovery reads the tables and replays the logs over them.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
