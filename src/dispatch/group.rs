@@ -1,5 +1,6 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::model::{Alert, Fingerprint, LabelSet, Prehashed};
@@ -8,7 +9,8 @@ pub struct AggrGroup {
     pub labels: LabelSet,
     /// `<route key>:<group labels>`, Alertmanager's groupKey.
     pub key: String,
-    pub alerts: HashMap<Fingerprint, Alert, Prehashed>,
+    /// Shared with the store: a group holds a reference, not a copy.
+    pub alerts: HashMap<Fingerprint, Arc<Alert>, Prehashed>,
     pub has_flushed: bool,
     /// The deadline in the heap that counts; `None` while a flush is under way.
     pub next_flush: Option<Instant>,
@@ -26,7 +28,7 @@ impl AggrGroup {
     }
 
     pub fn snapshot(&self) -> Vec<Alert> {
-        let mut alerts: Vec<Alert> = self.alerts.values().cloned().collect();
+        let mut alerts: Vec<Alert> = self.alerts.values().map(|a| (**a).clone()).collect();
         sort_for_notification(&mut alerts);
         alerts
     }

@@ -102,7 +102,7 @@ impl Dispatcher {
     }
 
     /// Puts a (merged) alert into the group of every route it matches.
-    pub fn process(&self, alert: &Alert) {
+    pub fn process(&self, alert: &Arc<Alert>) {
         let now = Instant::now();
         let now_utc = Utc::now();
         for route_id in self.routes.match_labels(&alert.labels) {

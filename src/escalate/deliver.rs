@@ -101,6 +101,7 @@ impl Deliverer {
             .filter_map(|fp| u64::from_str_radix(fp, 16).ok())
             .filter_map(|fp| self.store.get(Fingerprint(fp)))
             .filter(|a| !a.resolved_at(now))
+            .map(|a| (*a).clone())
             .collect();
         if firing.is_empty() {
             return StepOutcome::NothingFiring;

@@ -93,7 +93,8 @@ impl RawAlert {
             annotations,
             starts_at,
             ends_at,
-            generator_url: self.generator_url.into(),
+            // Every alert of one alerting rule carries the same URL.
+            generator_url: crate::model::intern::intern_up_to(&self.generator_url, 1024),
             updated_at: now,
             timeout: is_timeout,
             values: self.values,

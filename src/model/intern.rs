@@ -58,7 +58,13 @@ thread_local! {
 
 /// The shared copy of `s` (a new allocation for a long string).
 pub fn intern(s: &str) -> Arc<str> {
-    if s.len() > MAX_INTERNED_LEN {
+    intern_up_to(s, MAX_INTERNED_LEN)
+}
+
+/// Like [`intern`] for longer strings known to repeat, such as the generator URL every alert
+/// of one alerting rule carries.
+pub fn intern_up_to(s: &str, max_len: usize) -> Arc<str> {
+    if s.len() > max_len {
         return Arc::from(s);
     }
     TABLE.with(|table| {

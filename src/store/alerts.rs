@@ -1,5 +1,7 @@
 use std::collections::HashMap;
 
+use std::sync::Arc;
+
 use parking_lot::Mutex;
 
 use super::{shard_of, SHARDS};
@@ -13,7 +15,8 @@ pub struct AlertStore {
 }
 
 struct Slot {
-    alert: Alert,
+    /// Shared with the aggregation groups that hold the alert: one copy, however many routes.
+    alert: Arc<Alert>,
     /// The `ends_at` of the copy last written to the state file, if any.
     saved_ends_at: Option<Timestamp>,
 }
@@ -49,7 +52,7 @@ impl AlertStore {
 
     /// Stores the alert, merging with the stored one when their active ranges overlap, and
     /// returns what is now stored.
-    pub fn put(&self, alert: Alert) -> Alert {
+    pub fn put(&self, alert: Alert) -> Arc<Alert> {
         self.put_tracked(alert, None).0
     }
 
@@ -60,7 +63,7 @@ impl AlertStore {
         &self,
         alert: Alert,
         renewal_slack: Option<chrono::Duration>,
-    ) -> (Alert, bool) {
+    ) -> (Arc<Alert>, bool) {
         let mut shard = self.shard(alert.fingerprint).lock();
         let (stored, saved_ends_at, material) = match shard.get(&alert.fingerprint) {
             Some(old) => {
@@ -85,6 +88,7 @@ impl AlertStore {
         } else {
             saved_ends_at
         };
+        let stored = Arc::new(stored);
         shard.insert(
             stored.fingerprint,
             Slot {
@@ -95,11 +99,11 @@ impl AlertStore {
         (stored, write)
     }
 
-    pub fn get(&self, fp: Fingerprint) -> Option<Alert> {
+    pub fn get(&self, fp: Fingerprint) -> Option<Arc<Alert>> {
         self.shard(fp).lock().get(&fp).map(|s| s.alert.clone())
     }
 
-    pub fn list(&self) -> Vec<Alert> {
+    pub fn list(&self) -> Vec<Arc<Alert>> {
         let mut out = Vec::new();
         for shard in &self.shards {
             out.extend(shard.lock().values().map(|s| s.alert.clone()));

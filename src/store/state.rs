@@ -77,7 +77,7 @@ pub struct GroupSchedule {
 }
 
 pub enum Write {
-    PutAlert(Alert),
+    PutAlert(Arc<Alert>),
     DeleteAlert(u64),
     PutNflog(NflogKey, NflogEntry),
     DeleteNflog(NflogKey),
@@ -650,7 +650,7 @@ mod tests {
         };
         for batch in 0..40 {
             let writes = (batch * 50..(batch + 1) * 50)
-                .map(|i| Write::PutAlert(alert(i)))
+                .map(|i| Write::PutAlert(Arc::new(alert(i))))
                 .collect();
             persister.commit(writes).await.unwrap();
         }
@@ -715,7 +715,7 @@ mod tests {
         };
         persister
             .commit(vec![
-                Write::PutAlert(alert.clone()),
+                Write::PutAlert(Arc::new(alert.clone())),
                 Write::PutNflog(key.clone(), entry.clone()),
                 Write::PutGroup("g".into(), schedule),
             ])
