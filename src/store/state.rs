@@ -69,6 +69,13 @@ impl std::str::FromStr for Durability {
 
 const BATCH_INTERVAL: Duration = Duration::from_millis(100);
 
+/// Rows folded from the log into the tables per transaction (a few in unit tests, so they fold
+/// in several).
+#[cfg(not(test))]
+const COMPACT_CHUNK: usize = 20_000;
+#[cfg(test)]
+const COMPACT_CHUNK: usize = 7;
+
 /// An aggregation group's schedule, so a restart resumes it rather than starting over.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct GroupSchedule {
@@ -280,10 +287,16 @@ impl StateDb {
             rows.insert((row.table, row.key), row.value);
         })
         .map_err(|e| format!("{}: {e}", path.display()))?;
-        self.fold(
-            rows.into_iter()
-                .map(|((table, key), value)| Row { table, key, value }),
-        )?;
+        // In several transactions, so a silence written meanwhile (straight to the tables)
+        // waits for one chunk, not the whole file. A crash between chunks replays the file
+        // again at the next start, which puts the same final values.
+        let mut rows = rows
+            .into_iter()
+            .map(|((table, key), value)| Row { table, key, value })
+            .peekable();
+        while rows.peek().is_some() {
+            self.fold(rows.by_ref().take(COMPACT_CHUNK))?;
+        }
         std::fs::remove_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(count)
     }
