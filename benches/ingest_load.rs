@@ -20,6 +20,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+
 const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
 const BATCH: usize = 64;
 
@@ -180,6 +184,68 @@ enum Traffic {
     AllNew,
 }
 
+/// A lean HTTP/1.1 client for the load: raw hyper connections, kept open and reused, so the
+/// generator takes as little as it can of the CPU it shares with the server under test.
+#[derive(Clone)]
+struct Poster {
+    port: u16,
+    idle: Arc<parking_lot::Mutex<Vec<SendRequest<Full<bytes::Bytes>>>>>,
+}
+
+impl Poster {
+    fn new(port: u16) -> Poster {
+        Poster {
+            port,
+            idle: Arc::default(),
+        }
+    }
+
+    async fn connect(&self) -> Option<SendRequest<Full<bytes::Bytes>>> {
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .ok()?;
+        stream.set_nodelay(true).ok()?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .ok()?;
+        tokio::spawn(conn);
+        Some(sender)
+    }
+
+    /// POSTs `body` to `/api/v2/alerts` on an idle connection (or a new one); true on a 2xx.
+    async fn post(&self, body: bytes::Bytes) -> bool {
+        let idle = self.idle.lock().pop();
+        let mut sender = match idle {
+            Some(s) if !s.is_closed() => s,
+            _ => match self.connect().await {
+                Some(s) => s,
+                None => return false,
+            },
+        };
+        if sender.ready().await.is_err() {
+            return false;
+        }
+        let Ok(request) = hyper::Request::post("/api/v2/alerts")
+            .header("host", "127.0.0.1")
+            .header("content-type", "application/json")
+            .body(Full::new(body))
+        else {
+            return false;
+        };
+        let ok = match sender.send_request(request).await {
+            Ok(response) => {
+                let status = response.status();
+                response.into_body().collect().await.is_ok() && status.is_success()
+            }
+            Err(_) => false,
+        };
+        if ok {
+            self.idle.lock().push(sender);
+        }
+        ok
+    }
+}
+
 struct Result {
     alerts_per_sec: f64,
     p50_ms: f64,
@@ -218,15 +284,14 @@ async fn drive(
         return None;
     }
     let pid = server.child.id();
-    let url = format!("http://127.0.0.1:{}/api/v2/alerts", server.port);
     let cpu_before = cpu_seconds(pid);
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = Vec::new();
     for c in 0..concurrency {
-        let (url, bodies) = (url.clone(), bodies.clone());
+        let bodies = bodies.clone();
+        let client = Poster::new(server.port);
         tasks.push(tokio::spawn(async move {
-            let client = reqwest::Client::new();
             let mut latencies = Vec::new();
             let mut errors = 0;
             let mut i = c;
@@ -237,13 +302,7 @@ async fn drive(
                 };
                 i += concurrency;
                 let t = Instant::now();
-                let ok = client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success());
+                let ok = client.post(body).await;
                 if ok {
                     latencies.push(t.elapsed().as_micros() as u32);
                 } else {
@@ -282,8 +341,7 @@ async fn drive_rate(
     if !wait_ready(port).await {
         return None;
     }
-    let url = format!("http://127.0.0.1:{port}/api/v2/alerts");
-    let client = reqwest::Client::new();
+    let client = Poster::new(port);
     let interval = Duration::from_secs_f64(BATCH as f64 / rate);
     let cpu_before = cpu_seconds(pid);
     let started = Instant::now();
@@ -295,19 +353,9 @@ async fn drive_rate(
             break;
         }
         tokio::time::sleep_until(due.into()).await;
-        let (client, url, body) = (
-            client.clone(),
-            url.clone(),
-            bodies[n as usize % bodies.len()].clone(),
-        );
+        let (client, body) = (client.clone(), bodies[n as usize % bodies.len()].clone());
         tasks.push(tokio::spawn(async move {
-            let ok = client
-                .post(&url)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
+            let ok = client.post(body).await;
             ok.then(|| due.elapsed().as_micros() as u32)
         }));
         n += 1;
@@ -365,7 +413,6 @@ async fn drive_timeline(
     if !wait_ready(server.port).await {
         return None;
     }
-    let url = format!("http://127.0.0.1:{}/api/v2/alerts", server.port);
     let started = Instant::now();
     let deadline = started + duration;
     let seconds = duration.as_secs() as usize;
@@ -373,20 +420,14 @@ async fn drive_timeline(
         Arc::new((0..seconds + 1).map(|_| Default::default()).collect());
     let mut tasks = Vec::new();
     for c in 0..concurrency {
-        let (url, counts) = (url.clone(), counts.clone());
+        let counts = counts.clone();
+        let client = Poster::new(server.port);
         tasks.push(tokio::spawn(async move {
-            let client = reqwest::Client::new();
             let mut batch = c;
             while Instant::now() < deadline {
                 let first = (batch * BATCH) % space;
                 batch += concurrency;
-                let ok = client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .body(body(first, groups))
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success());
+                let ok = client.post(body(first, groups)).await;
                 let second = started.elapsed().as_secs() as usize;
                 if ok && second < counts.len() {
                     counts[second].fetch_add(BATCH, std::sync::atomic::Ordering::Relaxed);
@@ -456,7 +497,6 @@ async fn drive_e2e(
     if !wait_ready(server.port).await {
         return None;
     }
-    let url = format!("http://127.0.0.1:{}/api/v2/alerts", server.port);
     let duration = Duration::from_millis(10 * probes as u64 + 500);
     let background = tokio::spawn(drive_rate(
         server.port,
@@ -465,13 +505,15 @@ async fn drive_e2e(
         background_rate,
         duration,
     ));
-    let client = reqwest::Client::new();
+    let client = Poster::new(server.port);
     let mut sent = Vec::with_capacity(probes);
     for i in 0..probes {
         let name = format!("probe-{i}");
         let alert = serde_json::json!([{"labels": {"alertname": name, "kind": "probe"}}]);
         let at = Instant::now();
-        let _ = client.post(&url).json(&alert).send().await;
+        let _ = client
+            .post(bytes::Bytes::from(alert.to_string().into_bytes()))
+            .await;
         sent.push((name, at));
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
