@@ -638,6 +638,20 @@ mod tests {
         assert!(table.get("g1").unwrap().is_none());
     }
 
+    fn stored_alert(labels: crate::model::LabelSet, now: chrono::DateTime<Utc>) -> Alert {
+        Alert {
+            fingerprint: labels.fingerprint(),
+            labels,
+            annotations: Default::default(),
+            starts_at: now,
+            ends_at: now,
+            generator_url: "".into(),
+            updated_at: now,
+            timeout: false,
+            values: Default::default(),
+        }
+    }
+
     #[tokio::test]
     async fn full_logs_rotate_and_compact_while_writes_go_on() {
         let dir = tempfile::tempdir().unwrap();
@@ -645,21 +659,12 @@ mod tests {
         let persister = Persister::start(db.clone(), Durability::Fsync);
         let now = Utc::now();
         let alert = |i: usize| {
-            let labels: crate::model::LabelSet =
+            stored_alert(
                 [("alertname", "A".to_string()), ("i", i.to_string())]
                     .into_iter()
-                    .collect();
-            Alert {
-                fingerprint: labels.fingerprint(),
-                labels,
-                annotations: Default::default(),
-                starts_at: now,
-                ends_at: now,
-                generator_url: "".into(),
-                updated_at: now,
-                timeout: false,
-                values: Default::default(),
-            }
+                    .collect(),
+                now,
+            )
         };
         for batch in 0..40 {
             let writes = (batch * 50..(batch + 1) * 50)
@@ -698,18 +703,7 @@ mod tests {
         let db = Arc::new(StateDb::open(dir.path(), false).unwrap());
         let persister = Persister::start(db.clone(), Durability::Fsync);
         let now = Utc::now();
-        let labels: crate::model::LabelSet = [("a", "b")].into_iter().collect();
-        let alert = Alert {
-            fingerprint: labels.fingerprint(),
-            labels,
-            annotations: Default::default(),
-            starts_at: now,
-            ends_at: now,
-            generator_url: "".into(),
-            updated_at: now,
-            timeout: false,
-            values: Default::default(),
-        };
+        let alert = stored_alert([("a", "b")].into_iter().collect(), now);
         let key = NflogKey {
             group_key: "{}:{a=\"b\"}".into(),
             receiver: "r".into(),
