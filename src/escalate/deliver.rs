@@ -98,8 +98,8 @@ impl Deliverer {
         let now = self.escalator.now();
         let firing: Vec<Alert> = fingerprints
             .iter()
-            .filter_map(|fp| u64::from_str_radix(fp, 16).ok())
-            .filter_map(|fp| self.store.get(Fingerprint(fp)))
+            .filter_map(|fp| Fingerprint::parse(fp))
+            .filter_map(|fp| self.store.get(fp))
             .filter(|a| !a.resolved_at(now))
             .map(|a| (*a).clone())
             .collect();

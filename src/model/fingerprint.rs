@@ -8,23 +8,26 @@ use std::fmt;
 #[serde(transparent)]
 pub struct Fingerprint(pub u64);
 
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+pub(crate) const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 const SEPARATOR: u8 = 0xff;
+
+/// FNV-1a 64 of `bytes`, continuing from `hash` (start from [`FNV_OFFSET`]).
+pub(crate) fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .fold(hash, |h, b| (h ^ u64::from(*b)).wrapping_mul(FNV_PRIME))
+}
 
 impl Fingerprint {
     /// `labels` must come sorted by name, as `LabelSet` iterates them.
     pub fn of_labels<'a>(labels: impl Iterator<Item = (&'a str, &'a str)>) -> Fingerprint {
         let mut hash = FNV_OFFSET;
         for (name, value) in labels {
-            for &b in name.as_bytes() {
-                hash = (hash ^ u64::from(b)).wrapping_mul(FNV_PRIME);
-            }
-            hash = (hash ^ u64::from(SEPARATOR)).wrapping_mul(FNV_PRIME);
-            for &b in value.as_bytes() {
-                hash = (hash ^ u64::from(b)).wrapping_mul(FNV_PRIME);
-            }
-            hash = (hash ^ u64::from(SEPARATOR)).wrapping_mul(FNV_PRIME);
+            hash = fnv1a(hash, name.as_bytes());
+            hash = fnv1a(hash, &[SEPARATOR]);
+            hash = fnv1a(hash, value.as_bytes());
+            hash = fnv1a(hash, &[SEPARATOR]);
         }
         Fingerprint(hash)
     }

@@ -15,6 +15,8 @@ use std::sync::Arc;
 use serde::de::{Deserializer, Visitor};
 use serde::Deserialize;
 
+use super::fingerprint::{fnv1a, FNV_OFFSET};
+
 /// Longer strings (descriptions, URLs) are rarely repeated: they are not interned.
 const MAX_INTERNED_LEN: usize = 64;
 /// Per thread. A full table drops the strings no alert uses any more; while it stays full, new
@@ -32,16 +34,8 @@ impl Hasher for Fnv {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
+        let start = if self.0 == 0 { FNV_OFFSET } else { self.0 };
+        self.0 = fnv1a(start, bytes);
     }
 }
 

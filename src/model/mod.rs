@@ -1,7 +1,7 @@
 //! The shapes every other module speaks: label sets, their fingerprints, matchers and alerts.
 
 mod alert;
-mod fingerprint;
+pub(crate) mod fingerprint;
 pub mod intern;
 mod labels;
 mod matcher;

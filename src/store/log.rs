@@ -13,6 +13,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Read, Write as _};
 use std::path::{Path, PathBuf};
 
+use crate::model::fingerprint::{fnv1a, FNV_OFFSET};
+
 /// A log file this large is handed to the compactor and a new one started (small in unit
 /// tests, so they rotate and compact while writing).
 #[cfg(not(test))]
@@ -45,9 +47,7 @@ pub(super) struct Row {
 }
 
 fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    fnv1a(FNV_OFFSET, bytes)
 }
 
 fn file_name(generation: u64) -> String {
