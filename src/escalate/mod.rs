@@ -170,9 +170,8 @@ pub struct GroupFlush<'a> {
 pub struct Escalator {
     policies: RwLock<Arc<Policies>>,
     book: Mutex<Book>,
+    /// Keyed by the incident id read as a number (the heap needs `Copy` items).
     timers: DeadlineHeap<u64>,
-    /// Heap keys stand for incident ids (the heap needs `Copy` items).
-    keys: Mutex<HashMap<u64, String>>,
     clock: Clock,
     persister: Option<Persister>,
     actions: mpsc::UnboundedSender<Action>,
@@ -190,7 +189,6 @@ impl Escalator {
             policies: RwLock::new(Arc::new(Policies::default())),
             book: Mutex::new(Book::default()),
             timers: DeadlineHeap::new(),
-            keys: Mutex::new(HashMap::new()),
             clock,
             persister,
             actions,
@@ -236,9 +234,13 @@ impl Escalator {
     }
 
     fn schedule(&self, id: &str, at: Timestamp) {
-        let key = heap_key(id);
-        self.keys.lock().insert(key, id.to_string());
-        self.timers.push(self.clock.instant_of(at), key);
+        match u64::from_str_radix(id, 16) {
+            Ok(key) => self.timers.push(self.clock.instant_of(at), key),
+            Err(_) => tracing::error!(
+                incident = id,
+                "incident id is not 16 hex digits; its escalation cannot be scheduled"
+            ),
+        }
     }
 
     /// Saves an incident (call under the book lock, so saves reach the writer in order).
@@ -363,9 +365,7 @@ impl Escalator {
 
     /// A step deadline came: page the step and move the incident on to the next one.
     fn fire(&self, key: u64) {
-        let Some(id) = self.keys.lock().get(&key).cloned() else {
-            return;
-        };
+        let id = format!("{key:016x}");
         let now = self.clock.now();
         let policies = self.policies.read().clone();
         let mut book = self.book.lock();
@@ -767,10 +767,8 @@ impl Escalator {
             })
             .map(|i| i.id.clone())
             .collect();
-        let mut keys = self.keys.lock();
         for id in &old {
             book.incidents.remove(id);
-            keys.remove(&heap_key(id));
             count_state(Some(IncidentState::Resolved), None);
         }
         old.into_iter().map(Write::DeleteIncident).collect()
@@ -803,17 +801,8 @@ fn count_state(from: Option<IncidentState>, to: Option<IncidentState>) {
     }
 }
 
-/// Incident ids are 16 random hex digits.
+/// Incident ids are 16 random hex digits, so an id is also its timer's key.
 fn new_incident_id() -> String {
     let bytes = uuid::Uuid::new_v4().into_bytes();
     hex::encode(&bytes[..8])
-}
-
-fn heap_key(id: &str) -> u64 {
-    u64::from_str_radix(id, 16).unwrap_or_else(|_| {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        id.hash(&mut h);
-        h.finish()
-    })
 }
