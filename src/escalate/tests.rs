@@ -106,6 +106,24 @@ impl Harness {
         Some((at, action))
     }
 
+    /// The next action, which must tell the receivers of `update`: its `by`, receivers and
+    /// notice flag.
+    async fn expect_tell(&mut self, expected: Update) -> (Option<String>, Vec<String>, bool) {
+        match self.next(Duration::from_secs(1)).await {
+            Some((
+                _,
+                Action::Tell {
+                    update,
+                    by,
+                    receivers,
+                    notice,
+                    ..
+                },
+            )) if update == expected => (by, receivers, notice),
+            other => panic!("expected {expected:?}, got {other:?}"),
+        }
+    }
+
     /// Minutes (since the start) and receivers of every page within `within`.
     async fn pages(&mut self, within: Duration) -> Vec<(u64, String)> {
         let until = tokio::time::Instant::now() + within;
@@ -181,21 +199,9 @@ async fn acknowledging_stops_the_steps_and_unacknowledging_rearms_with_the_polic
         .unwrap();
     assert_eq!(acked.state, IncidentState::Acknowledged);
     assert_eq!(acked.acknowledged_by.as_deref(), Some("alice"));
-    match h.next(Duration::from_secs(1)).await {
-        Some((
-            _,
-            Action::Tell {
-                update: Update::Acknowledged,
-                by,
-                receivers,
-                ..
-            },
-        )) => {
-            assert_eq!(by.as_deref(), Some("alice"));
-            assert_eq!(receivers, vec!["route-receiver", "slack"]);
-        }
-        other => panic!("expected the acknowledged action, got {other:?}"),
-    }
+    let (by, receivers, _) = h.expect_tell(Update::Acknowledged).await;
+    assert_eq!(by.as_deref(), Some("alice"));
+    assert_eq!(receivers, vec!["route-receiver", "slack"]);
     assert_eq!(
         h.escalator.acknowledge(&id, "bob", None).await,
         Err(IncidentError::Conflict(format!(
@@ -246,25 +252,13 @@ async fn alerts_resolving_end_the_incident_and_tell_the_paged_receivers() {
     let id = h.flush("p", &[alert("Down")], true).unwrap();
     assert_eq!(h.pages(Duration::from_secs(MIN)).await.len(), 1);
     assert_eq!(h.flush("p", &[], false), None, "no link once resolved");
-    match h.next(Duration::from_secs(1)).await {
-        Some((
-            _,
-            Action::Tell {
-                update: Update::Resolved,
-                by,
-                receivers,
-                ..
-            },
-        )) => {
-            assert_eq!(by, None);
-            assert_eq!(
-                receivers,
-                vec!["slack"],
-                "the route's receiver hears through its own flush"
-            );
-        }
-        other => panic!("expected the resolved action, got {other:?}"),
-    }
+    let (by, receivers, _) = h.expect_tell(Update::Resolved).await;
+    assert_eq!(by, None);
+    assert_eq!(
+        receivers,
+        vec!["slack"],
+        "the route's receiver hears through its own flush"
+    );
     assert!(
         h.pages(Duration::from_secs(3 * HOUR)).await.is_empty(),
         "resolved stops the steps"
@@ -288,17 +282,8 @@ async fn new_alerts_join_an_acknowledged_incident_without_paging_unless_configur
         let id = h.flush(name, &[alert("A")], true).unwrap();
         assert_eq!(h.pages(Duration::from_secs(MIN)).await.len(), 1);
         h.escalator.acknowledge(&id, "alice", None).await.unwrap();
-        match h.next(Duration::from_secs(1)).await {
-            Some((
-                _,
-                Action::Tell {
-                    update: Update::Acknowledged,
-                    notice,
-                    ..
-                },
-            )) => assert_eq!(notice, name == "quiet"),
-            other => panic!("expected the acknowledged action, got {other:?}"),
-        }
+        let (_, _, notice) = h.expect_tell(Update::Acknowledged).await;
+        assert_eq!(notice, name == "quiet");
         assert_eq!(
             h.flush(name, &[alert("A"), alert("B")], true),
             Some(id.clone())
@@ -323,21 +308,9 @@ async fn a_human_resolving_keeps_the_episode_until_its_alerts_resolve() {
         .resolve(&id, "alice", Some("fixed the disk".into()))
         .await
         .unwrap();
-    match h.next(Duration::from_secs(1)).await {
-        Some((
-            _,
-            Action::Tell {
-                update: Update::Resolved,
-                by,
-                receivers,
-                ..
-            },
-        )) => {
-            assert_eq!(by.as_deref(), Some("alice"));
-            assert_eq!(receivers, vec!["route-receiver", "slack"]);
-        }
-        other => panic!("expected the resolved action, got {other:?}"),
-    }
+    let (by, receivers, _) = h.expect_tell(Update::Resolved).await;
+    assert_eq!(by.as_deref(), Some("alice"));
+    assert_eq!(receivers, vec!["route-receiver", "slack"]);
     // The alert still fires: no new incident, no page.
     assert_eq!(h.flush("p", &[alert("Down")], true), None);
     assert!(h.pages(Duration::from_secs(2 * HOUR)).await.is_empty());
