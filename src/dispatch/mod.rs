@@ -103,20 +103,18 @@ impl Dispatcher {
 
     /// Puts a (merged) alert into the group of every route it matches.
     pub fn process(&self, alert: &Arc<Alert>) {
-        let now = Instant::now();
-        let now_utc = Utc::now();
         for route_id in self.routes.match_labels(&alert.labels) {
             let route = self.routes.get(route_id);
-            let labels = route.group_labels(&alert.labels);
             let id = GroupId {
                 route: route_id,
-                labels: labels.fingerprint(),
+                labels: route.group_fingerprint(&alert.labels),
             };
             let mut shard = self.shard(&id).lock();
             let group = shard.entry(id).or_insert_with(|| {
                 self.group_count.fetch_add(1, Ordering::Relaxed);
+                let labels = route.group_labels(&alert.labels);
                 let key = format!("{}:{}", route.key, labels);
-                let first_flush = now + route.group_wait;
+                let first_flush = Instant::now() + route.group_wait;
                 self.timers.push(first_flush, id);
                 Arc::new(Mutex::new(AggrGroup::new(labels, key, first_flush)))
             });
@@ -124,11 +122,14 @@ impl Dispatcher {
             g.alerts.insert(alert.fingerprint, alert.clone());
             // An alert that started more than group_wait ago has waited long enough: a group
             // that has not flushed yet flushes now rather than delaying a known-old alert.
-            let waited =
-                chrono::Duration::from_std(route.group_wait).unwrap_or(chrono::Duration::MAX);
-            if !g.has_flushed && g.next_flush.is_some() && alert.starts_at + waited < now_utc {
-                g.next_flush = Some(now);
-                self.timers.push(now, id);
+            if !g.has_flushed && g.next_flush.is_some() {
+                let waited =
+                    chrono::Duration::from_std(route.group_wait).unwrap_or(chrono::Duration::MAX);
+                if alert.starts_at + waited < Utc::now() {
+                    let now = Instant::now();
+                    g.next_flush = Some(now);
+                    self.timers.push(now, id);
+                }
             }
         }
     }

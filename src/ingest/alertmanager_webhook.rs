@@ -1,4 +1,4 @@
-use crate::model::LabelSet;
+use crate::model::{AlertLabels, LabelSet};
 use std::collections::HashMap;
 
 use serde::Deserialize;
@@ -19,7 +19,7 @@ struct WebhookMessage {
 struct WebhookAlert {
     #[serde(default)]
     pub status: Option<String>,
-    pub labels: LabelSet,
+    pub labels: AlertLabels,
     #[serde(default)]
     pub annotations: Option<LabelSet>,
     #[serde(default, deserialize_with = "deserialize_optional")]

@@ -2,13 +2,13 @@ use serde::Deserialize;
 
 use super::{json_error, normalize_all, Decoded, IngestError, RawAlert, Timeouts};
 use crate::model::time::{deserialize_optional, Timestamp};
-use crate::model::LabelSet;
+use crate::model::{AlertLabels, LabelSet};
 
 /// Alertmanager's PostableAlert.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct PostableAlert {
-    labels: LabelSet,
+    labels: AlertLabels,
     #[serde(default)]
     annotations: Option<LabelSet>,
     #[serde(default, deserialize_with = "deserialize_optional")]

@@ -12,7 +12,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::model::time::Timestamp;
-use crate::model::{Alert, LabelSet};
+use crate::model::{Alert, AlertLabels, LabelSet};
 
 pub use alertmanager_webhook::decode_alertmanager_webhook;
 pub use api_v2::decode_postable_alerts;
@@ -52,7 +52,7 @@ pub struct Timeouts {
 
 /// One alert as a sender described it, before Alertmanager's defaults are applied.
 pub(crate) struct RawAlert {
-    pub labels: LabelSet,
+    pub labels: AlertLabels,
     pub annotations: LabelSet,
     pub starts_at: Option<Timestamp>,
     pub ends_at: Option<Timestamp>,
@@ -72,8 +72,10 @@ impl RawAlert {
                 true,
             ),
         };
-        let mut labels = self.labels;
-        labels.remove_empty_values();
+        let AlertLabels {
+            set: labels,
+            fingerprint,
+        } = self.labels;
         if ends_at < starts_at {
             return Err("start time must be before end time".into());
         }
@@ -88,7 +90,7 @@ impl RawAlert {
             .validate()
             .map_err(|e| format!("invalid annotations: {e}"))?;
         Ok(Alert {
-            fingerprint: labels.fingerprint(),
+            fingerprint,
             labels,
             annotations,
             starts_at,

@@ -50,22 +50,25 @@ impl Alert {
     }
 
     /// Alertmanager's `Alert.Merge`: the younger alert wins, with the earliest start and the
-    /// latest explicit end.
-    pub fn merge(&self, newer: &Alert) -> Alert {
+    /// latest explicit end. The re-sent alert comes by value: it usually is the younger one,
+    /// and becomes the merge.
+    pub fn merge(&self, newer: Alert) -> Alert {
         if newer.updated_at < self.updated_at {
-            return newer.merge(self);
+            return newer.merge(self.clone());
         }
         let older = self;
-        let mut merged = newer.clone();
-        if older.starts_at < newer.starts_at {
+        let newer_ends_at = newer.ends_at;
+        let newer_resolved = newer.resolved_at(newer.updated_at);
+        let updated_at = newer.updated_at;
+        let mut merged = newer;
+        if older.starts_at < merged.starts_at {
             merged.starts_at = older.starts_at;
         }
-        let newer_resolved = newer.resolved_at(newer.updated_at);
         if newer_resolved {
-            if older.resolved_at(newer.updated_at) && older.ends_at > newer.ends_at {
+            if older.resolved_at(updated_at) && older.ends_at > newer_ends_at {
                 merged.ends_at = older.ends_at;
             }
-        } else if older.ends_at > newer.ends_at && !older.timeout {
+        } else if older.ends_at > newer_ends_at && !older.timeout {
             merged.ends_at = older.ends_at;
             merged.timeout = false;
         }
@@ -117,7 +120,7 @@ mod tests {
             "2024-01-01T01:00:00Z",
             true,
         );
-        let m = old.merge(&new);
+        let m = old.merge(new.clone());
         assert_eq!(m.starts_at, old.starts_at);
         assert_eq!(
             m.ends_at, old.ends_at,
@@ -125,7 +128,7 @@ mod tests {
         );
         assert!(!m.timeout);
         // Order of the arguments does not matter: the younger is picked by updated_at.
-        assert_eq!(new.merge(&old), m);
+        assert_eq!(new.merge(old), m);
     }
 
     #[test]
@@ -142,6 +145,6 @@ mod tests {
             "2024-01-01T01:00:00Z",
             true,
         );
-        assert_eq!(old.merge(&new).ends_at, new.ends_at);
+        assert_eq!(old.merge(new.clone()).ends_at, new.ends_at);
     }
 }

@@ -3,19 +3,23 @@
 //! string up here and shares one copy, so a re-sent alert allocates nothing for its labels and
 //! a million stored alerts hold each repeated string a few times rather than a million.
 //!
-//! Each thread keeps its own table: a shared one made every label of every request take the
+//! Whole label sets are shared the same way: a re-sent alert's labels and annotations decode to
+//! the set decoded before, so they cost one reference count rather than one per string.
+//!
+//! Each thread keeps its own tables: a shared one made every label of every request take the
 //! same locks and bounce the same reference counts between cores (15% of ingest CPU in a
 //! profile). A string is thus held once per worker thread at most.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use serde::de::{Deserializer, Visitor};
 use serde::Deserialize;
 
-use super::fingerprint::{fnv1a, FNV_OFFSET};
+use super::fingerprint::{fnv1a, Prehashed, FNV_OFFSET};
+use super::labels::{LabelSet, Pair};
 
 /// Longer strings (descriptions, URLs) are rarely repeated: they are not interned.
 const MAX_INTERNED_LEN: usize = 64;
@@ -46,8 +50,17 @@ struct Table {
     overflow: usize,
 }
 
+/// Decoded label sets by the hash of their content (their fingerprint). A hash shared by two
+/// sets keeps the later one; lookups compare content, so that only costs sharing.
+#[derive(Default)]
+struct SetTable {
+    sets: HashMap<u64, LabelSet, Prehashed>,
+    overflow: usize,
+}
+
 thread_local! {
     static TABLE: RefCell<Table> = RefCell::new(Table::default());
+    static SETS: RefCell<SetTable> = RefCell::new(SetTable::default());
 }
 
 /// The shared copy of `s` (a new allocation for a long string).
@@ -83,6 +96,45 @@ pub fn intern_up_to(s: &str, max_len: usize) -> Arc<str> {
     })
 }
 
+/// The shared set of `pairs`, which must be sorted by name with each name once; `hash` is any
+/// hash of their content. A set this thread has not seen is built from interned strings and
+/// kept for the next time.
+pub fn shared_set<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)], hash: u64) -> LabelSet {
+    SETS.with(|table| {
+        let mut table = table.borrow_mut();
+        if let Some(found) = table.sets.get(&hash) {
+            let same = found.len() == pairs.len()
+                && found
+                    .iter()
+                    .zip(pairs)
+                    .all(|((a, b), (k, v))| a == k.as_ref() && b == v.as_ref());
+            if same {
+                return found.clone();
+            }
+        }
+        let built: Vec<Pair> = pairs
+            .iter()
+            .map(|(k, v)| (intern(k.as_ref()), intern(v.as_ref())))
+            .collect();
+        let set = LabelSet::from_sorted_unique(built);
+        // Bounded like the string table: when full, drop the sets no alert holds any more,
+        // at most once per quarter table of sets that went by unshared.
+        if table.sets.len() >= MAX_PER_THREAD {
+            table.overflow += 1;
+            if table.overflow < MAX_PER_THREAD / 4 {
+                return set;
+            }
+            table.overflow = 0;
+            table.sets.retain(|_, set| set.is_shared());
+            if table.sets.len() >= MAX_PER_THREAD {
+                return set;
+            }
+        }
+        table.sets.insert(hash, set.clone());
+        set
+    })
+}
+
 /// A string deserialized through the interner.
 pub struct Str(pub Arc<str>);
 
@@ -114,6 +166,28 @@ mod tests {
         assert_eq!(Arc::strong_count(&a), 3, "a, b and the table");
         let long = "x".repeat(MAX_INTERNED_LEN + 1);
         assert!(!Arc::ptr_eq(&intern(&long), &intern(&long)));
+    }
+
+    #[test]
+    fn a_decoded_set_is_shared_with_the_next_decode_of_the_same_content() {
+        let a: LabelSet = serde_json::from_str(r#"{"job":"node","alertname":"SetTest"}"#).unwrap();
+        let b: LabelSet = serde_json::from_str(r#"{"alertname":"SetTest","job":"node"}"#).unwrap();
+        assert_eq!(a, b);
+        assert!(a.is_shared(), "held by a, b and the table");
+        let c: LabelSet = serde_json::from_str(r#"{"alertname":"SetTest","job":"other"}"#).unwrap();
+        assert_ne!(a, c);
+        assert_eq!(c.get("job"), Some("other"));
+    }
+
+    #[test]
+    fn a_full_set_table_keeps_working_and_purges_what_is_unused() {
+        for i in 0..MAX_PER_THREAD + MAX_PER_THREAD / 2 {
+            shared_set(&[("unique_set", i.to_string())], i as u64);
+        }
+        let kept = shared_set(&[("kept", "after-purge")], 1);
+        assert_eq!(kept, shared_set(&[("kept", "after-purge")], 1));
+        assert!(kept.is_shared());
+        SETS.with(|t| assert!(t.borrow().sets.len() < MAX_PER_THREAD, "purged"));
     }
 
     #[test]

@@ -1,13 +1,18 @@
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use smallvec::SmallVec;
 
+use std::hash::Hasher;
+
+use super::fingerprint::PrehashedHasher;
 use super::Fingerprint;
 
-type Pair = (Arc<str>, Arc<str>);
+pub(super) type Pair = (Arc<str>, Arc<str>);
 
 /// A set of label name/value pairs, kept sorted by name so that fingerprints, group keys and
 /// JSON output are deterministic without a sort at every use.
@@ -43,6 +48,17 @@ impl LabelSet {
             }
         }
         LabelSet(Arc::from(out))
+    }
+
+    /// From pairs already sorted by name, each name once.
+    pub(super) fn from_sorted_unique(pairs: Vec<Pair>) -> LabelSet {
+        debug_assert!(pairs.windows(2).all(|w| w[0].0 < w[1].0));
+        LabelSet(Arc::from(pairs))
+    }
+
+    /// Whether anything but the caller holds this set.
+    pub(super) fn is_shared(&self) -> bool {
+        Arc::strong_count(&self.0) > 1
     }
 
     fn position(&self, name: &str) -> Result<usize, usize> {
@@ -95,13 +111,6 @@ impl LabelSet {
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(k, v)| (&**k, &**v))
-    }
-
-    /// Alertmanager drops labels whose value is empty before validating and storing an alert.
-    pub fn remove_empty_values(&mut self) {
-        if self.0.iter().any(|(_, v)| v.is_empty()) {
-            self.edit(|p| p.retain(|(_, v)| !v.is_empty()));
-        }
     }
 
     /// Only the named labels that are present.
@@ -169,26 +178,99 @@ impl Serialize for LabelSet {
 }
 
 impl<'de> Deserialize<'de> for LabelSet {
-    /// A JSON object of strings; names and short values are interned, and strings without
-    /// escapes are read in place, so a re-sent alert costs no allocation for its labels.
+    /// A JSON object of strings. Strings without escapes are read in place, and the set comes
+    /// from this thread's table of decoded sets (see [`super::intern::shared_set`]), so a
+    /// re-sent alert's annotations cost one reference count and no allocation.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Pairs;
-        impl<'de> Visitor<'de> for Pairs {
-            type Value = LabelSet;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an object of string values")
+        deserializer.deserialize_map(PairsVisitor(|pairs: &mut DecodedPairs| {
+            let mut hasher = PrehashedHasher::default();
+            for (name, value) in pairs.iter() {
+                hasher.write(name.as_bytes());
+                hasher.write_u8(0xff);
+                hasher.write(value.as_bytes());
+                hasher.write_u8(0xff);
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LabelSet, A::Error> {
-                let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(8));
-                while let Some((k, v)) =
-                    map.next_entry::<super::intern::Str, super::intern::Str>()?
-                {
-                    pairs.push((k.0, v.0));
-                }
-                Ok(LabelSet::from_pairs(pairs))
+            super::intern::shared_set(pairs, hasher.finish())
+        }))
+    }
+}
+
+/// An alert's labels as a sender posted them, with Alertmanager's rule applied (a label with
+/// an empty value is no label), and their fingerprint.
+#[derive(Debug, Clone)]
+pub struct AlertLabels {
+    pub set: LabelSet,
+    pub fingerprint: Fingerprint,
+}
+
+impl<'de> Deserialize<'de> for AlertLabels {
+    /// Like a `LabelSet`; the fingerprint, which the alert needs anyway, is the key of the
+    /// thread's table of sets, so the labels are hashed once.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(PairsVisitor(|pairs: &mut DecodedPairs| {
+            pairs.retain(|(_, value)| !value.is_empty());
+            let fingerprint = Fingerprint::of_labels(pairs.iter().map(|(k, v)| (&**k, &**v)));
+            AlertLabels {
+                set: super::intern::shared_set(pairs, fingerprint.0),
+                fingerprint,
+            }
+        }))
+    }
+}
+
+/// Reads a JSON object of strings into pairs sorted by name, each name once, and hands them
+/// to its function. The pairs stay in the visitor's frame: returned, they were copied about.
+struct PairsVisitor<F>(F);
+
+impl<'de, T, F: FnOnce(&mut DecodedPairs<'de>) -> T> Visitor<'de> for PairsVisitor<F> {
+    type Value = T;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object of string values")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
+        let mut pairs = DecodedPairs::new();
+        while let Some((k, v)) = map.next_entry::<Text<'de>, Text<'de>>()? {
+            pairs.push((k.0, v.0));
+        }
+        // Of a repeated name the value sent last stays: a stable sort keeps arrival order,
+        // and the swap hands the later value to the pair that is kept.
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        pairs.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                std::mem::swap(&mut later.1, &mut kept.1);
+            }
+            same
+        });
+        Ok((self.0)(&mut pairs))
+    }
+}
+
+/// Pairs as decoded, before they become a `LabelSet`; most alerts have fewer than 16 labels.
+type DecodedPairs<'de> = SmallVec<[(Cow<'de, str>, Cow<'de, str>); 16]>;
+
+/// A JSON string, borrowed from the body unless it had escapes.
+struct Text<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, s: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(s)))
             }
         }
-        deserializer.deserialize_map(Pairs)
+        deserializer.deserialize_str(TextVisitor)
     }
 }
 
@@ -259,6 +341,23 @@ mod tests {
         let a = set(&[("a", "1"), ("b", "2"), ("c", "3")]);
         let b = set(&[("a", "1"), ("b", "x")]);
         assert_eq!(LabelSet::common([&a, &b].into_iter()), set(&[("a", "1")]));
+    }
+
+    #[test]
+    fn posted_labels_drop_empty_values_and_keep_the_last_of_a_name() {
+        let posted: AlertLabels = serde_json::from_str(
+            r#"{"job":"x","empty":"","alertname":"A","job":"node","gone":"x","gone":""}"#,
+        )
+        .unwrap();
+        assert_eq!(posted.set.to_string(), r#"{alertname="A", job="node"}"#);
+        assert_eq!(posted.fingerprint, posted.set.fingerprint());
+        let escaped: AlertLabels =
+            serde_json::from_str(r#"{"alertname":"\u0041","job":"node"}"#).unwrap();
+        assert_eq!(
+            escaped.set, posted.set,
+            "an escaped string is the same value"
+        );
+        assert!(serde_json::from_str::<AlertLabels>(r#"{"a":1}"#).is_err());
     }
 
     #[test]

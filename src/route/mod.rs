@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::config::{merge_matchers, RouteConfig};
 use std::collections::HashMap;
 
-use crate::model::{LabelSet, MatchType, Matchers};
+use crate::model::{Fingerprint, LabelSet, MatchType, Matchers};
 
 pub use tree_print::{print_matching_tree, print_tree};
 
@@ -17,6 +17,9 @@ pub const DEFAULT_REPEAT_INTERVAL: Duration = Duration::from_secs(4 * 3600);
 
 /// Index of a route in its tree; stable for the life of one loaded config.
 pub type RouteId = usize;
+
+/// The routes one alert matched: almost always a few, so they stay off the heap.
+pub type MatchedRoutes = smallvec::SmallVec<[RouteId; 4]>;
 
 #[derive(Debug, Clone)]
 pub struct Route {
@@ -225,8 +228,8 @@ impl RouteTree {
     /// Alertmanager's route matching: depth first, children in order; the first matching child
     /// stops the search unless it has `continue: true`; a node is itself a match only when none
     /// of its children match.
-    pub fn match_labels(&self, labels: &LabelSet) -> Vec<RouteId> {
-        let mut out = Vec::new();
+    pub fn match_labels(&self, labels: &LabelSet) -> MatchedRoutes {
+        let mut out = MatchedRoutes::new();
         self.match_into(0, labels, &mut out, true);
         out
     }
@@ -235,7 +238,7 @@ impl RouteTree {
         &self,
         id: RouteId,
         labels: &LabelSet,
-        out: &mut Vec<RouteId>,
+        out: &mut MatchedRoutes,
         use_index: bool,
     ) -> bool {
         let route = &self.routes[id];
@@ -286,6 +289,20 @@ impl Route {
         } else {
             labels.select(self.group_by.iter().map(String::as_str))
         }
+    }
+
+    /// The fingerprint of [`Route::group_labels`], without building them: an alert joining a
+    /// group that exists needs only this.
+    pub fn group_fingerprint(&self, labels: &LabelSet) -> Fingerprint {
+        if self.group_by_all {
+            return labels.fingerprint();
+        }
+        // Both lists are sorted by name, so one merge walk finds the grouped labels.
+        let mut names = self.group_by.iter().peekable();
+        Fingerprint::of_labels(labels.iter().filter(move |(name, _)| {
+            while names.next_if(|n| n.as_str() < *name).is_some() {}
+            names.peek().is_some_and(|n| n.as_str() == *name)
+        }))
     }
 }
 
@@ -375,7 +392,7 @@ receivers: [{name: default}, {name: pager}, {name: db}, {name: db-prod}]
                                 l.insert(k, v);
                             }
                         }
-                        let mut walked = Vec::new();
+                        let mut walked = MatchedRoutes::new();
                         t.match_into(0, &l, &mut walked, false);
                         assert_eq!(t.match_labels(&l), walked, "{l}");
                         checked += 1;
@@ -399,5 +416,32 @@ receivers: [{name: default}, {name: pager}, {name: db}, {name: db-prod}]
         assert_eq!(route.key, r#"{}/{team="db"}/{env="dev"}"#);
         let pager = t.get(t.match_labels(&labels(&[("severity", "critical")]))[0]);
         assert!(pager.group_by_all);
+    }
+
+    #[test]
+    fn group_fingerprints_are_those_of_the_group_labels() {
+        let yaml = "route:\n  receiver: default\n  group_by: [zone, alertname, cluster]\n  routes:\n    - {matchers: ['all=\"yes\"'], group_by: ['...']}\n    - {matchers: ['none=\"yes\"'], group_by: []}\nreceivers: [{name: default}]\n";
+        let t = RouteTree::build(LoadedConfig::parse(yaml).unwrap().route());
+        for set in [
+            labels(&[("alertname", "A"), ("cluster", "c1"), ("zone", "z")]),
+            labels(&[
+                ("alertname", "A"),
+                ("b", "x"),
+                ("cluster", "c1"),
+                ("instance", "i"),
+            ]),
+            labels(&[("a", "1"), ("zone", "z"), ("zzz", "last")]),
+            labels(&[("instance", "only-ungrouped")]),
+            labels(&[("all", "yes"), ("alertname", "A")]),
+            labels(&[("none", "yes"), ("alertname", "A")]),
+        ] {
+            let route = t.get(t.match_labels(&set)[0]);
+            assert_eq!(
+                route.group_fingerprint(&set),
+                route.group_labels(&set).fingerprint(),
+                "{set} under {}",
+                route.key
+            );
+        }
     }
 }

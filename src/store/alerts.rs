@@ -70,7 +70,7 @@ impl AlertStore {
                 // A re-send with the same start and a later end does not overlap: Alertmanager
                 // replaces rather than merges it. Either way, compare with what was there.
                 let next = if old.alert.overlaps(&alert) {
-                    old.alert.merge(&alert)
+                    old.alert.merge(alert)
                 } else {
                     alert
                 };
