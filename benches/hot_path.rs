@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use alert_router::config::LoadedConfig;
 use alert_router::dispatch::Dispatcher;
-use alert_router::ingest::{decode_postable_alerts, Timeouts};
+use alert_router::ingest::{decode_postable_alerts, DecodeContext, NoKnownAlerts, Timeouts};
 use alert_router::model::time::parse_rfc3339;
 use alert_router::model::{Alert, LabelSet};
 use alert_router::mute::{Inhibitor, Muter, TimeIntervals};
 use alert_router::notify::{NotificationData, Notifier, Receivers};
 use alert_router::route::RouteTree;
-use alert_router::store::{NotificationLog, Silences};
+use alert_router::store::{AlertStore, NotificationLog, Silences};
 use alert_router::template::{data_value, Templates};
 use chrono::Utc;
 
@@ -59,13 +59,39 @@ fn body(alerts: usize) -> Vec<u8> {
     serde_json::to_vec(&list).unwrap_or_default()
 }
 
+/// Alerts not seen before.
 #[divan::bench(args = [1, 64, 256])]
 fn decode_body(bencher: divan::Bencher, alerts: usize) {
     let b = body(alerts);
-    let now = Utc::now();
+    let cx = DecodeContext {
+        now: Utc::now(),
+        timeouts: TIMEOUTS,
+        known: &NoKnownAlerts,
+    };
     bencher
         .counter(divan::counter::ItemsCount::new(alerts))
-        .bench_local(|| decode_postable_alerts(divan::black_box(&b), now, TIMEOUTS));
+        .bench_local(|| decode_postable_alerts(divan::black_box(&b), cx));
+}
+
+/// Alerts re-sent unchanged, as Prometheus does every minute: they share the stored copies.
+#[divan::bench(args = [64])]
+fn decode_resent_body(bencher: divan::Bencher, alerts: usize) {
+    let b = body(alerts);
+    let store = AlertStore::new();
+    let mut cx = DecodeContext {
+        now: Utc::now(),
+        timeouts: TIMEOUTS,
+        known: &NoKnownAlerts,
+    };
+    if let Ok(first) = decode_postable_alerts(&b, cx) {
+        for alert in first.alerts {
+            store.put(alert);
+        }
+    }
+    cx.known = &store;
+    bencher
+        .counter(divan::counter::ItemsCount::new(alerts))
+        .bench_local(|| decode_postable_alerts(divan::black_box(&b), cx));
 }
 
 /// A tree of `teams` routes, each with two children, matched for an alert of the last team.

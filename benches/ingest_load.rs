@@ -154,18 +154,30 @@ fn peak_rss_mib(pid: u32) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// One request body: alerts `first .. first+63`, spread over `groups` alertnames.
+/// One request body: alerts `first .. first+63`, spread over `groups` alertnames, shaped as
+/// Prometheus posts them (labels, annotations, start, end and generator URL). Written with
+/// `write!` rather than through `serde_json::Value`, so the generator spends little of the CPU it
+/// shares with the server on building bodies.
 fn body(first: usize, groups: usize) -> bytes::Bytes {
-    let alerts: Vec<serde_json::Value> = (first..first + BATCH)
-        .map(|n| {
-            serde_json::json!({
-                "labels": {"alertname": format!("Alert{}", n % groups), "instance": format!("host-{n}:9100"),
-                           "job": "node", "severity": if n % 10 == 0 { "critical" } else { "warning" }},
-                "annotations": {"summary": "load test alert"}
-            })
-        })
-        .collect();
-    bytes::Bytes::from(serde_json::to_vec(&alerts).expect("json"))
+    use std::fmt::Write;
+    let now = chrono::Utc::now();
+    let starts = now.format("%Y-%m-%dT%H:%M:%S%.3fZ");
+    let ends = (now + chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%S%.3fZ");
+    let mut out = String::with_capacity(BATCH * 320);
+    out.push('[');
+    for n in first..first + BATCH {
+        if n > first {
+            out.push(',');
+        }
+        let group = n % groups;
+        let severity = if n % 10 == 0 { "critical" } else { "warning" };
+        let _ = write!(
+            out,
+            r#"{{"annotations":{{"summary":"load test alert on host-{n}"}},"endsAt":"{ends}","startsAt":"{starts}","generatorURL":"http://prometheus:9090/graph?g0.expr=load_test_{group}","labels":{{"alertname":"Alert{group}","instance":"host-{n}:9100","job":"node","severity":"{severity}"}}}}"#
+        );
+    }
+    out.push(']');
+    bytes::Bytes::from(out)
 }
 
 /// Request bodies: batch `i` carries alerts `i*64 .. i*64+63` of the alert space, so every
@@ -246,6 +258,7 @@ impl Poster {
     }
 }
 
+#[derive(Clone)]
 struct Result {
     alerts_per_sec: f64,
     p50_ms: f64,
@@ -585,211 +598,259 @@ fn print_row(name: &str, kind: &str, r: &Result) {
     );
 }
 
+/// Which parts to run: all, or those listed after `--parts` (`cargo bench --bench ingest_load
+/// -- --parts 1,4`).
+fn parts() -> Vec<u32> {
+    let args: Vec<String> = std::env::args().collect();
+    match args.iter().position(|a| a == "--parts") {
+        Some(i) => args
+            .get(i + 1)
+            .map(|list| {
+                list.split(',')
+                    .filter_map(|p| p.trim().parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        None => vec![1, 2, 3, 4],
+    }
+}
+
+/// The middle of `values` by alerts/s.
+fn median_run(mut values: Vec<Result>) -> Option<Result> {
+    values.sort_by(|a, b| a.alerts_per_sec.total_cmp(&b.alerts_per_sec));
+    let middle = values.len() / 2;
+    values.into_iter().nth(middle)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let (duration, concurrency) = if full {
-        (Duration::from_secs(10), 32)
+    let parts = parts();
+    // The shared machine has slow spells of many seconds; rounds that alternate the servers
+    // put each server's runs across the same spells, and each ratio compares runs made side by
+    // side.
+    let (duration, concurrency, rounds) = if full {
+        (Duration::from_secs(8), 32, 3)
     } else {
-        (Duration::from_secs(1), 4)
+        (Duration::from_secs(1), 4, 1)
     };
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let bodies = Arc::new(bodies(100_000, 500));
     type Start = Box<dyn Fn() -> Option<Server>>;
+    let mut alertmanager_rate = None;
 
     // 1. Saturation.
-    let mut runs: Vec<(Start, Traffic)> = vec![(
-        Box::new(|| Some(start_alert_router("none"))),
-        Traffic::Resend,
-    )];
-    if full {
-        runs.push((
-            Box::new(|| Some(start_alert_router("fsync"))),
-            Traffic::Resend,
-        ));
-        runs.push((
-            Box::new(|| Some(start_alert_router("batch"))),
-            Traffic::Resend,
-        ));
-        runs.push((Box::new(start_alertmanager), Traffic::Resend));
-        runs.push((
-            Box::new(|| Some(start_alert_router("none"))),
-            Traffic::AllNew,
-        ));
-        runs.push((
-            Box::new(|| Some(start_alert_router("fsync"))),
-            Traffic::AllNew,
-        ));
-        runs.push((Box::new(start_alertmanager), Traffic::AllNew));
-    } else {
-        runs.push((
-            Box::new(|| Some(start_alert_router("fsync"))),
-            Traffic::AllNew,
-        ));
+    if parts.contains(&1) {
+        println!(
+            "1. saturation: POST /api/v2/alerts, {BATCH}-alert batches, {concurrency} clients, {}s per run, {rounds} rounds (median shown); re-send cycles over 100k alerts in 500 groups, all-new never repeats an alert",
+            duration.as_secs()
+        );
+        println!(
+            "{:<26} {:<9} {:>10} {:>8} {:>8} {:>8} {:>14} {:>9} {:>6}",
+            "server",
+            "traffic",
+            "alerts/s",
+            "p50 ms",
+            "p99 ms",
+            "p999 ms",
+            "CPU s/M alerts",
+            "peak MiB",
+            "errors"
+        );
     }
-    println!(
-        "1. saturation: POST /api/v2/alerts, {BATCH}-alert batches, {concurrency} clients, {}s each; re-send cycles over 100k alerts in 500 groups, all-new never repeats an alert",
-        duration.as_secs()
-    );
-    println!(
-        "{:<26} {:<9} {:>10} {:>8} {:>8} {:>8} {:>14} {:>9} {:>6}",
-        "server",
-        "traffic",
-        "alerts/s",
-        "p50 ms",
-        "p99 ms",
-        "p999 ms",
-        "CPU s/M alerts",
-        "peak MiB",
-        "errors"
-    );
-    let mut results: Vec<(String, Result)> = Vec::new();
-    for (start, traffic) in runs {
-        let Some(server) = start() else { continue };
-        let Some(r) = runtime.block_on(drive(
-            &server,
-            bodies.clone(),
-            traffic,
-            concurrency,
-            duration,
-        )) else {
+    for traffic in [Traffic::Resend, Traffic::AllNew] {
+        if !parts.contains(&1) {
+            break;
+        }
+        let (kind, modes): (&str, &[&str]) = match (traffic, full) {
+            (Traffic::Resend, true) => ("re-send", &["none", "fsync", "batch"]),
+            (Traffic::AllNew, true) => ("all-new", &["none", "fsync"]),
+            (Traffic::Resend, false) => ("re-send", &["none"]),
+            (Traffic::AllNew, false) => ("all-new", &["fsync"]),
+        };
+        let mut servers: Vec<(String, Start)> = modes
+            .iter()
+            .map(|mode| {
+                let mode: &'static str = mode;
+                let start: Start = Box::new(move || Some(start_alert_router(mode)));
+                (format!("alert-router ({mode})"), start)
+            })
+            .collect();
+        if full {
+            servers.push(("Alertmanager 0.25".into(), Box::new(start_alertmanager)));
+        }
+        // runs[server][round]
+        let mut runs: Vec<Vec<Result>> = servers.iter().map(|_| Vec::new()).collect();
+        for _ in 0..rounds {
+            for (i, (_, start)) in servers.iter().enumerate() {
+                let Some(server) = start() else { continue };
+                let run = runtime.block_on(drive(
+                    &server,
+                    bodies.clone(),
+                    traffic,
+                    concurrency,
+                    duration,
+                ));
+                runs[i].extend(run);
+            }
+        }
+        let am_runs = if full { runs.last().cloned() } else { None };
+        for ((name, _), server_runs) in servers.iter().zip(runs.iter().cloned()) {
+            if let Some(r) = median_run(server_runs) {
+                print_row(name, kind, &r);
+                if name.starts_with("Alertmanager") && traffic == Traffic::Resend {
+                    alertmanager_rate = Some(r.alerts_per_sec);
+                }
+            }
+        }
+        let Some(am_runs) = am_runs.filter(|r| r.len() == rounds) else {
             continue;
         };
-        let kind = if traffic == Traffic::Resend {
-            "re-send"
-        } else {
-            "all-new"
-        };
-        print_row(&server.name, kind, &r);
-        results.push((format!("{} {kind}", server.name), r));
+        for (mode, server_runs) in modes.iter().zip(&runs) {
+            if server_runs.len() != rounds {
+                continue;
+            }
+            let per_round = |f: &dyn Fn(&Result, &Result) -> f64| {
+                median(
+                    server_runs
+                        .iter()
+                        .zip(&am_runs)
+                        .map(|(r, a)| f(r, a))
+                        .collect(),
+                )
+            };
+            println!(
+                "{kind}: alert-router ({mode}) / Alertmanager, median of the {rounds} rounds' ratios: throughput {:.2}x, CPU per alert {:.2}x less, peak RSS {:.2}",
+                per_round(&|r, a| r.alerts_per_sec / a.alerts_per_sec),
+                per_round(&|r, a| a.cpu_per_million / r.cpu_per_million),
+                per_round(&|r, a| r.peak_rss_mib / a.peak_rss_mib),
+            );
+        }
     }
-    let get = |name: &str| results.iter().find(|(n, _)| n == name).map(|(_, r)| r);
-    for kind in ["re-send", "all-new"] {
-        let am = get(&format!("Alertmanager 0.25 {kind}"));
-        for mode in ["none", "fsync", "batch"] {
-            if let (Some(r), Some(a)) = (get(&format!("alert-router ({mode}) {kind}")), am) {
-                println!(
-                    "{kind}: alert-router ({mode}) / Alertmanager: throughput {:.2}x, CPU per alert {:.2}x less, peak RSS {:.2}",
-                    r.alerts_per_sec / a.alerts_per_sec,
-                    a.cpu_per_million / r.cpu_per_million,
-                    r.peak_rss_mib / a.peak_rss_mib
-                );
+
+    if parts.contains(&2) {
+        // 2. Fixed offered rate: Alertmanager's saturation rate (a fixed 20k/s in the quick run).
+        let (rate, source) = match alertmanager_rate {
+            Some(rate) => (rate, "Alertmanager's saturation rate on re-send traffic"),
+            None => (
+                20_000.0,
+                "a fixed rate: Alertmanager's saturation was not measured",
+            ),
+        };
+        println!(
+        "\n2. open loop at {rate:.0} alerts/s ({source}), {}s, after one warm-up pass over the 100k alerts",
+        duration.as_secs()
+    );
+        let mut starts: Vec<Start> = vec![Box::new(|| Some(start_alert_router("none")))];
+        if full {
+            starts.push(Box::new(|| Some(start_alert_router("fsync"))));
+            starts.push(Box::new(start_alertmanager));
+        }
+        for start in starts {
+            let Some(server) = start() else { continue };
+            let pid = server.child.id();
+            // Steady state, as under Prometheus: every alert known (and saved) before the window.
+            runtime.block_on(warm_up(server.port, &bodies));
+            if let Some(r) =
+                runtime.block_on(drive_rate(server.port, pid, bodies.clone(), rate, duration))
+            {
+                print_row(&server.name, "re-send", &r);
             }
         }
     }
 
-    // 2. Fixed offered rate: Alertmanager's saturation rate (a fixed 20k/s in the quick run).
-    let (rate, source) = match get("Alertmanager 0.25 re-send") {
-        Some(a) => (
-            a.alerts_per_sec,
-            "Alertmanager's saturation rate on re-send traffic",
-        ),
-        None => (20_000.0, "a fixed rate: Alertmanager did not run"),
-    };
-    println!(
-        "\n2. open loop at {rate:.0} alerts/s ({source}), {}s, after one warm-up pass over the 100k alerts",
-        duration.as_secs()
-    );
-    let mut starts: Vec<Start> = vec![Box::new(|| Some(start_alert_router("none")))];
-    if full {
-        starts.push(Box::new(|| Some(start_alert_router("fsync"))));
-        starts.push(Box::new(start_alertmanager));
-    }
-    for start in starts {
-        let Some(server) = start() else { continue };
-        let pid = server.child.id();
-        // Steady state, as under Prometheus: every alert known (and saved) before the window.
-        runtime.block_on(warm_up(server.port, &bodies));
-        if let Some(r) =
-            runtime.block_on(drive_rate(server.port, pid, bodies.clone(), rate, duration))
-        {
-            print_row(&server.name, "re-send", &r);
-        }
-    }
-
-    // 3. A million alerts in 100k groups, garbage collection every 2s.
-    let (space, groups, long) = if full {
-        (1_000_000, 100_000, Duration::from_secs(20))
-    } else {
-        (10_000, 1_000, Duration::from_secs(1))
-    };
-    println!("\n3. {space} alerts in {groups} groups, {concurrency} clients, --alerts.gc-interval 2s: alerts/s per second");
-    let mut starts: Vec<Start> = vec![Box::new(|| {
-        Some(start_alert_router_with(
-            "none",
-            CONFIG,
-            &["--alerts.gc-interval", "2s"],
-        ))
-    })];
-    if full {
-        // With fsync the state log also rotates and is compacted during the run.
-        starts.push(Box::new(|| {
+    if parts.contains(&3) {
+        // 3. A million alerts in 100k groups, garbage collection every 2s.
+        let (space, groups, long) = if full {
+            (1_000_000, 100_000, Duration::from_secs(20))
+        } else {
+            (10_000, 1_000, Duration::from_secs(1))
+        };
+        println!("\n3. {space} alerts in {groups} groups, {concurrency} clients, --alerts.gc-interval 2s: alerts/s per second");
+        let mut starts: Vec<Start> = vec![Box::new(|| {
             Some(start_alert_router_with(
-                "fsync",
+                "none",
                 CONFIG,
                 &["--alerts.gc-interval", "2s"],
             ))
-        }));
-        starts.push(Box::new(|| {
-            start_alertmanager_with(CONFIG, &["--alerts.gc-interval=2s"])
-        }));
-    }
-    for start in starts {
-        let Some(server) = start() else { continue };
-        if let Some((per_second, rss)) =
-            runtime.block_on(drive_timeline(&server, space, groups, concurrency, long))
-        {
-            let mut sorted = per_second.clone();
-            sorted.sort_by(f64::total_cmp);
-            let median = percentile(&sorted, 0.5);
-            let stalls = per_second.iter().filter(|r| **r < median / 2.0).count();
-            println!(
+        })];
+        if full {
+            // With fsync the state log also rotates and is compacted during the run.
+            starts.push(Box::new(|| {
+                Some(start_alert_router_with(
+                    "fsync",
+                    CONFIG,
+                    &["--alerts.gc-interval", "2s"],
+                ))
+            }));
+            starts.push(Box::new(|| {
+                start_alertmanager_with(CONFIG, &["--alerts.gc-interval=2s"])
+            }));
+        }
+        for start in starts {
+            let Some(server) = start() else { continue };
+            if let Some((per_second, rss)) =
+                runtime.block_on(drive_timeline(&server, space, groups, concurrency, long))
+            {
+                let mut sorted = per_second.clone();
+                sorted.sort_by(f64::total_cmp);
+                let median = percentile(&sorted, 0.5);
+                let stalls = per_second.iter().filter(|r| **r < median / 2.0).count();
+                println!(
                 "{:<26} min {:>9.0}  median {:>9.0}  max {:>9.0}  seconds under half the median: {stalls}  peak {rss:.0} MiB",
                 server.name,
                 sorted.first().copied().unwrap_or(0.0),
                 median,
                 sorted.last().copied().unwrap_or(0.0)
             );
-            println!(
-                "  per second: {:?}",
-                per_second
-                    .iter()
-                    .map(|r| (*r / 1000.0).round() as u64)
-                    .collect::<Vec<_>>()
-            );
+                println!(
+                    "  per second: {:?}",
+                    per_second
+                        .iter()
+                        .map(|r| (*r / 1000.0).round() as u64)
+                        .collect::<Vec<_>>()
+                );
+            }
         }
     }
 
-    // 4. End to end with group_wait 0 under background load.
-    let (background, probes) = if full { (10_000.0, 500) } else { (2_000.0, 20) };
-    println!("\n4. end to end: alert received -> webhook delivered, group_wait 0s, {background:.0} alerts/s background, {probes} probes");
-    let (hook_port, arrivals) = runtime.block_on(webhook_receiver());
-    let config = e2e_config(hook_port);
-    let mut starts: Vec<Box<dyn Fn() -> Option<Server>>> = vec![{
-        let config = config.clone();
-        Box::new(move || Some(start_alert_router_with("fsync", &config, &[])))
-    }];
-    if full {
-        let config = config.clone();
-        starts.push(Box::new(move || start_alertmanager_with(&config, &[])));
-    }
-    for start in starts {
-        let Some(server) = start() else { continue };
-        arrivals.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        if let Some(l) = runtime.block_on(drive_e2e(
-            &server,
-            arrivals.clone(),
-            bodies.clone(),
-            background,
-            probes,
-        )) {
-            println!(
-                "{:<26} delivered {:>4}  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms",
-                server.name,
-                l.len(),
-                percentile(&l, 0.5),
-                percentile(&l, 0.99),
-                l.last().copied().unwrap_or(0.0)
-            );
+    if parts.contains(&4) {
+        // 4. End to end with group_wait 0 under background load.
+        let (background, probes) = if full { (10_000.0, 500) } else { (2_000.0, 20) };
+        println!("\n4. end to end: alert received -> webhook delivered, group_wait 0s, {background:.0} alerts/s background, {probes} probes");
+        let (hook_port, arrivals) = runtime.block_on(webhook_receiver());
+        let config = e2e_config(hook_port);
+        let mut starts: Vec<Box<dyn Fn() -> Option<Server>>> = vec![{
+            let config = config.clone();
+            Box::new(move || Some(start_alert_router_with("fsync", &config, &[])))
+        }];
+        if full {
+            let config = config.clone();
+            starts.push(Box::new(move || start_alertmanager_with(&config, &[])));
+        }
+        for start in starts {
+            let Some(server) = start() else { continue };
+            arrivals.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            if let Some(l) = runtime.block_on(drive_e2e(
+                &server,
+                arrivals.clone(),
+                bodies.clone(),
+                background,
+                probes,
+            )) {
+                println!(
+                    "{:<26} delivered {:>4}  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms",
+                    server.name,
+                    l.len(),
+                    percentile(&l, 0.5),
+                    percentile(&l, 0.99),
+                    l.last().copied().unwrap_or(0.0)
+                );
+            }
         }
     }
 }

@@ -329,9 +329,10 @@ impl App {
     }
 }
 
-/// How far a re-send may push a timeout end past the saved copy before it is written again: a
-/// quarter of resolve_timeout (at least 30s). Prometheus re-sends every minute, so with the
-/// default 5m most re-sends cost no write, and a crash shortens an alert's end by at most this.
+/// How far a re-send may push an alert's end past the saved copy before it is written again: a
+/// quarter of resolve_timeout (at least 30s). Prometheus re-sends every minute with an end four
+/// re-send intervals ahead (or none, which gives a timeout end), so most re-sends cost no write,
+/// and a crash shortens an alert's end by at most this.
 fn renewal_slack(resolve_timeout: Duration) -> chrono::Duration {
     chrono::Duration::from_std((resolve_timeout / 4).max(Duration::from_secs(30)))
         .unwrap_or(chrono::Duration::MAX)

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use super::ApiError;
 use crate::app::App;
-use crate::ingest::{self, signature, Decoded, IngestError, Timeouts};
+use crate::ingest::{self, signature, DecodeContext, Decoded, IngestError};
 use crate::model::time::{format_rfc3339_millis, Timestamp};
 use crate::model::{Alert, Matcher};
 use crate::mute::{MuteStatus, Muter};
@@ -21,10 +21,15 @@ use crate::mute::{MuteStatus, Muter};
 /// The version amtool compares with its own; alert-router implements the 0.25 API.
 pub const API_COMPAT_VERSION: &str = "0.25.0";
 
-type Decoder = fn(&[u8], Timestamp, Timeouts) -> Result<Decoded, IngestError>;
+type Decoder = fn(&[u8], DecodeContext) -> Result<Decoded, IngestError>;
 
 async fn ingest_with(app: &App, body: &[u8], decode: Decoder) -> Response {
-    let decoded = match decode(body, Utc::now(), app.timeouts()) {
+    let cx = DecodeContext {
+        now: Utc::now(),
+        timeouts: app.timeouts(),
+        known: &*app.store,
+    };
+    let decoded = match decode(body, cx) {
         Ok(d) => d,
         Err(e) => {
             metrics::counter!("alert_router_ingest_rejected_total").increment(1);

@@ -7,12 +7,16 @@ mod grafana;
 pub mod signature;
 
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::Duration;
 
+use serde::de::{DeserializeSeed, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use thiserror::Error;
 
 use crate::model::time::Timestamp;
-use crate::model::{Alert, AlertLabels, LabelSet};
+use crate::model::{validate_names, Alert, Fingerprint, PostedLabels, PostedPairs};
 
 pub use alertmanager_webhook::decode_alertmanager_webhook;
 pub use api_v2::decode_postable_alerts;
@@ -50,20 +54,50 @@ pub struct Timeouts {
     pub webhook: Duration,
 }
 
-/// One alert as a sender described it, before Alertmanager's defaults are applied.
-pub(crate) struct RawAlert {
-    pub labels: AlertLabels,
-    pub annotations: LabelSet,
+/// Where decoding finds the alerts already held: a re-sent alert whose labels, annotations or
+/// generator URL are unchanged shares the stored copies, so it allocates nothing for them.
+pub trait KnownAlerts {
+    fn known(&self, fingerprint: Fingerprint) -> Option<Arc<Alert>>;
+}
+
+/// For decoding without a store (tests, benchmarks, tools).
+pub struct NoKnownAlerts;
+
+impl KnownAlerts for NoKnownAlerts {
+    fn known(&self, _: Fingerprint) -> Option<Arc<Alert>> {
+        None
+    }
+}
+
+/// What a decoder needs besides the body.
+#[derive(Clone, Copy)]
+pub struct DecodeContext<'a> {
+    pub now: Timestamp,
+    pub timeouts: Timeouts,
+    pub known: &'a dyn KnownAlerts,
+}
+
+/// One alert as a sender described it, before Alertmanager's defaults are applied. It borrows
+/// the decoded alert, whose strings still point into the request body: decoded pairs are
+/// large, and are not moved about.
+pub(crate) struct RawAlert<'r, 'a> {
+    pub labels: &'r PostedLabels<'a>,
+    pub annotations: Option<&'r PostedPairs<'a>>,
     pub starts_at: Option<Timestamp>,
     pub ends_at: Option<Timestamp>,
-    pub generator_url: String,
+    pub generator_url: &'r str,
     pub values: BTreeMap<String, f64>,
 }
 
-impl RawAlert {
+impl RawAlert<'_, '_> {
     /// Alertmanager's API defaults and validation: a missing start is now (or the end), a
     /// missing end is `now + timeout` and marked as such, empty label values are dropped.
-    pub(crate) fn normalize(self, now: Timestamp, timeout: Duration) -> Result<Alert, String> {
+    pub(crate) fn normalize(
+        self,
+        now: Timestamp,
+        timeout: Duration,
+        known: &dyn KnownAlerts,
+    ) -> Result<Alert, String> {
         let starts_at = self.starts_at.or(self.ends_at).unwrap_or(now);
         let (ends_at, is_timeout) = match self.ends_at {
             Some(end) => (end, false),
@@ -72,31 +106,35 @@ impl RawAlert {
                 true,
             ),
         };
-        let AlertLabels {
-            set: labels,
-            fingerprint,
-        } = self.labels;
         if ends_at < starts_at {
             return Err("start time must be before end time".into());
         }
-        labels
-            .validate()
+        let labels = &self.labels.pairs;
+        validate_names(labels.iter().map(|(name, _)| &**name))
             .map_err(|e| format!("invalid label set: {e}"))?;
         if labels.is_empty() {
             return Err("at least one label pair required".into());
         }
-        let annotations = self.annotations;
-        annotations
-            .validate()
+        let no_annotations = PostedPairs::default();
+        let annotations = self.annotations.unwrap_or(&no_annotations);
+        validate_names(annotations.0.iter().map(|(name, _)| &**name))
             .map_err(|e| format!("invalid annotations: {e}"))?;
+        let stored = known.known(self.labels.fingerprint);
+        let stored = stored.as_deref();
+        let generator_url = match stored {
+            Some(alert) if *alert.generator_url == *self.generator_url => {
+                alert.generator_url.clone()
+            }
+            // Every alert of one alerting rule carries the same URL.
+            _ => crate::model::intern::intern_up_to(self.generator_url, 1024),
+        };
         Ok(Alert {
-            fingerprint,
-            labels,
-            annotations,
+            fingerprint: self.labels.fingerprint,
+            labels: self.labels.to_set(stored.map(|a| &a.labels)),
+            annotations: annotations.to_set(stored.map(|a| &a.annotations)),
             starts_at,
             ends_at,
-            // Every alert of one alerting rule carries the same URL.
-            generator_url: crate::model::intern::intern_up_to(&self.generator_url, 1024),
+            generator_url,
             updated_at: now,
             timeout: is_timeout,
             values: self.values,
@@ -104,15 +142,38 @@ impl RawAlert {
     }
 }
 
-pub(crate) fn normalize_all(raw: Vec<RawAlert>, now: Timestamp, timeout: Duration) -> Decoded {
-    let mut decoded = Decoded::default();
-    for r in raw {
-        match r.normalize(now, timeout) {
-            Ok(a) => decoded.alerts.push(a),
-            Err(e) => decoded.errors.push(e),
+impl Decoded {
+    /// Normalizes `raw` into this batch: kept if valid, its reason recorded if not.
+    pub(crate) fn push(&mut self, raw: RawAlert, timeout: Duration, cx: &DecodeContext) {
+        match raw.normalize(cx.now, timeout, cx.known) {
+            Ok(alert) => self.alerts.push(alert),
+            Err(e) => self.errors.push(e),
         }
     }
-    decoded
+}
+
+/// Decodes a JSON array one element at a time, handing each to a function, so no array of
+/// decoded elements is built in between.
+pub(crate) struct EachElement<T, F>(pub F, pub PhantomData<fn() -> T>);
+
+impl<'de, T: Deserialize<'de>, F: FnMut(T)> DeserializeSeed<'de> for EachElement<T, F> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de, T: Deserialize<'de>, F: FnMut(T)> Visitor<'de> for EachElement<T, F> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(element) = seq.next_element::<T>()? {
+            (self.0)(element);
+        }
+        Ok(())
+    }
 }
 
 pub(crate) fn json_error(e: serde_json::Error) -> IngestError {

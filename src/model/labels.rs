@@ -1,5 +1,6 @@
 use std::borrow::Cow;
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use serde::de::{MapAccess, Visitor};
@@ -54,6 +55,11 @@ impl LabelSet {
     pub(super) fn from_sorted_unique(pairs: Vec<Pair>) -> LabelSet {
         debug_assert!(pairs.windows(2).all(|w| w[0].0 < w[1].0));
         LabelSet(Arc::from(pairs))
+    }
+
+    /// Whether both are the same shared set (not only equal ones).
+    pub fn ptr_eq(&self, other: &LabelSet) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
     }
 
     /// Whether anything but the caller holds this set.
@@ -129,12 +135,17 @@ impl LabelSet {
     /// Alertmanager's `LabelSet.Validate`: names match `[a-zA-Z_][a-zA-Z0-9_]*`.
     /// Values are valid UTF-8 by construction of `str`.
     pub fn validate(&self) -> Result<(), String> {
-        for (name, _) in self.0.iter() {
-            if !is_valid_label_name(name) {
-                return Err(format!("invalid name {:?}", &**name));
-            }
-        }
-        Ok(())
+        validate_names(self.0.iter().map(|(name, _)| &**name))
+    }
+
+    /// Whether this set holds exactly `pairs` (sorted by name, each name once).
+    pub fn equals_pairs<K: AsRef<str>, V: AsRef<str>>(&self, pairs: &[(K, V)]) -> bool {
+        self.0.len() == pairs.len()
+            && self
+                .0
+                .iter()
+                .zip(pairs)
+                .all(|((a, b), (k, v))| **a == *k.as_ref() && **b == *v.as_ref())
     }
 
     /// Labels present with the same value in every set (Alertmanager's CommonLabels).
@@ -178,58 +189,96 @@ impl Serialize for LabelSet {
 }
 
 impl<'de> Deserialize<'de> for LabelSet {
-    /// A JSON object of strings. Strings without escapes are read in place, and the set comes
-    /// from this thread's table of decoded sets (see [`super::intern::shared_set`]), so a
-    /// re-sent alert's annotations cost one reference count and no allocation.
+    /// A JSON object of strings; names and short values are interned.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(PairsVisitor(|pairs: &mut DecodedPairs| {
-            let mut hasher = PrehashedHasher::default();
-            for (name, value) in pairs.iter() {
-                hasher.write(name.as_bytes());
-                hasher.write_u8(0xff);
-                hasher.write(value.as_bytes());
-                hasher.write_u8(0xff);
-            }
-            super::intern::shared_set(pairs, hasher.finish())
+        deserializer.deserialize_map(PairsVisitor::new(|pairs: &mut DecodedPairs| {
+            super::intern::interned_set(pairs)
         }))
     }
 }
 
+/// Pairs as decoded, sorted by name with each name once, before they become a `LabelSet`.
+/// Strings without escapes are borrowed from the body; up to 8 pairs stay off the heap.
+pub type DecodedPairs<'de> = SmallVec<[(Cow<'de, str>, Cow<'de, str>); 8]>;
+
 /// An alert's labels as a sender posted them, with Alertmanager's rule applied (a label with
-/// an empty value is no label), and their fingerprint.
-#[derive(Debug, Clone)]
-pub struct AlertLabels {
-    pub set: LabelSet,
+/// an empty value is no label), and their fingerprint. A re-sent alert's labels are compared
+/// with the stored alert's and share them, so they cost no allocation.
+pub struct PostedLabels<'de> {
+    pub pairs: DecodedPairs<'de>,
     pub fingerprint: Fingerprint,
 }
 
-impl<'de> Deserialize<'de> for AlertLabels {
-    /// Like a `LabelSet`; the fingerprint, which the alert needs anyway, is the key of the
-    /// thread's table of sets, so the labels are hashed once.
+impl<'de: 'a, 'a> Deserialize<'de> for PostedLabels<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(PairsVisitor(|pairs: &mut DecodedPairs| {
+        deserializer.deserialize_map(PairsVisitor::new(|pairs: &mut DecodedPairs<'a>| {
             pairs.retain(|(_, value)| !value.is_empty());
-            let fingerprint = Fingerprint::of_labels(pairs.iter().map(|(k, v)| (&**k, &**v)));
-            AlertLabels {
-                set: super::intern::shared_set(pairs, fingerprint.0),
-                fingerprint,
+            PostedLabels {
+                fingerprint: Fingerprint::of_labels(pairs.iter().map(|(k, v)| (&**k, &**v))),
+                pairs: std::mem::take(pairs),
             }
         }))
+    }
+}
+
+impl PostedLabels<'_> {
+    /// `known` if it holds these labels, else a new set.
+    pub fn to_set(&self, known: Option<&LabelSet>) -> LabelSet {
+        match known {
+            Some(set) if set.equals_pairs(&self.pairs) => set.clone(),
+            _ => super::intern::interned_set(&self.pairs),
+        }
+    }
+}
+
+/// An alert's annotations as posted (an empty value stays).
+#[derive(Default)]
+pub struct PostedPairs<'de>(pub DecodedPairs<'de>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for PostedPairs<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(PairsVisitor::new(|pairs: &mut DecodedPairs<'a>| {
+            PostedPairs(std::mem::take(pairs))
+        }))
+    }
+}
+
+impl PostedPairs<'_> {
+    /// `known` if it holds these pairs, else the set other alerts with the same pairs share
+    /// (many alerts of a rule carry the same annotations).
+    pub fn to_set(&self, known: Option<&LabelSet>) -> LabelSet {
+        if let Some(set) = known.filter(|set| set.equals_pairs(&self.0)) {
+            return set.clone();
+        }
+        let mut hasher = PrehashedHasher::default();
+        for (name, value) in &self.0 {
+            hasher.write(name.as_bytes());
+            hasher.write_u8(0xff);
+            hasher.write(value.as_bytes());
+            hasher.write_u8(0xff);
+        }
+        super::intern::shared_set(&self.0, hasher.finish())
     }
 }
 
 /// Reads a JSON object of strings into pairs sorted by name, each name once, and hands them
 /// to its function. The pairs stay in the visitor's frame: returned, they were copied about.
-struct PairsVisitor<F>(F);
+struct PairsVisitor<'a, F>(F, PhantomData<&'a ()>);
 
-impl<'de, T, F: FnOnce(&mut DecodedPairs<'de>) -> T> Visitor<'de> for PairsVisitor<F> {
+impl<'a, F> PairsVisitor<'a, F> {
+    fn new(then: F) -> Self {
+        PairsVisitor(then, PhantomData)
+    }
+}
+
+impl<'de: 'a, 'a, T, F: FnOnce(&mut DecodedPairs<'a>) -> T> Visitor<'de> for PairsVisitor<'a, F> {
     type Value = T;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an object of string values")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
         let mut pairs = DecodedPairs::new();
-        while let Some((k, v)) = map.next_entry::<Text<'de>, Text<'de>>()? {
+        while let Some((k, v)) = map.next_entry::<Text<'a>, Text<'a>>()? {
             pairs.push((k.0, v.0));
         }
         // Of a repeated name the value sent last stays: a stable sort keeps arrival order,
@@ -246,31 +295,29 @@ impl<'de, T, F: FnOnce(&mut DecodedPairs<'de>) -> T> Visitor<'de> for PairsVisit
     }
 }
 
-/// Pairs as decoded, before they become a `LabelSet`; most alerts have fewer than 16 labels.
-type DecodedPairs<'de> = SmallVec<[(Cow<'de, str>, Cow<'de, str>); 16]>;
+/// A JSON string, borrowed from the body unless it had escapes. (serde's own `Cow<str>` always
+/// copies.)
+pub struct Text<'de>(pub Cow<'de, str>);
 
-/// A JSON string, borrowed from the body unless it had escapes.
-struct Text<'de>(Cow<'de, str>);
-
-impl<'de> Deserialize<'de> for Text<'de> {
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct TextVisitor;
-        impl<'de> Visitor<'de> for TextVisitor {
-            type Value = Text<'de>;
+        struct TextVisitor<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for TextVisitor<'a> {
+            type Value = Text<'a>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a string")
             }
-            fn visit_borrowed_str<E: serde::de::Error>(self, s: &'de str) -> Result<Text<'de>, E> {
+            fn visit_borrowed_str<E: serde::de::Error>(self, s: &'de str) -> Result<Text<'a>, E> {
                 Ok(Text(Cow::Borrowed(s)))
             }
-            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Text<'de>, E> {
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Text<'a>, E> {
                 Ok(Text(Cow::Owned(s.to_owned())))
             }
-            fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Text<'de>, E> {
+            fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Text<'a>, E> {
                 Ok(Text(Cow::Owned(s)))
             }
         }
-        deserializer.deserialize_str(TextVisitor)
+        deserializer.deserialize_str(TextVisitor(PhantomData))
     }
 }
 
@@ -301,6 +348,14 @@ impl<K: Into<Arc<str>>, V: Into<Arc<str>>> FromIterator<(K, V)> for LabelSet {
                 .map(|(k, v)| (k.into(), v.into()))
                 .collect(),
         )
+    }
+}
+
+/// Alertmanager's `LabelSet.Validate` on names alone.
+pub fn validate_names<'a>(mut names: impl Iterator<Item = &'a str>) -> Result<(), String> {
+    match names.find(|name| !is_valid_label_name(name)) {
+        Some(bad) => Err(format!("invalid name {bad:?}")),
+        None => Ok(()),
     }
 }
 
@@ -345,19 +400,19 @@ mod tests {
 
     #[test]
     fn posted_labels_drop_empty_values_and_keep_the_last_of_a_name() {
-        let posted: AlertLabels = serde_json::from_str(
-            r#"{"job":"x","empty":"","alertname":"A","job":"node","gone":"x","gone":""}"#,
-        )
-        .unwrap();
-        assert_eq!(posted.set.to_string(), r#"{alertname="A", job="node"}"#);
-        assert_eq!(posted.fingerprint, posted.set.fingerprint());
-        let escaped: AlertLabels =
+        let body = r#"{"job":"x","empty":"","alertname":"A","job":"node","gone":"x","gone":""}"#;
+        let posted: PostedLabels = serde_json::from_str(body).unwrap();
+        let set = posted.to_set(None);
+        assert_eq!(set.to_string(), r#"{alertname="A", job="node"}"#);
+        assert_eq!(posted.fingerprint, set.fingerprint());
+        let escaped: PostedLabels =
             serde_json::from_str(r#"{"alertname":"\u0041","job":"node"}"#).unwrap();
-        assert_eq!(
-            escaped.set, posted.set,
-            "an escaped string is the same value"
-        );
-        assert!(serde_json::from_str::<AlertLabels>(r#"{"a":1}"#).is_err());
+        assert_eq!(escaped.fingerprint, posted.fingerprint);
+        let shared = escaped.to_set(Some(&set));
+        assert!(Arc::ptr_eq(&shared.0, &set.0), "the known set is shared");
+        let other = serde_json::from_str::<PostedLabels>(r#"{"alertname":"B"}"#).unwrap();
+        assert_eq!(other.to_set(Some(&set)).to_string(), r#"{alertname="B"}"#);
+        assert!(serde_json::from_str::<PostedLabels>(r#"{"a":1}"#).is_err());
     }
 
     #[test]

@@ -21,10 +21,11 @@ struct Slot {
     saved_ends_at: Option<Timestamp>,
 }
 
-/// Whether two versions of one alert differ in more than their timeout-derived end.
+/// Whether a re-send changes nothing but an end pushed later: Prometheus moves `endsAt` forward
+/// on every re-send, and an end derived from the resolve timeout moves by itself.
 fn same_but_renewed(old: &Alert, new: &Alert) -> bool {
-    old.timeout
-        && new.timeout
+    old.timeout == new.timeout
+        && new.ends_at >= old.ends_at
         && old.starts_at == new.starts_at
         && old.annotations == new.annotations
         && old.generator_url == new.generator_url
@@ -57,45 +58,45 @@ impl AlertStore {
     }
 
     /// Like `put`, and also says whether the stored alert must be written to the state file.
-    /// A re-send that only pushes a timeout end further by less than `renewal_slack` past the
-    /// saved copy need not be: after a crash that alert ends at most that much earlier.
+    /// A re-send that only pushes the end further by less than `renewal_slack` past the saved
+    /// copy need not be: after a crash that alert ends at most that much earlier.
     pub fn put_tracked(
         &self,
         alert: Alert,
         renewal_slack: Option<chrono::Duration>,
     ) -> (Arc<Alert>, bool) {
-        let mut shard = self.shard(alert.fingerprint).lock();
-        let (stored, saved_ends_at, material) = match shard.get(&alert.fingerprint) {
-            Some(old) => {
-                // A re-send with the same start and a later end does not overlap: Alertmanager
-                // replaces rather than merges it. Either way, compare with what was there.
-                let next = if old.alert.overlaps(&alert) {
-                    old.alert.merge(alert)
-                } else {
-                    alert
-                };
-                let material = !same_but_renewed(&old.alert, &next);
-                (next, old.saved_ends_at, material)
-            }
-            None => (alert, None, true),
+        let fingerprint = alert.fingerprint;
+        let mut shard = self.shard(fingerprint).lock();
+        let Some(slot) = shard.get_mut(&fingerprint) else {
+            let stored = Arc::new(alert);
+            let slot = Slot {
+                alert: stored.clone(),
+                saved_ends_at: Some(stored.ends_at),
+            };
+            shard.insert(fingerprint, slot);
+            return (stored, true);
         };
-        let write = match (renewal_slack, saved_ends_at) {
-            (Some(slack), Some(saved)) if !material => stored.ends_at > saved + slack,
+        // A re-send with the same start and a later end does not overlap: Alertmanager
+        // replaces rather than merges it. Either way, compare with what was there.
+        let next = if slot.alert.overlaps(&alert) {
+            slot.alert.merge(alert)
+        } else {
+            alert
+        };
+        let write = match (renewal_slack, slot.saved_ends_at) {
+            (Some(slack), Some(saved)) if same_but_renewed(&slot.alert, &next) => {
+                next.ends_at > saved + slack
+            }
             _ => true,
         };
-        let saved_ends_at = if write {
-            Some(stored.ends_at)
-        } else {
-            saved_ends_at
-        };
-        let stored = Arc::new(stored);
-        shard.insert(
-            stored.fingerprint,
-            Slot {
-                alert: stored.clone(),
-                saved_ends_at,
-            },
-        );
+        if write {
+            slot.saved_ends_at = Some(next.ends_at);
+        }
+        let stored = Arc::new(next);
+        let replaced = std::mem::replace(&mut slot.alert, stored.clone());
+        drop(shard);
+        // Freed (when no group holds it either) outside the lock.
+        drop(replaced);
         (stored, write)
     }
 
@@ -138,6 +139,12 @@ impl AlertStore {
             });
         }
         removed
+    }
+}
+
+impl crate::ingest::KnownAlerts for AlertStore {
+    fn known(&self, fingerprint: Fingerprint) -> Option<Arc<Alert>> {
+        self.get(fingerprint)
     }
 }
 
@@ -191,5 +198,30 @@ mod tests {
             store.put_tracked(changed, slack).1,
             "a changed annotation is"
         );
+    }
+
+    #[test]
+    fn explicit_ends_pushed_later_are_renewals_too() {
+        let store = AlertStore::new();
+        let slack = Some(chrono::Duration::seconds(60));
+        // Prometheus' re-sends: a fixed start and an end moved a minute further each time.
+        let mut sent = alert(240, "x");
+        sent.timeout = false;
+        assert!(store.put_tracked(sent.clone(), slack).1);
+        sent.ends_at += chrono::Duration::seconds(50);
+        sent.updated_at += chrono::Duration::seconds(50);
+        assert!(!store.put_tracked(sent.clone(), slack).1, "50s later");
+        sent.ends_at += chrono::Duration::seconds(20);
+        sent.updated_at += chrono::Duration::seconds(20);
+        assert!(
+            store.put_tracked(sent.clone(), slack).1,
+            "70s past the saved end"
+        );
+        // A resolve moves the end back to now: that is always written.
+        sent.ends_at = sent.updated_at + chrono::Duration::seconds(1);
+        sent.updated_at += chrono::Duration::seconds(1);
+        let (stored, write) = store.put_tracked(sent.clone(), slack);
+        assert!(write, "an earlier end is written");
+        assert_eq!(stored.ends_at, sent.ends_at);
     }
 }
