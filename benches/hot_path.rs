@@ -156,7 +156,13 @@ fn group_dispatch(bencher: divan::Bencher) {
     });
     let (escalator, _actions) =
         alert_router::escalate::Escalator::new(alert_router::escalate::Clock::System, None, None);
-    let dispatcher = Dispatcher::new(routes, notifier, escalator, "http://localhost:9093".into());
+    let dispatcher = Dispatcher::new(
+        routes,
+        Arc::new(AlertStore::new()),
+        notifier,
+        escalator,
+        "http://localhost:9093".into(),
+    );
     let alerts: Vec<Arc<Alert>> = (0..10_000).map(|i| Arc::new(alert(i))).collect();
     let mut i = 0;
     bencher.bench_local(|| {

@@ -140,6 +140,7 @@ impl App {
         let runtime = build_runtime(
             &settings,
             config,
+            &store,
             &nflog,
             &silences,
             &escalator,
@@ -149,9 +150,9 @@ impl App {
         // the timers run, so nothing flushes early and nothing starts over.
         for alert in recovered.alerts {
             // Already saved: only later changes need writing.
-            let (stored, _) = store.put_tracked(alert, Some(chrono::Duration::MAX));
-            runtime.muter.inhibitor.observe(&stored);
-            runtime.dispatcher.process(&stored);
+            let put = store.put_tracked(alert, Some(chrono::Duration::MAX));
+            runtime.muter.inhibitor.observe(&put.alert);
+            runtime.dispatcher.process(&put.alert);
         }
         runtime.dispatcher.restore_schedules(&recovered.groups);
         runtime.dispatcher.start();
@@ -220,11 +221,13 @@ impl App {
             for mut alert in decoded.alerts {
                 resolved += usize::from(alert.resolved_at(now));
                 runtime.classifier.apply(&mut alert, now);
-                let (stored, needs_write) = self.store.put_tracked(alert, Some(slack));
-                runtime.muter.inhibitor.observe(&stored);
-                runtime.dispatcher.process(&stored);
-                if self.persister.is_some() && needs_write {
-                    writes.push(Write::PutAlert(stored));
+                let put = self.store.put_tracked(alert, Some(slack));
+                runtime.muter.inhibitor.observe(&put.alert);
+                if put.regroup {
+                    runtime.dispatcher.process(&put.alert);
+                }
+                if self.persister.is_some() && put.write {
+                    writes.push(Write::PutAlert(put.alert));
                 }
             }
         }
@@ -249,6 +252,7 @@ impl App {
                 build_runtime(
                     &self.settings,
                     config,
+                    &self.store,
                     &self.nflog,
                     &self.silences,
                     &self.escalator,
@@ -363,6 +367,7 @@ fn open_state(settings: &Settings) -> Result<(Option<Arc<StateDb>>, Recovered), 
 fn build_runtime(
     settings: &Settings,
     config: LoadedConfig,
+    store: &Arc<AlertStore>,
     nflog: &Arc<NotificationLog>,
     silences: &Arc<Silences>,
     escalator: &Arc<Escalator>,
@@ -397,6 +402,7 @@ fn build_runtime(
     escalator.set_policies(policies);
     let dispatcher = Dispatcher::new(
         routes.clone(),
+        store.clone(),
         notifier.clone(),
         escalator.clone(),
         settings.external_url.clone(),

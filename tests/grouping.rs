@@ -125,6 +125,40 @@ async fn unchanged_group_repeats_after_repeat_interval() {
     assert_eq!(alertnames(&got[1].body), ["R"]);
 }
 
+/// A re-send that changes neither labels nor firing goes to the store alone; the group must
+/// still show what was sent last.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resent_alerts_latest_annotations_and_end_reach_its_group() {
+    let sink = Sink::start().await;
+    let route = "  receiver: hook\n  group_by: [alertname]\n  group_wait: 100ms\n  group_interval: 500ms\n  repeat_interval: 2s";
+    let router = Router::start(&config_with_route(route, &[("hook", &sink.url())]));
+    let mut a = alert(&[("alertname", "Latest")]);
+    a["annotations"] = json!({"summary": "first"});
+    a["endsAt"] = json!((Utc::now() + chrono::Duration::minutes(10)).to_rfc3339());
+    router
+        .post_json("/api/v2/alerts", &json!([a.clone()]))
+        .await;
+    let got = sink.wait_for(1, WAIT).await;
+    assert_eq!(got[0].body["alerts"][0]["annotations"]["summary"], "first");
+    let later_end = Utc::now() + chrono::Duration::minutes(20);
+    a["annotations"] = json!({"summary": "second"});
+    a["endsAt"] = json!(later_end.to_rfc3339());
+    router.post_json("/api/v2/alerts", &json!([a])).await;
+    let groups = router.get_json("/api/v2/alerts/groups").await;
+    let held = &groups[0]["alerts"][0];
+    assert_eq!(held["annotations"]["summary"], "second");
+    let ends = chrono::DateTime::parse_from_rfc3339(held["endsAt"].as_str().unwrap()).unwrap();
+    assert!(
+        (ends.with_timezone(&Utc) - later_end)
+            .num_milliseconds()
+            .abs()
+            < 5,
+        "{ends} vs {later_end}"
+    );
+    let got = sink.wait_for(2, WAIT).await;
+    assert_eq!(got[1].body["alerts"][0]["annotations"]["summary"], "second");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn resolved_alert_is_notified_once_then_leaves_the_group() {
     let sink = Sink::start().await;

@@ -9,7 +9,8 @@ pub struct AggrGroup {
     pub labels: LabelSet,
     /// `<route key>:<group labels>`, Alertmanager's groupKey.
     pub key: String,
-    /// Shared with the store: a group holds a reference, not a copy.
+    /// Shared with the store: a group holds a reference, not a copy. The store may have a newer
+    /// version (see `Dispatcher::latest`).
     pub alerts: HashMap<Fingerprint, Arc<Alert>, Prehashed>,
     pub has_flushed: bool,
     /// The deadline in the heap that counts; `None` while a flush is under way.
@@ -25,12 +26,6 @@ impl AggrGroup {
             has_flushed: false,
             next_flush: Some(first_flush),
         }
-    }
-
-    pub fn snapshot(&self) -> Vec<Alert> {
-        let mut alerts: Vec<Alert> = self.alerts.values().map(|a| (**a).clone()).collect();
-        sort_for_notification(&mut alerts);
-        alerts
     }
 }
 

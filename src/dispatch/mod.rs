@@ -18,7 +18,7 @@ use crate::escalate::{Escalator, GroupFlush};
 use crate::model::{Alert, Fingerprint, LabelSet, Prehashed};
 use crate::notify::{FlushContext, Notifier, MIN_FLUSH_TIMEOUT};
 use crate::route::{RouteId, RouteTree};
-use crate::store::{GroupSchedule, Write, SHARDS};
+use crate::store::{AlertStore, GroupSchedule, Write, SHARDS};
 
 use crate::timers::DeadlineHeap;
 pub use group::sort_for_notification;
@@ -35,6 +35,8 @@ type Shard = Mutex<HashMap<GroupId, Arc<Mutex<AggrGroup>>, Prehashed>>;
 
 pub struct Dispatcher {
     routes: Arc<RouteTree>,
+    /// Where groups read the latest version of the alerts they hold.
+    store: Arc<AlertStore>,
     notifier: Arc<Notifier>,
     escalator: Arc<Escalator>,
     external_url: String,
@@ -57,12 +59,14 @@ pub struct GroupSnapshot {
 impl Dispatcher {
     pub fn new(
         routes: Arc<RouteTree>,
+        store: Arc<AlertStore>,
         notifier: Arc<Notifier>,
         escalator: Arc<Escalator>,
         external_url: String,
     ) -> Arc<Dispatcher> {
         Arc::new(Dispatcher {
             routes,
+            store,
             notifier,
             escalator,
             external_url,
@@ -176,7 +180,7 @@ impl Dispatcher {
                 active_time_intervals: route.active_time_intervals.clone(),
                 ack_url: None,
             };
-            (ctx, g.snapshot())
+            (ctx, self.snapshot(&g))
         };
         let me = self.clone();
         let next_flush = Instant::now() + route.group_interval;
@@ -228,7 +232,7 @@ impl Dispatcher {
             for a in sent.iter().filter(|a| a.resolved_at(ctx.now)) {
                 if g.alerts
                     .get(&a.fingerprint)
-                    .is_some_and(|cur| cur.updated_at == a.updated_at)
+                    .is_some_and(|held| self.latest(held).updated_at == a.updated_at)
                 {
                     g.alerts.remove(&a.fingerprint);
                 }
@@ -315,6 +319,28 @@ impl Dispatcher {
         }
     }
 
+    /// The latest version of an alert a group holds. A re-send that changes neither the labels
+    /// nor whether the alert fires goes to the store only (see `AlertStore::put_tracked`), so
+    /// the store has the newest version; the group's copy counts once the store has let go of
+    /// the alert, or when its labels there changed (then it is another group's alert).
+    fn latest(&self, held: &Arc<Alert>) -> Arc<Alert> {
+        match self.store.get(held.fingerprint) {
+            Some(stored) if stored.labels == held.labels => stored,
+            _ => held.clone(),
+        }
+    }
+
+    /// A group's alerts at their latest, sorted for a notification.
+    fn snapshot(&self, group: &AggrGroup) -> Vec<Alert> {
+        let mut alerts: Vec<Alert> = group
+            .alerts
+            .values()
+            .map(|held| (*self.latest(held)).clone())
+            .collect();
+        sort_for_notification(&mut alerts);
+        alerts
+    }
+
     /// Every group with its alerts, sorted as Alertmanager sorts them.
     pub fn groups(&self) -> Vec<GroupSnapshot> {
         let mut out = Vec::new();
@@ -325,7 +351,7 @@ impl Dispatcher {
                 out.push(GroupSnapshot {
                     labels: g.labels.clone(),
                     receiver: self.routes.get(id.route).receiver.clone(),
-                    alerts: g.snapshot(),
+                    alerts: self.snapshot(&g),
                 });
             }
         }

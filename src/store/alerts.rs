@@ -14,6 +14,15 @@ pub struct AlertStore {
     shards: Vec<Mutex<HashMap<Fingerprint, Slot, Prehashed>>>,
 }
 
+/// What `put_tracked` stored, and what else it needs.
+pub struct Put {
+    pub alert: Arc<Alert>,
+    /// The state file must get this version.
+    pub write: bool,
+    /// Aggregation groups must take it in: it is new, it had resolved, or its labels changed.
+    pub regroup: bool,
+}
+
 struct Slot {
     /// Shared with the aggregation groups that hold the alert: one copy, however many routes.
     alert: Arc<Alert>,
@@ -54,18 +63,16 @@ impl AlertStore {
     /// Stores the alert, merging with the stored one when their active ranges overlap, and
     /// returns what is now stored.
     pub fn put(&self, alert: Alert) -> Arc<Alert> {
-        self.put_tracked(alert, None).0
+        self.put_tracked(alert, None).alert
     }
 
-    /// Like `put`, and also says whether the stored alert must be written to the state file.
-    /// A re-send that only pushes the end further by less than `renewal_slack` past the saved
-    /// copy need not be: after a crash that alert ends at most that much earlier.
-    pub fn put_tracked(
-        &self,
-        alert: Alert,
-        renewal_slack: Option<chrono::Duration>,
-    ) -> (Arc<Alert>, bool) {
+    /// Like `put`, and also says whether the stored alert must be written to the state file and
+    /// whether it must be (re)grouped. A re-send that only pushes the end further by less than
+    /// `renewal_slack` past the saved copy need not be written: after a crash that alert ends
+    /// at most that much earlier.
+    pub fn put_tracked(&self, alert: Alert, renewal_slack: Option<chrono::Duration>) -> Put {
         let fingerprint = alert.fingerprint;
+        let received_at = alert.updated_at;
         let mut shard = self.shard(fingerprint).lock();
         let Some(slot) = shard.get_mut(&fingerprint) else {
             let stored = Arc::new(alert);
@@ -74,7 +81,11 @@ impl AlertStore {
                 saved_ends_at: Some(stored.ends_at),
             };
             shard.insert(fingerprint, slot);
-            return (stored, true);
+            return Put {
+                alert: stored,
+                write: true,
+                regroup: true,
+            };
         };
         // A re-send with the same start and a later end does not overlap: Alertmanager
         // replaces rather than merges it. Either way, compare with what was there.
@@ -92,12 +103,19 @@ impl AlertStore {
         if write {
             slot.saved_ends_at = Some(next.ends_at);
         }
+        // The groups of an alert that was firing hold it still, and read its latest version
+        // from here when they flush: unless its labels changed, they need no update.
+        let regroup = slot.alert.resolved_at(received_at) || slot.alert.labels != next.labels;
         let stored = Arc::new(next);
         let replaced = std::mem::replace(&mut slot.alert, stored.clone());
         drop(shard);
         // Freed (when no group holds it either) outside the lock.
         drop(replaced);
-        (stored, write)
+        Put {
+            alert: stored,
+            write,
+            regroup,
+        }
     }
 
     pub fn get(&self, fp: Fingerprint) -> Option<Arc<Alert>> {
@@ -176,26 +194,26 @@ mod tests {
         let mut first = alert(300, "x");
         let starts = first.starts_at;
         assert!(
-            store.put_tracked(first.clone(), slack).1,
+            store.put_tracked(first.clone(), slack).write,
             "new alert is written"
         );
         first.ends_at += chrono::Duration::seconds(30);
         first.updated_at += chrono::Duration::seconds(30);
         assert!(
-            !store.put_tracked(first.clone(), slack).1,
+            !store.put_tracked(first.clone(), slack).write,
             "30s renewal is not"
         );
         first.ends_at += chrono::Duration::seconds(40);
         first.updated_at += chrono::Duration::seconds(40);
         assert!(
-            store.put_tracked(first.clone(), slack).1,
+            store.put_tracked(first.clone(), slack).write,
             "70s past the saved end is"
         );
         let mut changed = alert(300, "y");
         changed.starts_at = starts;
         changed.updated_at = first.updated_at + chrono::Duration::seconds(1);
         assert!(
-            store.put_tracked(changed, slack).1,
+            store.put_tracked(changed, slack).write,
             "a changed annotation is"
         );
     }
@@ -207,21 +225,53 @@ mod tests {
         // Prometheus' re-sends: a fixed start and an end moved a minute further each time.
         let mut sent = alert(240, "x");
         sent.timeout = false;
-        assert!(store.put_tracked(sent.clone(), slack).1);
+        assert!(store.put_tracked(sent.clone(), slack).write);
         sent.ends_at += chrono::Duration::seconds(50);
         sent.updated_at += chrono::Duration::seconds(50);
-        assert!(!store.put_tracked(sent.clone(), slack).1, "50s later");
+        assert!(!store.put_tracked(sent.clone(), slack).write, "50s later");
         sent.ends_at += chrono::Duration::seconds(20);
         sent.updated_at += chrono::Duration::seconds(20);
         assert!(
-            store.put_tracked(sent.clone(), slack).1,
+            store.put_tracked(sent.clone(), slack).write,
             "70s past the saved end"
         );
         // A resolve moves the end back to now: that is always written.
         sent.ends_at = sent.updated_at + chrono::Duration::seconds(1);
         sent.updated_at += chrono::Duration::seconds(1);
-        let (stored, write) = store.put_tracked(sent.clone(), slack);
-        assert!(write, "an earlier end is written");
-        assert_eq!(stored.ends_at, sent.ends_at);
+        let put = store.put_tracked(sent.clone(), slack);
+        assert!(put.write, "an earlier end is written");
+        assert_eq!(put.alert.ends_at, sent.ends_at);
+    }
+
+    #[test]
+    fn only_new_resolved_or_relabelled_alerts_need_regrouping() {
+        let store = AlertStore::new();
+        let mut sent = alert(300, "x");
+        assert!(store.put_tracked(sent.clone(), None).regroup, "new");
+        sent.updated_at += chrono::Duration::seconds(60);
+        sent.ends_at += chrono::Duration::seconds(60);
+        assert!(
+            !store.put_tracked(sent.clone(), None).regroup,
+            "re-sent while firing"
+        );
+        sent.annotations = [("summary", "changed")].into_iter().collect();
+        sent.updated_at += chrono::Duration::seconds(1);
+        assert!(
+            !store.put_tracked(sent.clone(), None).regroup,
+            "annotations changed"
+        );
+        // Resolved since: its groups may have let it go.
+        let later = sent.ends_at + chrono::Duration::seconds(10);
+        sent.updated_at = later;
+        sent.starts_at = later;
+        sent.ends_at = later + chrono::Duration::seconds(300);
+        assert!(
+            store.put_tracked(sent.clone(), None).regroup,
+            "firing again after resolving"
+        );
+        // Same fingerprint, other labels: what classification can do to an alert.
+        sent.updated_at += chrono::Duration::seconds(1);
+        sent.labels.insert("priority", "P1");
+        assert!(store.put_tracked(sent, None).regroup, "labels changed");
     }
 }

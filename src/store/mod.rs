@@ -7,7 +7,7 @@ mod nflog;
 mod silences;
 mod state;
 
-pub use alerts::AlertStore;
+pub use alerts::{AlertStore, Put};
 pub use nflog::{NflogEntry, NflogKey, NotificationLog};
 pub use silences::{
     Silence, SilenceError, SilenceMatcher, SilencePersistence, SilenceState, Silences,

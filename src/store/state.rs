@@ -448,8 +448,13 @@ impl Persister {
     }
 
     /// Queues writes and, in fsync mode, waits for their commit: what an acknowledgement needs.
+    ///
+    /// A request with nothing to write is acknowledged at once, even while another request's
+    /// write of the same alert is still being committed: that other request is not acknowledged
+    /// until its commit, so if the process dies first its sender sends the alert again.
     pub async fn persist(&self, writes: Vec<Write>) -> Result<(), String> {
         match self.durability {
+            Durability::Fsync if writes.is_empty() => Ok(()),
             Durability::Fsync => self.commit(writes).await,
             _ => {
                 while self.queued.load(Ordering::SeqCst) > MAX_QUEUED {
