@@ -28,7 +28,11 @@ struct PostableAlert<'a> {
 /// alert is normalized as soon as it is read; a body that is not valid JSON as a whole is
 /// refused whole.
 pub fn decode_postable_alerts(body: &[u8], cx: DecodeContext) -> Result<Decoded, IngestError> {
-    let mut decoded = Decoded::default();
+    // Room for the alerts a body of this size usually holds, so the list is not regrown.
+    let mut decoded = Decoded {
+        alerts: Vec::with_capacity(body.len() / 200 + 1),
+        errors: Vec::new(),
+    };
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     EachElement(
         |posted: PostableAlert| {
