@@ -3,8 +3,11 @@
 //! An alert travels through the modules in this order:
 //!
 //! - [`ingest`]: decodes Prometheus' `POST /api/v2/alerts`, an upstream Alertmanager's webhook
-//!   and Grafana's contact point into one [`model::Alert`] shape, with Alertmanager's defaults.
-//! - [`store`]: keeps alerts by fingerprint (merging re-sends) and the notification log.
+//!   and Grafana's contact point into one [`model::Alert`] shape, with Alertmanager's defaults;
+//!   a re-sent alert shares the unchanged parts of the stored one.
+//! - [`store`]: keeps alerts by fingerprint (merging re-sends) and the notification log. A
+//!   re-send that keeps an alert firing with the same labels stops here: groups read the
+//!   latest version from the store when they flush.
 //! - [`route`]: the routing tree from `alertmanager.yml`, which decides receivers and grouping.
 //! - [`dispatch`]: aggregation groups and their group_wait / group_interval / repeat_interval
 //!   timers, driven by one deadline heap.
