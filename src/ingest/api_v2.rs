@@ -4,8 +4,7 @@ use serde::de::DeserializeSeed;
 use serde::Deserialize;
 
 use super::{json_error, DecodeContext, Decoded, EachElement, IngestError, RawAlert};
-use crate::model::time::deserialize_optional;
-use crate::model::time::Timestamp;
+use crate::model::time::{deserialize_optional, Timestamp};
 use crate::model::{PostedLabels, PostedPairs, Text};
 
 /// Alertmanager's PostableAlert, its strings borrowed from the body where it can.

@@ -50,8 +50,8 @@ struct Table {
     overflow: usize,
 }
 
-/// Decoded label sets by the hash of their content (their fingerprint). A hash shared by two
-/// sets keeps the later one; lookups compare content, so that only costs sharing.
+/// Annotation sets by a hash of their content. A hash shared by two sets keeps the later one;
+/// lookups compare content, so that only costs sharing.
 #[derive(Default)]
 struct SetTable {
     sets: HashMap<u64, LabelSet, Prehashed>,
@@ -61,6 +61,21 @@ struct SetTable {
 thread_local! {
     static TABLE: RefCell<Table> = RefCell::new(Table::default());
     static SETS: RefCell<SetTable> = RefCell::new(SetTable::default());
+}
+
+/// Whether a table of `len` entries may take one more. A full table drops what nobody else
+/// holds (`purge` does, and returns the length left), at most once per quarter table of entries
+/// turned away meanwhile.
+fn has_room(len: usize, overflow: &mut usize, purge: impl FnOnce() -> usize) -> bool {
+    if len < MAX_PER_THREAD {
+        return true;
+    }
+    *overflow += 1;
+    if *overflow < MAX_PER_THREAD / 4 {
+        return false;
+    }
+    *overflow = 0;
+    purge() < MAX_PER_THREAD
 }
 
 /// The shared copy of `s` (a new allocation for a long string).
@@ -80,18 +95,14 @@ pub fn intern_up_to(s: &str, max_len: usize) -> Arc<str> {
             return found.clone();
         }
         let new: Arc<str> = Arc::from(s);
-        if table.strings.len() >= MAX_PER_THREAD {
-            table.overflow += 1;
-            if table.overflow < MAX_PER_THREAD / 4 {
-                return new;
-            }
-            table.overflow = 0;
-            table.strings.retain(|s| Arc::strong_count(s) > 1);
-            if table.strings.len() >= MAX_PER_THREAD {
-                return new;
-            }
+        let Table { strings, overflow } = &mut *table;
+        let room = has_room(strings.len(), overflow, || {
+            strings.retain(|s| Arc::strong_count(s) > 1);
+            strings.len()
+        });
+        if room {
+            strings.insert(new.clone());
         }
-        table.strings.insert(new.clone());
         new
     })
 }
@@ -106,20 +117,14 @@ pub fn shared_set<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)], hash: u64) -> 
             return found.clone();
         }
         let set = interned_set(pairs);
-        // Bounded like the string table: when full, drop the sets no alert holds any more,
-        // at most once per quarter table of sets that went by unshared.
-        if table.sets.len() >= MAX_PER_THREAD {
-            table.overflow += 1;
-            if table.overflow < MAX_PER_THREAD / 4 {
-                return set;
-            }
-            table.overflow = 0;
-            table.sets.retain(|_, set| set.is_shared());
-            if table.sets.len() >= MAX_PER_THREAD {
-                return set;
-            }
+        let SetTable { sets, overflow } = &mut *table;
+        let room = has_room(sets.len(), overflow, || {
+            sets.retain(|_, set| set.is_shared());
+            sets.len()
+        });
+        if room {
+            sets.insert(hash, set.clone());
         }
-        table.sets.insert(hash, set.clone());
         set
     })
 }

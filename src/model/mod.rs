@@ -9,7 +9,5 @@ pub mod time;
 
 pub use alert::{Alert, AlertStatus};
 pub use fingerprint::{Fingerprint, Prehashed};
-pub use labels::{
-    is_valid_label_name, validate_names, DecodedPairs, LabelSet, PostedLabels, PostedPairs, Text,
-};
+pub use labels::{is_valid_label_name, validate_names, LabelSet, PostedLabels, PostedPairs, Text};
 pub use matcher::{parse_matchers, MatchType, Matcher, MatcherError, Matchers};
