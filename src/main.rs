@@ -121,6 +121,10 @@ struct ServeArgs {
     /// How often resolved alerts and expired log entries are collected.
     #[arg(long = "alerts.gc-interval", default_value = "30m", value_parser = parse_duration)]
     gc_interval: Duration,
+    /// How long a client has to send a request's headers, and how long a kept-open connection
+    /// may wait idle for its next request, before the connection is closed.
+    #[arg(long = "web.read-header-timeout", default_value = "30s", value_parser = parse_duration)]
+    read_header_timeout: Duration,
     /// Largest request body accepted; larger ones get 413.
     #[arg(long = "web.max-request-body-bytes", default_value_t = 16 * 1024 * 1024)]
     max_body_bytes: usize,
@@ -317,7 +321,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     });
 
-    api::serve(app.clone(), listener, shutdown_signal()).await?;
+    api::serve(
+        app.clone(),
+        listener,
+        args.read_header_timeout,
+        shutdown_signal(),
+    )
+    .await?;
     app.shutdown(args.shutdown_grace).await;
     tracing::info!("stopped");
     Ok(())

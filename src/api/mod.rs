@@ -9,6 +9,7 @@ mod v2;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
@@ -59,21 +60,53 @@ pub fn router(app: Arc<App>) -> Router {
 }
 
 /// Serves until `shutdown` completes, then lets in-flight requests finish.
+///
+/// Connections are served by hyper directly rather than `axum::serve`, for one setting axum
+/// does not expose: `read_header_timeout` closes a connection whose request headers have not
+/// all arrived in time. hyper starts that timer whenever a connection waits for a request,
+/// so it also bounds how long a kept-open connection may sit idle; slow or stalled clients
+/// cannot hold connections (and file descriptors) for ever.
 pub async fn serve(
     app: Arc<App>,
     listener: TcpListener,
+    read_header_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    // Answers are small and written once: waiting to coalesce them only adds latency.
-    let listener = listener.tap_io(|tcp| {
+    let router = router(app);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(e) => {
+                    // Out of file descriptors, say: back off instead of spinning.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Answers are small and written once: waiting to coalesce them only adds latency.
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
-    });
-    axum::serve(listener, router(app))
-        .with_graceful_shutdown(shutdown)
-        .await
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(read_header_timeout)
+            .serve_connection(hyper_util::rt::TokioIo::new(tcp), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection closed with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// An API error: Alertmanager answers errors with a JSON string body.

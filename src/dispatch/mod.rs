@@ -204,11 +204,17 @@ impl Dispatcher {
             });
             ctx.ack_url = incident.and_then(|id| me.escalator.ack_link(&id, &ctx.receiver));
             let ctx = Arc::new(ctx);
-            let delivered = me.notifier.notify(ctx.clone(), unmuted).await;
+            let delivery = me.notifier.notify(ctx.clone(), unmuted).await;
+            // An endpoint that asked to be called again before the group interval ends (its
+            // Retry-After) gets the group's latest state then, not a whole interval later.
+            let next_flush = delivery
+                .retry_at
+                .filter(|_| !delivery.delivered)
+                .map_or(next_flush, |at| at.min(next_flush));
             me.finish_flush(
                 id,
                 &group,
-                delivered.then_some((&ctx, &alerts[..])),
+                delivery.delivered.then_some((&ctx, &alerts[..])),
                 next_flush,
             );
             if me.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::{Action, Escalator, StepOutcome};
 use crate::model::{Alert, Fingerprint, LabelSet};
-use crate::notify::{FlushContext, Integration, Notifier};
+use crate::notify::{FlushContext, IntegrationKind, Notifier};
 use crate::store::AlertStore;
 
 /// How long one step's pages (with retries) may take.
@@ -177,23 +177,23 @@ impl Deliverer {
         for receiver in receivers {
             let ctx = self.context(group_key, group_labels, receiver);
             for integration in self.notifier.receivers.integrations(receiver) {
-                let result = match (integration.as_ref(), notice) {
-                    (Integration::Pagerduty(p), _) if always || p.send_resolved => {
+                let result = match (&integration.kind, notice) {
+                    (IntegrationKind::Pagerduty(p), _) if always || p.send_resolved => {
                         self.notifier
-                            .with_retries("pagerduty", &ctx, || {
+                            .with_retries(integration, &ctx, || {
                                 p.send_action(group_key, event_action)
                             })
                             .await
                     }
-                    (Integration::Slack(s), Some((_, text))) => {
+                    (IntegrationKind::Slack(s), Some((_, text))) => {
                         self.notifier
-                            .with_retries("slack", &ctx, || s.send_notice(text))
+                            .with_retries(integration, &ctx, || s.send_notice(text))
                             .await
                     }
-                    (Integration::Email(e), Some((status, text))) => {
+                    (IntegrationKind::Email(e), Some((status, text))) => {
                         let subject = format!("[{status}] {}", group_labels);
                         self.notifier
-                            .with_retries("email", &ctx, || e.send_notice(&ctx, &subject, text))
+                            .with_retries(integration, &ctx, || e.send_notice(&ctx, &subject, text))
                             .await
                     }
                     _ => Ok(()),

@@ -1,7 +1,10 @@
 //! HTTP clients built from Alertmanager's `http_config`.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
 use reqwest::RequestBuilder;
 
 use super::NotifyError;
@@ -126,6 +129,10 @@ impl HttpClient {
     /// POSTs a JSON body; transport failures become retryable errors that never carry the URL
     /// (it may hold a token).
     pub async fn post_json(&self, url: &str, body: Vec<u8>) -> Result<Answer, NotifyError> {
+        let endpoint = endpoint_of(url);
+        if let Some(wait) = RATE_LIMITS.wait_for(&endpoint) {
+            return Err(NotifyError::Deferred { wait });
+        }
         let response = self
             .post(url)?
             .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -138,8 +145,12 @@ impl HttpClient {
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
+        if status == 429 {
+            if let Some(wait) = retry_after {
+                RATE_LIMITS.hold(endpoint, wait);
+            }
+        }
         let body = response.text().await.unwrap_or_default();
         Ok(Answer {
             status,
@@ -188,5 +199,114 @@ pub fn describe_transport_error(e: &reqwest::Error) -> String {
         kind.to_string()
     } else {
         format!("{kind}: {detail}")
+    }
+}
+
+/// Endpoints that answered 429 with `Retry-After`, and until when they asked to be left alone.
+/// Process-wide, because every group, receiver and config generation that posts to an endpoint
+/// shares its limit: one group's 429 holds back the next group's flush too, and a reload does
+/// not forget it.
+static RATE_LIMITS: LazyLock<RateLimits> = LazyLock::new(RateLimits::default);
+
+#[derive(Default)]
+struct RateLimits {
+    until: Mutex<HashMap<String, Instant>>,
+}
+
+/// Longest `Retry-After` honoured: a provider's answer must not silence a receiver for a day.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
+
+impl RateLimits {
+    /// How much longer the endpoint asked to wait, if it still does.
+    fn wait_for(&self, endpoint: &str) -> Option<Duration> {
+        let mut until = self.until.lock();
+        let at = *until.get(endpoint)?;
+        let now = Instant::now();
+        if at <= now {
+            until.remove(endpoint);
+            return None;
+        }
+        Some(at - now)
+    }
+
+    fn hold(&self, endpoint: String, wait: Duration) {
+        let at = Instant::now() + wait.min(MAX_RETRY_AFTER);
+        let mut until = self.until.lock();
+        let slot = until.entry(endpoint).or_insert(at);
+        *slot = (*slot).max(at);
+    }
+}
+
+/// The endpoint a rate limit applies to: the URL without its query (scheme, host, port, path).
+fn endpoint_of(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            u.set_query(None);
+            u.set_fragment(None);
+            u.to_string()
+        }
+        Err(_) => url.to_string(),
+    }
+}
+
+/// `Retry-After` as delay-seconds or an HTTP date (RFC 9110 §10.2.3).
+fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    Some(
+        (at.with_timezone(&chrono::Utc) - now)
+            .to_std()
+            .unwrap_or_default(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let now = chrono::DateTime::parse_from_rfc3339("2015-10-21T07:28:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(parse_retry_after("5", now), Some(Duration::from_secs(5)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
+            Some(Duration::ZERO),
+            "a date in the past means now"
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn a_held_endpoint_waits_until_its_time_and_others_do_not() {
+        let limits = RateLimits::default();
+        limits.hold("http://a/x".into(), Duration::from_secs(30));
+        let wait = limits.wait_for("http://a/x").unwrap();
+        assert!(wait > Duration::from_secs(29) && wait <= Duration::from_secs(30));
+        assert_eq!(limits.wait_for("http://a/y"), None);
+        limits.hold("http://a/x".into(), Duration::from_secs(1));
+        assert!(
+            limits.wait_for("http://a/x").unwrap() > Duration::from_secs(29),
+            "a shorter Retry-After does not cut a longer one"
+        );
+        limits.hold("http://b/".into(), Duration::ZERO);
+        assert_eq!(limits.wait_for("http://b/"), None);
+    }
+
+    #[test]
+    fn endpoints_ignore_the_query() {
+        assert_eq!(
+            endpoint_of("http://h:1/p?token=1"),
+            endpoint_of("http://h:1/p?token=2")
+        );
+        assert_ne!(endpoint_of("http://h:1/p"), endpoint_of("http://h:1/q"));
     }
 }

@@ -68,11 +68,31 @@ pub enum NotifyError {
         attempts: u32,
         last: Box<NotifyError>,
     },
+    /// Not sent: the endpoint asked (429 with `Retry-After`) not to be called before then.
+    #[error("not sent: the endpoint asked to wait {wait:?} more (Retry-After)")]
+    Deferred { wait: Duration },
+    /// Not sent: every request slot of this receiver integration stayed busy until the flush
+    /// deadline (its earlier requests hang or are slow).
+    #[error("not sent: all {slots} request slots stayed busy until the flush deadline")]
+    NoFreeSlot { slots: usize },
 }
 
 impl NotifyError {
     fn secret(e: std::io::Error) -> NotifyError {
         NotifyError::Secret(e.to_string())
+    }
+
+    /// When the failed integration may be tried again, if the endpoint said (`Retry-After`).
+    fn retry_at(&self) -> Option<Instant> {
+        match self {
+            NotifyError::Deferred { wait }
+            | NotifyError::RateLimited {
+                retry_after: Some(wait),
+                ..
+            } => Some(Instant::now() + *wait),
+            NotifyError::DeadlineExceeded { last, .. } => last.retry_at(),
+            _ => None,
+        }
     }
 
     /// 5xx and transport errors are worth another try; a 4xx will not change by retrying.
@@ -81,6 +101,7 @@ impl NotifyError {
             NotifyError::Status { status, .. } => *status >= 500 || *status == 429,
             NotifyError::RateLimited { .. } => true,
             NotifyError::Transport(_) | NotifyError::Secret(_) => true,
+            NotifyError::Deferred { .. } => true,
             _ => false,
         }
     }
@@ -94,6 +115,7 @@ impl NotifyError {
             | NotifyError::UnexpectedBody { .. }
             | NotifyError::Refused { .. } => "clientError",
             NotifyError::DeadlineExceeded { last, .. } => last.reason(),
+            NotifyError::Deferred { .. } => "clientError",
             _ => "other",
         }
     }
@@ -106,51 +128,68 @@ pub fn integration_name(name: &str) -> Option<&'static str> {
         .find(|n| *n == name)
 }
 
-/// One configured integration of a receiver.
-pub enum Integration {
+/// What one configured integration of a receiver sends to.
+pub enum IntegrationKind {
     Webhook(webhook::WebhookNotifier),
     Slack(slack::SlackNotifier),
     Pagerduty(pagerduty::PagerdutyNotifier),
     Email(email::EmailNotifier),
 }
 
+/// Requests in flight at once per receiver integration (`receiver × integration index`, the
+/// unit the notification log keys on). Each has its own slots, so a receiver that hangs holds
+/// only its own: another receiver of the same kind is never kept waiting behind it.
+pub const SLOTS_PER_INTEGRATION: usize = 32;
+
+/// One configured integration of one receiver, with its own request slots.
+pub struct Integration {
+    pub kind: IntegrationKind,
+    pub receiver: String,
+    pub index: usize,
+    slots: tokio::sync::Semaphore,
+}
+
 impl Integration {
+    fn new(kind: IntegrationKind, receiver: &str, index: usize) -> Integration {
+        Integration {
+            kind,
+            receiver: receiver.to_string(),
+            index,
+            slots: tokio::sync::Semaphore::new(SLOTS_PER_INTEGRATION),
+        }
+    }
+
     pub fn name(&self) -> &'static str {
-        match self {
-            Integration::Webhook(_) => "webhook",
-            Integration::Slack(_) => "slack",
-            Integration::Pagerduty(_) => "pagerduty",
-            Integration::Email(_) => "email",
+        match &self.kind {
+            IntegrationKind::Webhook(_) => "webhook",
+            IntegrationKind::Slack(_) => "slack",
+            IntegrationKind::Pagerduty(_) => "pagerduty",
+            IntegrationKind::Email(_) => "email",
         }
     }
 
     pub fn send_resolved(&self) -> bool {
-        match self {
-            Integration::Webhook(w) => w.send_resolved,
-            Integration::Slack(s) => s.send_resolved,
-            Integration::Pagerduty(p) => p.send_resolved,
-            Integration::Email(e) => e.send_resolved,
+        match &self.kind {
+            IntegrationKind::Webhook(w) => w.send_resolved,
+            IntegrationKind::Slack(s) => s.send_resolved,
+            IntegrationKind::Pagerduty(p) => p.send_resolved,
+            IntegrationKind::Email(e) => e.send_resolved,
         }
     }
 
     async fn send(&self, ctx: &FlushContext, alerts: &[Alert]) -> Result<(), NotifyError> {
-        match self {
-            Integration::Webhook(w) => w.send(ctx, alerts).await,
-            Integration::Slack(s) => s.send(ctx, alerts).await,
-            Integration::Pagerduty(p) => p.send(ctx, alerts).await,
-            Integration::Email(e) => e.send(ctx, alerts).await,
+        match &self.kind {
+            IntegrationKind::Webhook(w) => w.send(ctx, alerts).await,
+            IntegrationKind::Slack(s) => s.send(ctx, alerts).await,
+            IntegrationKind::Pagerduty(p) => p.send(ctx, alerts).await,
+            IntegrationKind::Email(e) => e.send(ctx, alerts).await,
         }
     }
 }
 
-/// Requests in flight at once per integration kind, so a provider that hangs holds only its
-/// own slots: Slack timing out does not hold PagerDuty or email back.
-const CONCURRENCY_PER_INTEGRATION: usize = 32;
-
 /// Every receiver's integrations, built once per loaded config.
 pub struct Receivers {
     by_name: HashMap<String, Vec<Arc<Integration>>>,
-    limits: HashMap<&'static str, Arc<tokio::sync::Semaphore>>,
 }
 
 impl Receivers {
@@ -164,11 +203,11 @@ impl Receivers {
         let global = &config.global;
         let mut by_name = HashMap::new();
         for r in &config.config.receivers {
-            let mut list = Vec::new();
+            let mut kinds = Vec::new();
             let at = |kind: &str, e: String| format!("receiver {:?}: {kind}: {e}", r.name);
             for w in &r.webhook_configs {
                 let notifier = webhook::WebhookNotifier::new(w).map_err(|e| at("webhook", e))?;
-                list.push(Arc::new(Integration::Webhook(notifier)));
+                kinds.push(IntegrationKind::Webhook(notifier));
             }
             for c in &r.slack_configs {
                 let notifier = slack::SlackNotifier::new(
@@ -178,7 +217,7 @@ impl Receivers {
                     templates.clone(),
                 )
                 .map_err(|e| at("slack", e))?;
-                list.push(Arc::new(Integration::Slack(notifier)));
+                kinds.push(IntegrationKind::Slack(notifier));
             }
             for c in &r.pagerduty_configs {
                 let notifier = pagerduty::PagerdutyNotifier::new(
@@ -187,33 +226,25 @@ impl Receivers {
                     templates.clone(),
                 )
                 .map_err(|e| at("pagerduty", e))?;
-                list.push(Arc::new(Integration::Pagerduty(notifier)));
+                kinds.push(IntegrationKind::Pagerduty(notifier));
             }
             for c in &r.email_configs {
                 let notifier = email::EmailNotifier::new(c, global, templates.clone())
                     .map_err(|e| at("email", e))?;
-                list.push(Arc::new(Integration::Email(notifier)));
+                kinds.push(IntegrationKind::Email(notifier));
             }
+            let list = kinds
+                .into_iter()
+                .enumerate()
+                .map(|(index, kind)| Arc::new(Integration::new(kind, &r.name, index)))
+                .collect();
             by_name.insert(r.name.clone(), list);
         }
-        let limits = ["webhook", "slack", "pagerduty", "email"]
-            .into_iter()
-            .map(|k| {
-                (
-                    k,
-                    Arc::new(tokio::sync::Semaphore::new(CONCURRENCY_PER_INTEGRATION)),
-                )
-            })
-            .collect();
-        Ok(Receivers { by_name, limits })
+        Ok(Receivers { by_name })
     }
 
     pub fn integrations(&self, receiver: &str) -> &[Arc<Integration>] {
         self.by_name.get(receiver).map_or(&[], Vec::as_slice)
-    }
-
-    fn limit(&self, integration: &'static str) -> Option<Arc<tokio::sync::Semaphore>> {
-        self.limits.get(integration).cloned()
     }
 }
 
@@ -262,29 +293,39 @@ pub struct Notifier {
 }
 
 impl Notifier {
-    /// Notifies every integration of the group's receiver; true when all succeeded (or had
-    /// nothing new to say), which lets the group forget the resolved alerts it reported.
-    pub async fn notify(self: &Arc<Self>, ctx: Arc<FlushContext>, alerts: Vec<Alert>) -> bool {
+    /// Notifies every integration of the group's receiver. `delivered` when all succeeded (or
+    /// had nothing new to say), which lets the group forget the resolved alerts it reported.
+    pub async fn notify(self: &Arc<Self>, ctx: Arc<FlushContext>, alerts: Vec<Alert>) -> Delivery {
         let integrations = self.receivers.integrations(&ctx.receiver);
         if integrations.is_empty() || alerts.is_empty() {
-            return true;
+            return Delivery::default_delivered();
         }
         let alerts = Arc::new(alerts);
         let mut tasks = tokio::task::JoinSet::new();
-        for (index, integration) in integrations.iter().enumerate() {
+        for integration in integrations {
             let (me, ctx, alerts, integration) = (
                 self.clone(),
                 ctx.clone(),
                 alerts.clone(),
                 integration.clone(),
             );
-            tasks.spawn(async move { me.notify_one(&ctx, &alerts, &integration, index).await });
+            tasks.spawn(async move { me.notify_one(&ctx, &alerts, &integration).await });
         }
-        let mut all_ok = true;
+        let mut delivery = Delivery::default_delivered();
         while let Some(result) = tasks.join_next().await {
-            all_ok &= result.unwrap_or(false);
+            match result {
+                Ok(Ok(())) => {}
+                Ok(Err(retry_at)) => {
+                    delivery.delivered = false;
+                    delivery.retry_at = match (delivery.retry_at, retry_at) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                }
+                Err(_) => delivery.delivered = false,
+            }
         }
-        all_ok
+        delivery
     }
 
     /// The alerts no inhibition, route time interval or silence mutes (Alertmanager's order).
@@ -307,18 +348,20 @@ impl Notifier {
             .collect()
     }
 
+    /// Notifies one integration if the log says it has something new to hear. An error carries
+    /// when the integration may be tried again sooner than the group's next flush (an endpoint's
+    /// `Retry-After`), if it asked.
     async fn notify_one(
         &self,
         ctx: &FlushContext,
         alerts: &[Alert],
         integration: &Integration,
-        index: usize,
-    ) -> bool {
+    ) -> Result<(), Option<Instant>> {
         let key = NflogKey {
             group_key: ctx.group_key.clone(),
             receiver: ctx.receiver.clone(),
             integration: integration.name(),
-            index,
+            index: integration.index,
         };
         let (mut firing, mut resolved) = (Vec::new(), Vec::new());
         for a in alerts {
@@ -336,7 +379,7 @@ impl Notifier {
             integration.send_resolved(),
             ctx,
         ) {
-            return true;
+            return Ok(());
         }
 
         let to_send: Vec<Alert> = if integration.send_resolved() {
@@ -348,21 +391,23 @@ impl Notifier {
                 .cloned()
                 .collect()
         };
+        let expiry = self.retention.max(ctx.repeat_interval * 2);
+        let expires_at =
+            ctx.now + chrono::Duration::from_std(expiry).unwrap_or(chrono::Duration::MAX);
         // With send_resolved off and nothing firing there is nothing to say, but the log must
         // still learn that those alerts resolved.
         if !to_send.is_empty() {
+            self.save_intent(&key, previous.as_ref(), &firing, expires_at, ctx)
+                .await;
             if let Err(e) = self.send_with_retries(ctx, &to_send, integration).await {
                 metrics::counter!("alertmanager_notifications_failed_total",
                     "integration" => integration.name(), "reason" => e.reason())
                 .increment(1);
                 tracing::error!(group_key = %ctx.group_key, receiver = %ctx.receiver,
                     integration = integration.name(), error = %e, "notify failed");
-                return false;
+                return Err(e.retry_at());
             }
         }
-        let expiry = self.retention.max(ctx.repeat_interval * 2);
-        let expires_at =
-            ctx.now + chrono::Duration::from_std(expiry).unwrap_or(chrono::Duration::MAX);
         let entry = self.nflog.log(
             key.clone(),
             NflogEntry {
@@ -370,6 +415,7 @@ impl Notifier {
                 resolved,
                 timestamp: ctx.now,
                 expires_at,
+                in_flight: false,
             },
         );
         if let Some(p) = &self.persister {
@@ -379,7 +425,43 @@ impl Notifier {
                 tracing::error!(error = %e, "could not save the notification log entry");
             }
         }
-        true
+        Ok(())
+    }
+
+    /// Saves, before a request leaves, that a send is in flight: if the process dies before
+    /// the answer, the restarted router treats these alerts as possibly notified, so it still
+    /// sends the resolved notification when they resolve (and re-sends the firing one: a
+    /// repeat is better than a receiver left showing them firing for ever). The in-memory log
+    /// keeps its entry until the send succeeds.
+    async fn save_intent(
+        &self,
+        key: &NflogKey,
+        previous: Option<&NflogEntry>,
+        firing: &[u64],
+        expires_at: Timestamp,
+        ctx: &FlushContext,
+    ) {
+        let Some(p) = &self.persister else {
+            return;
+        };
+        let mut possibly_firing = firing.to_vec();
+        if let Some(prev) = previous {
+            possibly_firing.extend_from_slice(&prev.firing);
+        }
+        possibly_firing.sort_unstable();
+        possibly_firing.dedup();
+        let intent = NflogEntry {
+            firing: possibly_firing,
+            // Only what the receiver surely heard: a resolved notification in flight may be lost.
+            resolved: previous.map(|p| p.resolved.clone()).unwrap_or_default(),
+            timestamp: previous.map_or(ctx.now, |p| p.timestamp),
+            expires_at,
+            in_flight: true,
+        };
+        if let Err(e) = p.persist(vec![Write::PutNflog(key.clone(), intent)]).await {
+            tracing::error!(error = %e, receiver = %ctx.receiver,
+                "could not save the notification intent; sending anyway");
+        }
     }
 
     /// Sends the alerts to one integration, retrying until the context's deadline.
@@ -389,15 +471,15 @@ impl Notifier {
         alerts: &[Alert],
         integration: &Integration,
     ) -> Result<(), NotifyError> {
-        self.with_retries(integration.name(), ctx, || integration.send(ctx, alerts))
+        self.with_retries(integration, ctx, || integration.send(ctx, alerts))
             .await
     }
 
-    /// Runs `send` under the integration's concurrency limit until it succeeds, fails for good,
+    /// Runs `send` in one of the integration's request slots until it succeeds, fails for good,
     /// or the next try would pass the context's deadline.
     pub(crate) async fn with_retries<F, Fut>(
         &self,
-        name: &'static str,
+        integration: &Integration,
         ctx: &FlushContext,
         send: F,
     ) -> Result<(), NotifyError>
@@ -405,36 +487,50 @@ impl Notifier {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<(), NotifyError>>,
     {
+        let name = integration.name();
         metrics::counter!("alertmanager_notifications_total", "integration" => name).increment(1);
         let mut backoff = Backoff::new();
         let mut attempts = 0;
         loop {
-            attempts += 1;
-            let started = Instant::now();
-            metrics::counter!("alertmanager_notification_requests_total", "integration" => name)
+            let deadline = tokio::time::Instant::from_std(ctx.deadline);
+            let Ok(Ok(_slot)) =
+                tokio::time::timeout_at(deadline, integration.slots.acquire()).await
+            else {
+                metrics::counter!("alert_router_notification_slot_timeouts_total",
+                    "integration" => name, "receiver" => integration.receiver.clone())
                 .increment(1);
-            let limit = self.receivers.limit(name);
-            let attempt = async {
-                let _permit = match &limit {
-                    Some(l) => l.acquire().await.ok(),
-                    None => None,
-                };
-                send().await
+                return Err(NotifyError::NoFreeSlot {
+                    slots: SLOTS_PER_INTEGRATION,
+                });
             };
-            let result = tokio::time::timeout_at(ctx.deadline.into(), attempt)
+            let started = Instant::now();
+            let result = tokio::time::timeout_at(deadline, send())
                 .await
                 .unwrap_or_else(|_| {
                     Err(NotifyError::Transport(
                         "timed out at the flush deadline".into(),
                     ))
                 });
-            metrics::histogram!("alertmanager_notification_latency_seconds", "integration" => name)
-                .record(started.elapsed().as_secs_f64());
+            drop(_slot);
             let err = match result {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    count_request(name, started, false);
+                    return Ok(());
+                }
+                // Nothing left: the endpoint's Retry-After has not passed yet.
+                Err(NotifyError::Deferred { wait }) => {
+                    if Instant::now() + wait >= ctx.deadline {
+                        return Err(NotifyError::Deferred { wait });
+                    }
+                    tracing::debug!(integration = name, receiver = %ctx.receiver, ?wait,
+                        "endpoint asked to wait (Retry-After); holding the notification");
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
                 Err(e) => e,
             };
-            metrics::counter!("alertmanager_notification_requests_failed_total", "integration" => name).increment(1);
+            attempts += 1;
+            count_request(name, started, true);
             if !err.is_retryable() {
                 return Err(err);
             }
@@ -460,6 +556,37 @@ impl Notifier {
     }
 }
 
+/// Counts one request that left (Alertmanager's request metrics).
+fn count_request(name: &'static str, started: Instant, failed: bool) {
+    metrics::counter!("alertmanager_notification_requests_total", "integration" => name)
+        .increment(1);
+    metrics::histogram!("alertmanager_notification_latency_seconds", "integration" => name)
+        .record(started.elapsed().as_secs_f64());
+    if failed {
+        metrics::counter!("alertmanager_notification_requests_failed_total", "integration" => name)
+            .increment(1);
+    }
+}
+
+/// How a group's flush went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// Every integration succeeded or had nothing new to say.
+    pub delivered: bool,
+    /// The earliest an integration that failed may be tried again, when that is sooner than a
+    /// group interval would bring (an endpoint's `Retry-After`).
+    pub retry_at: Option<Instant>,
+}
+
+impl Delivery {
+    fn default_delivered() -> Delivery {
+        Delivery {
+            delivered: true,
+            retry_at: None,
+        }
+    }
+}
+
 /// Alertmanager's dedup rule: is there anything the receiver has not been told?
 fn needs_update(
     previous: Option<&NflogEntry>,
@@ -471,6 +598,10 @@ fn needs_update(
     let Some(entry) = previous else {
         return !firing.is_empty();
     };
+    if entry.in_flight && !firing.is_empty() {
+        // A send that may not have arrived before a crash: say it again.
+        return true;
+    }
     if !entry.is_firing_subset(firing) {
         return true;
     }
@@ -512,6 +643,7 @@ mod tests {
             resolved: resolved.to_vec(),
             timestamp: Utc::now() - chrono::Duration::seconds(age_secs),
             expires_at: Utc::now(),
+            in_flight: false,
         }
     }
 
@@ -554,6 +686,23 @@ mod tests {
         assert!(
             needs_update(Some(&entry(&[1], &[], 3601)), &[1], &[], false, &c),
             "repeat due"
+        );
+    }
+
+    #[test]
+    fn a_send_in_flight_at_a_crash_counts_for_resolving_and_is_repeated_while_firing() {
+        let c = ctx(3600);
+        let in_flight = NflogEntry {
+            in_flight: true,
+            ..entry(&[1, 2], &[], 10)
+        };
+        assert!(
+            needs_update(Some(&in_flight), &[], &[1, 2], false, &c),
+            "resolved while down: the receiver may have heard them firing"
+        );
+        assert!(
+            needs_update(Some(&in_flight), &[1, 2], &[], false, &c),
+            "still firing: the firing notification may never have arrived"
         );
     }
 }

@@ -22,6 +22,10 @@ pub struct NflogEntry {
     pub resolved: Vec<u64>,
     pub timestamp: Timestamp,
     pub expires_at: Timestamp,
+    /// Saved before a request leaves and replaced once it is answered: found after a restart,
+    /// the send may or may not have arrived.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub in_flight: bool,
 }
 
 impl NflogKey {

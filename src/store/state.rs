@@ -720,6 +720,7 @@ mod tests {
             resolved: vec![],
             timestamp: now,
             expires_at: now,
+            in_flight: false,
         };
         let schedule = GroupSchedule {
             has_flushed: true,

@@ -239,6 +239,15 @@ impl Sink {
     }
 
     async fn serve(codes: &[u16], body: &'static str) -> Sink {
+        Sink::serve_at("127.0.0.1:0".parse().expect("address"), codes, body).await
+    }
+
+    /// A sink on a given address: a receiver coming back on the port it had before.
+    pub async fn start_at(addr: SocketAddr) -> Sink {
+        Sink::serve_at(addr, &[], "").await
+    }
+
+    async fn serve_at(addr: SocketAddr, codes: &[u16], body: &'static str) -> Sink {
         let state = Arc::new(Mutex::new(SinkState {
             received: Vec::new(),
             script: codes.iter().copied().collect(),
@@ -247,7 +256,7 @@ impl Sink {
         let app = axum::Router::new()
             .route("/{*path}", post(record))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = tokio::net::TcpListener::bind(addr)
             .await
             .expect("bind sink");
         let addr = listener.local_addr().expect("addr");
@@ -313,6 +322,62 @@ async fn record(
     });
     let code = s.script.pop_front().unwrap_or(200);
     (StatusCode::from_u16(code).unwrap_or(StatusCode::OK), s.body)
+}
+
+/// A receiver that accepts connections, reads what is sent and never answers.
+pub struct Hanging {
+    pub addr: SocketAddr,
+    requests: Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Hanging {
+    pub async fn start() -> Hanging {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind hanging receiver");
+        let addr = listener.local_addr().expect("addr");
+        let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = requests.clone();
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                let seen = seen.clone();
+                connections.spawn(async move {
+                    use tokio::io::AsyncReadExt;
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while let Ok(n) = tcp.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        let posts = buf[..n].windows(5).filter(|w| w == b"POST ").count();
+                        seen.fetch_add(posts, std::sync::atomic::Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        Hanging {
+            addr,
+            requests,
+            task,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/hook", self.addr)
+    }
+
+    /// Requests that arrived (and were never answered).
+    pub fn requests(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Closes the listener and every connection, freeing the port.
+    pub async fn stop(self) -> SocketAddr {
+        self.task.abort();
+        let _ = self.task.await;
+        self.addr
+    }
 }
 
 /// Posts `total` alerts named `Many`, each its own `instance`, in requests of 1,000.
