@@ -15,12 +15,13 @@ use crate::dispatch::Dispatcher;
 use crate::escalate::{AckLinks, Clock, Escalator, Policies};
 use crate::ingest::{Decoded, Timeouts};
 use crate::model::time::Timestamp;
+use crate::model::Alert;
 use crate::mute::{Inhibitor, Muter, TimeIntervals};
 use crate::notify::{Notifier, Receivers};
 use crate::route::RouteTree;
 use crate::store::{
     AlertStore, Durability, NotificationLog, Persister, Recovered, SilencePersistence, Silences,
-    StateDb, StateError, Write,
+    StateDb, StateError, StorageHealth, Write,
 };
 
 #[derive(Debug, Error)]
@@ -100,6 +101,8 @@ pub struct App {
     pub silences: Arc<Silences>,
     pub persister: Option<Persister>,
     pub escalator: Arc<Escalator>,
+    /// Whether the state directory takes writes (always, without one).
+    pub storage_health: Arc<StorageHealth>,
     pub started_at: Timestamp,
     runtime: RwLock<Arc<Runtime>>,
     config_path: Option<PathBuf>,
@@ -114,6 +117,10 @@ impl App {
         let persister = db
             .clone()
             .map(|db| Persister::start(db, settings.durability));
+        let storage_health = db
+            .as_ref()
+            .map_or_else(Arc::default, |db| db.health.clone());
+        metrics::gauge!("alert_router_storage_writable").set(1.0);
         let silences = Arc::new(match &db {
             Some(db) => {
                 let persistence: Arc<dyn SilencePersistence> = db.clone();
@@ -151,6 +158,7 @@ impl App {
         for alert in recovered.alerts {
             // Already saved: only later changes need writing.
             let put = store.put_tracked(alert, Some(chrono::Duration::MAX));
+            store.mark_saved(&put.alert);
             runtime.muter.inhibitor.observe(&put.alert);
             runtime.dispatcher.process(&put.alert);
         }
@@ -164,6 +172,7 @@ impl App {
             silences,
             persister,
             escalator,
+            storage_health,
             started_at: Utc::now(),
             runtime: RwLock::new(Arc::new(runtime)),
             config_path,
@@ -238,7 +247,24 @@ impl App {
         metrics::counter!("alertmanager_alerts_invalid_total")
             .increment(decoded.errors.len() as u64);
         if let Some(p) = &self.persister {
-            p.persist(writes).await?;
+            let written: Vec<Arc<Alert>> = writes
+                .iter()
+                .filter_map(|w| match w {
+                    Write::PutAlert(a) => Some(a.clone()),
+                    _ => None,
+                })
+                .collect();
+            // Saved only once committed: if the commit fails, the sender's re-send (it got no
+            // 2xx) must be written, not taken for one already saved.
+            match p.persist(writes).await {
+                Ok(()) => written.iter().for_each(|a| self.store.mark_saved(a)),
+                Err(e) => {
+                    written
+                        .iter()
+                        .for_each(|a| self.store.mark_unsaved(a.fingerprint));
+                    return Err(e);
+                }
+            }
         }
         Ok(accepted)
     }

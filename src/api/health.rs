@@ -9,6 +9,22 @@ pub async fn ok() -> &'static str {
     "OK"
 }
 
+/// Ready while the state directory takes writes: a router that cannot save what it
+/// acknowledges says so, with the last error, so a load balancer or an operator can tell.
+pub async fn ready(State(app): State<Arc<App>>) -> (StatusCode, String) {
+    let report = app.storage_health.report();
+    match report.last_error {
+        None => (StatusCode::OK, "OK".into()),
+        Some((at, part, error)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "storage not writable: {part} failed at {}: {error}",
+                at.to_rfc3339()
+            ),
+        ),
+    }
+}
+
 pub async fn reload(State(app): State<Arc<App>>) -> (StatusCode, String) {
     match app.reload() {
         Ok(()) => (StatusCode::OK, String::new()),

@@ -52,7 +52,7 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/api/v1/incidents/{id}/resolve", post(incidents::resolve))
         .route("/-/healthy", get(health::ok).head(health::ok))
-        .route("/-/ready", get(health::ok).head(health::ok))
+        .route("/-/ready", get(health::ready).head(health::ready))
         .route("/-/reload", post(health::reload))
         .route("/metrics", get(metrics::render))
         .layer(DefaultBodyLimit::max(limit))

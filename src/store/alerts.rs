@@ -26,7 +26,8 @@ pub struct Put {
 struct Slot {
     /// Shared with the aggregation groups that hold the alert: one copy, however many routes.
     alert: Arc<Alert>,
-    /// The `ends_at` of the copy last written to the state file, if any.
+    /// The `ends_at` of the stored version once its write is committed; `None` while a write
+    /// is pending or after one failed, so a re-send is written rather than taken as saved.
     saved_ends_at: Option<Timestamp>,
 }
 
@@ -78,7 +79,7 @@ impl AlertStore {
             let stored = Arc::new(alert);
             let slot = Slot {
                 alert: stored.clone(),
-                saved_ends_at: Some(stored.ends_at),
+                saved_ends_at: None,
             };
             shard.insert(fingerprint, slot);
             return Put {
@@ -101,7 +102,7 @@ impl AlertStore {
             _ => true,
         };
         if write {
-            slot.saved_ends_at = Some(next.ends_at);
+            slot.saved_ends_at = None;
         }
         // The groups of an alert that was firing hold it still, and read its latest version
         // from here when they flush: unless its labels changed, they need no update.
@@ -115,6 +116,24 @@ impl AlertStore {
             alert: stored,
             write,
             regroup,
+        }
+    }
+
+    /// Records that `alert` is committed to the state file, if it is still the stored version
+    /// (a newer one has a write of its own pending).
+    pub fn mark_saved(&self, alert: &Alert) {
+        let mut shard = self.shard(alert.fingerprint).lock();
+        if let Some(slot) = shard.get_mut(&alert.fingerprint) {
+            if slot.alert.ends_at == alert.ends_at && slot.alert.updated_at == alert.updated_at {
+                slot.saved_ends_at = Some(alert.ends_at);
+            }
+        }
+    }
+
+    /// Records that writing the alert failed: its next re-send is written, whatever it changes.
+    pub fn mark_unsaved(&self, fingerprint: Fingerprint) {
+        if let Some(slot) = self.shard(fingerprint).lock().get_mut(&fingerprint) {
+            slot.saved_ends_at = None;
         }
     }
 
@@ -187,6 +206,49 @@ mod tests {
         }
     }
 
+    /// A put whose write (if it needs one) is then committed.
+    fn saved_put(store: &AlertStore, alert: Alert, slack: Option<chrono::Duration>) -> bool {
+        let put = store.put_tracked(alert, slack);
+        if put.write {
+            store.mark_saved(&put.alert);
+        }
+        put.write
+    }
+
+    #[test]
+    fn a_resend_after_a_failed_or_pending_write_is_written() {
+        let store = AlertStore::new();
+        let slack = Some(chrono::Duration::seconds(60));
+        let sent = alert(300, "x");
+        assert!(store.put_tracked(sent.clone(), slack).write);
+        // Its commit has not succeeded (or failed): the unchanged re-send is written too.
+        assert!(
+            store.put_tracked(sent.clone(), slack).write,
+            "still pending"
+        );
+        store.mark_unsaved(sent.fingerprint);
+        let put = store.put_tracked(sent.clone(), slack);
+        assert!(put.write, "after a failed commit");
+        store.mark_saved(&put.alert);
+        assert!(!store.put_tracked(sent, slack).write, "once committed");
+    }
+
+    #[test]
+    fn a_commit_of_an_older_version_does_not_mark_a_newer_one_saved() {
+        let store = AlertStore::new();
+        let slack = Some(chrono::Duration::seconds(60));
+        let mut sent = alert(300, "x");
+        let first = store.put_tracked(sent.clone(), slack).alert;
+        sent.ends_at += chrono::Duration::seconds(5);
+        sent.updated_at += chrono::Duration::seconds(5);
+        assert!(store.put_tracked(sent.clone(), slack).write);
+        store.mark_saved(&first);
+        assert!(
+            store.put_tracked(sent, slack).write,
+            "the newer version's own write has not been committed"
+        );
+    }
+
     #[test]
     fn renewals_within_slack_need_no_write() {
         let store = AlertStore::new();
@@ -194,28 +256,25 @@ mod tests {
         let mut first = alert(300, "x");
         let starts = first.starts_at;
         assert!(
-            store.put_tracked(first.clone(), slack).write,
+            saved_put(&store, first.clone(), slack),
             "new alert is written"
         );
         first.ends_at += chrono::Duration::seconds(30);
         first.updated_at += chrono::Duration::seconds(30);
         assert!(
-            !store.put_tracked(first.clone(), slack).write,
+            !saved_put(&store, first.clone(), slack),
             "30s renewal is not"
         );
         first.ends_at += chrono::Duration::seconds(40);
         first.updated_at += chrono::Duration::seconds(40);
         assert!(
-            store.put_tracked(first.clone(), slack).write,
+            saved_put(&store, first.clone(), slack),
             "70s past the saved end is"
         );
         let mut changed = alert(300, "y");
         changed.starts_at = starts;
         changed.updated_at = first.updated_at + chrono::Duration::seconds(1);
-        assert!(
-            store.put_tracked(changed, slack).write,
-            "a changed annotation is"
-        );
+        assert!(saved_put(&store, changed, slack), "a changed annotation is");
     }
 
     #[test]
@@ -225,14 +284,14 @@ mod tests {
         // Prometheus' re-sends: a fixed start and an end moved a minute further each time.
         let mut sent = alert(240, "x");
         sent.timeout = false;
-        assert!(store.put_tracked(sent.clone(), slack).write);
+        assert!(saved_put(&store, sent.clone(), slack));
         sent.ends_at += chrono::Duration::seconds(50);
         sent.updated_at += chrono::Duration::seconds(50);
-        assert!(!store.put_tracked(sent.clone(), slack).write, "50s later");
+        assert!(!saved_put(&store, sent.clone(), slack), "50s later");
         sent.ends_at += chrono::Duration::seconds(20);
         sent.updated_at += chrono::Duration::seconds(20);
         assert!(
-            store.put_tracked(sent.clone(), slack).write,
+            saved_put(&store, sent.clone(), slack),
             "70s past the saved end"
         );
         // A resolve moves the end back to now: that is always written.

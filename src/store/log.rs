@@ -6,11 +6,13 @@
 //!
 //! A record is `len: u32 LE`, `check: u64 LE` (FNV-1a of the body), then the body:
 //! `table: u8`, `put: u8` (1 put, 0 delete), `key_len: u32 LE`, the key, and for a put the
-//! value. A record cut short by a crash, or one whose check does not match, ends the replay of
-//! its file: it belongs to a batch that was never acknowledged.
+//! value. Every record checks itself, so the replay skips a damaged one and resynchronises on
+//! the next intact record: damage loses the damaged bytes, never the intact records after them.
+//! A write that fails (a full disk) is cut back to the last whole record, so the next batch
+//! never follows a partial one.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufReader, Read, Write as _};
+use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
 use crate::model::fingerprint::{fnv1a, FNV_OFFSET};
@@ -50,7 +52,7 @@ fn fnv(bytes: &[u8]) -> u64 {
     fnv1a(FNV_OFFSET, bytes)
 }
 
-fn file_name(generation: u64) -> String {
+pub(super) fn file_name(generation: u64) -> String {
     format!("state-{generation:020}.log")
 }
 
@@ -81,12 +83,13 @@ pub(super) struct LogWriter {
 
 impl LogWriter {
     /// Starts a new log file after every existing one.
+    #[cfg(test)]
     pub fn create(dir: &Path) -> io::Result<LogWriter> {
         let generation = log_files(dir)?.last().map_or(1, |(g, _)| g + 1);
         LogWriter::open(dir, generation)
     }
 
-    fn open(dir: &Path, generation: u64) -> io::Result<LogWriter> {
+    pub fn open(dir: &Path, generation: u64) -> io::Result<LogWriter> {
         let file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -99,7 +102,9 @@ impl LogWriter {
         })
     }
 
-    /// Appends the rows and syncs them to disk.
+    /// Appends the rows and syncs them to disk. A failed write or sync is cut back to the end
+    /// of the last whole record (or, if even that fails, the log moves on to a new file), so
+    /// nothing written later follows a partial record.
     pub fn append(&mut self, rows: &[Row]) -> io::Result<()> {
         let mut buf = Vec::with_capacity(rows.len() * 256);
         let mut body = Vec::new();
@@ -116,10 +121,35 @@ impl LogWriter {
             buf.extend_from_slice(&fnv(&body).to_le_bytes());
             buf.extend_from_slice(&body);
         }
-        self.file.write_all(&buf)?;
-        self.file.sync_data()?;
+        let written = self
+            .file
+            .write_all(&buf)
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            self.cut_back();
+            return Err(e);
+        }
         self.size += buf.len() as u64;
         Ok(())
+    }
+
+    /// Drops whatever a failed append left after the last whole record.
+    fn cut_back(&mut self) {
+        let cut = self
+            .file
+            .set_len(self.size)
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = cut {
+            tracing::error!(generation = self.generation, error = %e,
+                "could not cut a failed write back; continuing in a new log file");
+            if let Ok(next) = LogWriter::open(&self.dir, self.generation + 1) {
+                *self = next;
+            }
+        }
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     pub fn size(&self) -> u64 {
@@ -127,6 +157,7 @@ impl LogWriter {
     }
 
     /// Closes this file and starts the next; returns the closed file's path.
+    #[cfg(test)]
     pub fn rotate(&mut self) -> io::Result<PathBuf> {
         let done = self.dir.join(file_name(self.generation));
         *self = LogWriter::open(&self.dir, self.generation + 1)?;
@@ -134,39 +165,88 @@ impl LogWriter {
     }
 }
 
-/// Calls `apply` with every intact record of the file, in order; returns how many.
-pub(super) fn replay(path: &Path, mut apply: impl FnMut(Row)) -> io::Result<usize> {
-    let mut reader = BufReader::new(File::open(path)?);
-    let mut count = 0;
-    loop {
-        let mut head = [0u8; 12];
-        match reader.read_exact(&mut head) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(count),
-            Err(e) => return Err(e),
-        }
-        let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
-        let check = u64::from_le_bytes([
-            head[4], head[5], head[6], head[7], head[8], head[9], head[10], head[11],
-        ]);
-        let mut body = vec![0u8; len];
-        let intact = reader.read_exact(&mut body).is_ok() && fnv(&body) == check;
-        let row = intact.then(|| decode(&body)).flatten();
-        let Some(row) = row else {
-            tracing::warn!(path = %path.display(), records = count,
-                "state log ends in a record cut short by a crash; it was never acknowledged");
-            return Ok(count);
-        };
-        apply(row);
-        count += 1;
+/// What a replay read, and what it could not.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct Replayed {
+    pub records: usize,
+    /// Unreadable ranges followed by intact records: `(offset, bytes)`. The records after them
+    /// were acknowledged and are kept; the damaged bytes are lost.
+    pub damaged: Vec<(u64, u64)>,
+    /// An unreadable end of the file, `(offset, bytes)`: a batch a crash cut short (never
+    /// acknowledged), or damage at the end.
+    pub tail: Option<(u64, u64)>,
+    /// The file's size when read.
+    pub size: u64,
+}
+
+impl Replayed {
+    /// Bytes that could not be read, tail included.
+    pub fn lost_bytes(&self) -> u64 {
+        self.damaged.iter().map(|(_, n)| n).sum::<u64>() + self.tail.map_or(0, |(_, n)| n)
     }
+}
+
+/// Header: length and check.
+const HEAD: usize = 12;
+/// The smallest body: table, put flag and key length.
+const MIN_BODY: usize = 6;
+
+/// Calls `apply` with every intact record of the file, in order, skipping damaged ones.
+pub(super) fn replay(path: &Path, mut apply: impl FnMut(Row)) -> io::Result<Replayed> {
+    let bytes = std::fs::read(path)?;
+    let mut out = Replayed {
+        size: bytes.len() as u64,
+        ..Replayed::default()
+    };
+    let mut pos = 0;
+    while pos < bytes.len() {
+        if let Some((row, next)) = record_at(&bytes, pos) {
+            apply(row);
+            out.records += 1;
+            pos = next;
+            continue;
+        }
+        match (pos + 1..bytes.len()).find(|&p| record_at(&bytes, p).is_some()) {
+            Some(next) => {
+                out.damaged.push((pos as u64, (next - pos) as u64));
+                pos = next;
+            }
+            None => {
+                out.tail = Some((pos as u64, (bytes.len() - pos) as u64));
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The intact record starting at `pos`, and where the next one starts. The cheap checks come
+/// first, so scanning damaged bytes for the next record rarely computes a check.
+fn record_at(bytes: &[u8], pos: usize) -> Option<(Row, usize)> {
+    let head = bytes.get(pos..pos.checked_add(HEAD)?)?;
+    let len = u32::from_le_bytes(head[..4].try_into().ok()?) as usize;
+    if len < MIN_BODY {
+        return None;
+    }
+    let body = bytes.get(pos + HEAD..(pos + HEAD).checked_add(len)?)?;
+    if Table::from_u8(body[0]).is_none() || body[1] > 1 {
+        return None;
+    }
+    let check = u64::from_le_bytes(head[4..].try_into().ok()?);
+    if fnv(body) != check {
+        return None;
+    }
+    Some((decode(body)?, pos + HEAD + len))
 }
 
 fn decode(body: &[u8]) -> Option<Row> {
     let table = Table::from_u8(*body.first()?)?;
     let put = *body.get(1)? == 1;
     let key_len = u32::from_le_bytes(body.get(2..6)?.try_into().ok()?) as usize;
-    let key = body.get(6..6 + key_len)?.to_vec();
+    let key = body.get(6..6usize.checked_add(key_len)?)?.to_vec();
+    if !put && body.len() != 6 + key_len {
+        return None;
+    }
     let value = put.then(|| body[6 + key_len..].to_vec());
     Some(Row { table, key, value })
 }
@@ -181,6 +261,12 @@ mod tests {
             key: key.as_bytes().to_vec(),
             value: value.map(|v| v.as_bytes().to_vec()),
         }
+    }
+
+    fn replayed(path: &Path) -> (Vec<Row>, Replayed) {
+        let mut got = Vec::new();
+        let report = replay(path, |r| got.push(r)).unwrap();
+        (got, report)
     }
 
     #[test]
@@ -198,18 +284,108 @@ mod tests {
         assert_eq!(log_files(dir.path()).unwrap().len(), 2);
         // A crash in the middle of the next record.
         let mut bytes = std::fs::read(&path).unwrap();
-        let whole = bytes.len();
+        let whole = bytes.len() as u64;
         bytes.extend_from_slice(&[40, 0, 0, 0, 1, 2, 3]);
         std::fs::write(&path, &bytes).unwrap();
-        let mut got = Vec::new();
-        assert_eq!(replay(&path, |r| got.push(r)).unwrap(), 4);
+        let (got, report) = replayed(&path);
         assert_eq!(got[..3], rows[..]);
         assert_eq!(got[3], row(Table::Groups, "d", Some("4")));
-        // A flipped bit stops the replay at that record.
-        bytes.truncate(whole);
-        let last = bytes.len() - 1;
-        bytes[last] ^= 1;
+        assert_eq!(report.records, 4);
+        assert_eq!(report.tail, Some((whole, 7)));
+        assert!(report.damaged.is_empty());
+    }
+
+    #[test]
+    fn a_damaged_record_loses_only_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = LogWriter::create(dir.path()).unwrap();
+        let rows: Vec<Row> = (0..50)
+            .map(|i| {
+                row(
+                    Table::Alerts,
+                    &format!("k{i:02}"),
+                    Some(&format!("value {i:02}")),
+                )
+            })
+            .collect();
+        for r in &rows {
+            log.append(std::slice::from_ref(r)).unwrap();
+        }
+        let path = dir.path().join(file_name(log.generation()));
+        let clean = std::fs::read(&path).unwrap();
+        let record = clean.len() / rows.len();
+        assert_eq!(record * rows.len(), clean.len(), "records of one size");
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..300 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let at = (seed % clean.len() as u64) as usize;
+            let mut bytes = clean.clone();
+            bytes[at] ^= 1 << (seed % 8);
+            std::fs::write(&path, &bytes).unwrap();
+            let (got, report) = replayed(&path);
+            let damaged = at / record;
+            let expected: Vec<Row> = rows
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != damaged)
+                .map(|(_, r)| r.clone())
+                .collect();
+            assert_eq!(got, expected, "flipped byte {at}");
+            assert_eq!(report.lost_bytes(), record as u64, "flipped byte {at}");
+        }
+    }
+
+    #[test]
+    fn zeroed_ranges_and_truncations_lose_only_the_bytes_they_touch() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = LogWriter::create(dir.path()).unwrap();
+        let rows: Vec<Row> = (0..20)
+            .map(|i| row(Table::Nflog, &format!("key{i:02}"), Some("v")))
+            .collect();
+        log.append(&rows).unwrap();
+        let path = dir.path().join(file_name(log.generation()));
+        let clean = std::fs::read(&path).unwrap();
+        let record = clean.len() / rows.len();
+        // Records 5..8 zeroed.
+        let mut bytes = clean.clone();
+        bytes[5 * record..8 * record].fill(0);
         std::fs::write(&path, &bytes).unwrap();
-        assert_eq!(replay(&path, |_| {}).unwrap(), 3);
+        let (got, report) = replayed(&path);
+        assert_eq!(got.len(), 17);
+        assert_eq!(
+            report.damaged,
+            vec![((5 * record) as u64, (3 * record) as u64)]
+        );
+        // Truncated in the middle of record 12: the records before it stay.
+        std::fs::write(&path, &clean[..12 * record + 3]).unwrap();
+        let (got, report) = replayed(&path);
+        assert_eq!(got[..], rows[..12]);
+        assert_eq!(report.tail, Some(((12 * record) as u64, 3)));
+    }
+
+    #[test]
+    fn a_failed_append_leaves_no_partial_record_for_the_next_to_follow() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = LogWriter::create(dir.path()).unwrap();
+        log.append(&[row(Table::Alerts, "before", Some("1"))])
+            .unwrap();
+        // What a write cut short by a full disk leaves behind.
+        let path = dir.path().join(file_name(log.generation()));
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(&[200, 0, 0, 0, 9, 9]).unwrap();
+        log.cut_back();
+        log.append(&[row(Table::Alerts, "after", Some("2"))])
+            .unwrap();
+        let (got, report) = replayed(&path);
+        assert_eq!(
+            got,
+            vec![
+                row(Table::Alerts, "before", Some("1")),
+                row(Table::Alerts, "after", Some("2"))
+            ]
+        );
+        assert_eq!(report.lost_bytes(), 0);
     }
 }

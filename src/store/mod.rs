@@ -2,12 +2,15 @@
 //! being sent twice.
 
 mod alerts;
+mod health;
 mod log;
+mod manifest;
 mod nflog;
 mod silences;
 mod state;
 
 pub use alerts::{AlertStore, Put};
+pub use health::{HealthReport, StorageHealth, StorePart};
 pub use nflog::{NflogEntry, NflogKey, NotificationLog};
 pub use silences::{
     Silence, SilenceError, SilenceMatcher, SilencePersistence, SilenceState, Silences,

@@ -5,7 +5,10 @@
 //! through a writer thread that appends whatever has queued up to the write-ahead log (`log.rs`)
 //! and syncs it once (group commit): while one sync runs, the next batch gathers, so durability
 //! costs one fsync per batch rather than per request. A compactor thread folds full logs into
-//! the redb tables; recovery reads the tables and replays the logs over them.
+//! the redb tables; recovery reads the tables and replays the logs over them. `MANIFEST.json`
+//! lists the files that must exist, so a deleted one stops the start instead of going unnoticed.
+//! A failed write is reported in `health`, and the table file is reopened after one, since redb
+//! refuses every later write otherwise; nothing redb does on a damaged file may panic the router.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,7 +22,11 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use tokio::sync::oneshot;
 
-use super::log::{log_files, replay, LogWriter, Row, Table, COMPACT_AT};
+use parking_lot::{Mutex, RwLock};
+
+use super::health::{StorageHealth, StorePart};
+use super::log::{log_files, replay, LogWriter, Replayed, Row, Table, COMPACT_AT};
+use super::manifest::Manifest;
 use super::nflog::{NflogEntry, NflogKey};
 use super::silences::{Silence, SilencePersistence};
 use crate::model::time::Timestamp;
@@ -107,23 +114,96 @@ pub struct Recovered {
 }
 
 pub struct StateDb {
-    db: Database,
+    /// `None` only while a reopen after a failed write has not succeeded yet.
+    db: RwLock<Option<Database>>,
     path: PathBuf,
     /// The folder that holds the redb file and the write-ahead log files.
     dir: PathBuf,
+    manifest: Mutex<Manifest>,
+    pub health: Arc<StorageHealth>,
+}
+
+/// Opens the redb file; a panic inside redb (it asserts on some damaged files) becomes an error.
+fn open_database(path: &Path) -> Result<Database, String> {
+    match std::panic::catch_unwind(|| Database::create(path)) {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("the file is damaged (the storage engine could not read it)".into()),
+    }
+}
+
+/// Runs `f` so that a panic inside redb becomes an error.
+fn guarded<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err("the storage engine failed on a damaged file".into()))
 }
 
 impl StateDb {
-    /// Opens (or creates) the state file. With `repair`, a file that cannot be opened is
-    /// renamed aside and a fresh one created.
+    /// Opens (or creates) the state directory: checks that every file its manifest lists is
+    /// there, opens the redb file and reads it through once. A missing, truncated or damaged
+    /// file stops the start with a message naming it; with `repair`, the router starts from
+    /// what remains and logs what was lost (a damaged table file is moved aside, not deleted).
     pub fn open(dir: &Path, repair: bool) -> Result<StateDb, StateError> {
         let path = dir.join(STATE_FILE);
-        let open_err = |reason: String| StateError::Open {
-            path: path.clone(),
+        let open_err = |path: &Path, reason: String| StateError::Open {
+            path: path.to_path_buf(),
             reason,
         };
-        std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
-        let db = match Database::create(&path) {
+        std::fs::create_dir_all(dir).map_err(|e| open_err(dir, e.to_string()))?;
+        let logs_on_disk: HashMap<u64, PathBuf> = log_files(dir)
+            .map_err(|e| open_err(dir, e.to_string()))?
+            .into_iter()
+            .collect();
+        let manifest = match Manifest::load(dir) {
+            Ok(m) => m,
+            Err(e) if repair => {
+                tracing::error!(error = %e, "state manifest unreadable: rebuilding it from the files present");
+                None
+            }
+            Err(e) => return Err(open_err(&Manifest::path(dir), e)),
+        };
+        let table_file_exists = path.exists();
+        match &manifest {
+            None if !table_file_exists && logs_on_disk.is_empty() => {
+                tracing::info!(dir = %dir.display(), "new state directory");
+            }
+            None => {
+                tracing::info!(dir = %dir.display(), "state directory without a manifest (written by an earlier release): writing one");
+            }
+            Some(m) => {
+                if !table_file_exists {
+                    let reason = "the state file is missing (the manifest says it exists): silences and folded alerts, log entries, schedules and incidents would be lost".to_string();
+                    if !repair {
+                        return Err(open_err(&path, reason));
+                    }
+                    tracing::error!(path = %path.display(), "{reason}; --storage.repair: starting with empty tables");
+                }
+                for (generation, size) in &m.logs {
+                    let Some(log) = logs_on_disk.get(generation) else {
+                        let missing = dir.join(super::log::file_name(*generation));
+                        let reason = "a state log the manifest lists is missing: the alerts, log entries, schedules and incidents written to it would be lost".to_string();
+                        if !repair {
+                            return Err(open_err(&missing, reason));
+                        }
+                        tracing::error!(path = %missing.display(), "{reason}; --storage.repair: starting without it");
+                        continue;
+                    };
+                    let actual = std::fs::metadata(log).map(|m| m.len()).unwrap_or(0);
+                    if let Some(expected) = size.filter(|s| actual < *s) {
+                        let reason = format!(
+                            "the state log is truncated: {actual} of its {expected} bytes are left"
+                        );
+                        if !repair {
+                            return Err(open_err(log, reason));
+                        }
+                        tracing::error!(path = %log.display(), "{reason}; --storage.repair: replaying what remains");
+                    }
+                }
+            }
+        }
+        let db = match open_database(&path)
+            .and_then(|db| guarded(|| check_tables(&db)).map(|()| db))
+        {
             Ok(db) => db,
             Err(e) if repair => {
                 let aside = dir.join(format!(
@@ -131,27 +211,37 @@ impl StateDb {
                     chrono::Utc::now().timestamp()
                 ));
                 tracing::error!(path = %path.display(), moved_to = %aside.display(), error = %e,
-                    "state file damaged: moved aside, starting with empty state");
-                std::fs::rename(&path, &aside).map_err(|e| open_err(e.to_string()))?;
-                Database::create(&path).map_err(|e| open_err(e.to_string()))?
+                    "state file damaged: moved aside; its silences, and the alerts, log entries, schedules and incidents folded into it, are lost; the state logs are replayed over empty tables");
+                std::fs::rename(&path, &aside).map_err(|e| open_err(&path, e.to_string()))?;
+                open_database(&path).map_err(|e| open_err(&path, e))?
             }
-            Err(e) => return Err(open_err(e.to_string())),
+            Err(e) => return Err(open_err(&path, e)),
         };
-        let txn = db.begin_write().map_err(|e| open_err(e.to_string()))?;
-        txn.open_table(SILENCES)
-            .map_err(|e| open_err(e.to_string()))?;
+        let txn = db
+            .begin_write()
+            .map_err(|e| open_err(&path, e.to_string()))?;
+        for table in [SILENCES, NFLOG, GROUPS, INCIDENTS] {
+            txn.open_table(table)
+                .map_err(|e| open_err(&path, e.to_string()))?;
+        }
         txn.open_table(ALERTS)
-            .map_err(|e| open_err(e.to_string()))?;
-        txn.open_table(NFLOG).map_err(|e| open_err(e.to_string()))?;
-        txn.open_table(GROUPS)
-            .map_err(|e| open_err(e.to_string()))?;
-        txn.open_table(INCIDENTS)
-            .map_err(|e| open_err(e.to_string()))?;
-        txn.commit().map_err(|e| open_err(e.to_string()))?;
+            .map_err(|e| open_err(&path, e.to_string()))?;
+        txn.commit().map_err(|e| open_err(&path, e.to_string()))?;
+        // The manifest lists what is there now (a log not listed before is listed from now on).
+        let mut listed = manifest.unwrap_or_default();
+        listed.logs.retain(|g, _| logs_on_disk.contains_key(g));
+        for generation in logs_on_disk.keys() {
+            listed.logs.entry(*generation).or_insert(None);
+        }
+        listed
+            .save(dir)
+            .map_err(|e| open_err(&Manifest::path(dir), e.to_string()))?;
         Ok(StateDb {
-            db,
+            db: RwLock::new(Some(db)),
             path,
             dir: dir.to_path_buf(),
+            manifest: Mutex::new(listed),
+            health: Arc::default(),
         })
     }
 
@@ -162,38 +252,64 @@ impl StateDb {
         }
     }
 
-    /// Reads every table, then replays the log files over it; rows that no longer decode are
-    /// logged and skipped.
-    pub fn recover(&self) -> Result<Recovered, StateError> {
-        let txn = self.db.begin_read().map_err(|e| self.io(e))?;
-        let mut out = Recovered::default();
-        let silences = txn.open_table(SILENCES).map_err(|e| self.io(e))?;
-        for row in silences.iter().map_err(|e| self.io(e))? {
-            let (_, v) = row.map_err(|e| self.io(e))?;
-            decode_into(v.value(), "silence", &mut out.silences);
-        }
-        let mut rows: HashMap<(Table, Vec<u8>), Vec<u8>> = HashMap::new();
-        let alerts = txn.open_table(ALERTS).map_err(|e| self.io(e))?;
-        for row in alerts.iter().map_err(|e| self.io(e))? {
-            let (k, v) = row.map_err(|e| self.io(e))?;
-            rows.insert(
-                (Table::Alerts, k.value().to_le_bytes().to_vec()),
-                v.value().to_vec(),
-            );
-        }
-        for (table, definition) in [
-            (Table::Nflog, NFLOG),
-            (Table::Groups, GROUPS),
-            (Table::Incidents, INCIDENTS),
-        ] {
-            let t = txn.open_table(definition).map_err(|e| self.io(e))?;
-            for row in t.iter().map_err(|e| self.io(e))? {
-                let (k, v) = row.map_err(|e| self.io(e))?;
-                rows.insert((table, k.value().as_bytes().to_vec()), v.value().to_vec());
+    /// Runs `f` on the database. After a failure (redb refuses every later write once one
+    /// I/O error happened, until it is reopened) the file is reopened and `f` tried once more,
+    /// so a disk that was full for a while does not leave the tables unwritable until a restart.
+    fn with_db<T>(&self, f: impl Fn(&Database) -> Result<T, String>) -> Result<T, String> {
+        let first = {
+            let db = self.db.read();
+            match db.as_ref() {
+                Some(db) => guarded(|| f(db)),
+                None => Err("the state file is closed after an earlier failure".into()),
             }
+        };
+        let Err(first_error) = first else {
+            return first;
+        };
+        self.reopen()
+            .map_err(|e| format!("{first_error}; reopening failed: {e}"))?;
+        let db = self.db.read();
+        match db.as_ref() {
+            Some(db) => guarded(|| f(db)).map_err(|e| format!("{e} (after reopening)")),
+            None => Err(first_error),
         }
-        for (_, path) in log_files(&self.dir).map_err(|e| self.io(e))? {
-            replay(&path, |row| match row.value {
+    }
+
+    fn reopen(&self) -> Result<(), String> {
+        let mut db = self.db.write();
+        // redb allows one open handle per file: the old one must go first.
+        drop(db.take());
+        let reopened = open_database(&self.path)?;
+        *db = Some(reopened);
+        tracing::info!(path = %self.path.display(), "state file reopened");
+        Ok(())
+    }
+
+    fn note_manifest(&self, change: impl FnOnce(&mut Manifest)) -> std::io::Result<()> {
+        let mut manifest = self.manifest.lock();
+        let mut next = manifest.clone();
+        change(&mut next);
+        next.save(&self.dir)?;
+        *manifest = next;
+        Ok(())
+    }
+
+    /// Starts a log file, listed in the manifest before it exists.
+    fn start_log(&self, generation: u64) -> std::io::Result<LogWriter> {
+        self.note_manifest(|m| {
+            m.logs.insert(generation, None);
+        })?;
+        LogWriter::open(&self.dir, generation)
+    }
+
+    /// Reads every table, then replays the log files over it; rows that no longer decode are
+    /// logged and skipped, and so are damaged log records (each loss reported).
+    pub fn recover(&self) -> Result<Recovered, StateError> {
+        let (mut out, mut rows) = self.with_db(read_tables).map_err(|e| self.io(e))?;
+        let files = log_files(&self.dir).map_err(|e| self.io(e))?;
+        let newest = files.last().map(|(g, _)| *g);
+        for (generation, path) in &files {
+            let report = replay(path, |row| match row.value {
                 Some(v) => {
                     rows.insert((row.table, row.key), v);
                 }
@@ -202,6 +318,12 @@ impl StateDb {
                 }
             })
             .map_err(|e| self.io(format!("{}: {e}", path.display())))?;
+            let closed_size = self.manifest.lock().logs.get(generation).copied().flatten();
+            report_damage(
+                path,
+                &report,
+                Some(*generation) == newest && closed_size.is_none(),
+            );
         }
         for ((table, key), value) in rows {
             match table {
@@ -229,77 +351,170 @@ impl StateDb {
 
     fn write_silence(
         &self,
-        f: impl FnOnce(&mut redb::Table<&str, &[u8]>) -> Result<(), redb::StorageError>,
+        f: impl Fn(&mut redb::Table<&str, &[u8]>) -> Result<(), redb::StorageError>,
     ) -> Result<(), String> {
-        let txn = self.db.begin_write().map_err(|e| e.to_string())?;
-        {
-            let mut table = txn.open_table(SILENCES).map_err(|e| e.to_string())?;
-            f(&mut table).map_err(|e| e.to_string())?;
+        let result = self.with_db(|db| {
+            let txn = db.begin_write().map_err(|e| e.to_string())?;
+            {
+                let mut table = txn.open_table(SILENCES).map_err(|e| e.to_string())?;
+                f(&mut table).map_err(|e| e.to_string())?;
+            }
+            txn.commit().map_err(|e| e.to_string())
+        });
+        match &result {
+            Ok(()) => self.health.succeeded(StorePart::Tables),
+            Err(e) => self
+                .health
+                .failed(StorePart::Tables, &format!("silence: {e}")),
         }
-        txn.commit().map_err(|e| e.to_string())
+        result
     }
 
     /// Folds rows into the redb tables in one committed transaction.
-    fn fold(&self, rows: impl IntoIterator<Item = Row>) -> Result<(), String> {
-        let txn = self.db.begin_write().map_err(|e| e.to_string())?;
-        {
-            let mut alerts = txn.open_table(ALERTS).map_err(|e| e.to_string())?;
-            let mut nflog = txn.open_table(NFLOG).map_err(|e| e.to_string())?;
-            let mut groups = txn.open_table(GROUPS).map_err(|e| e.to_string())?;
-            let mut incidents = txn.open_table(INCIDENTS).map_err(|e| e.to_string())?;
-            for row in rows {
-                let result = match row.table {
-                    Table::Alerts => {
-                        let Ok(fp) = <[u8; 8]>::try_from(row.key.as_slice()) else {
-                            continue;
-                        };
-                        let fp = u64::from_le_bytes(fp);
-                        match &row.value {
-                            Some(v) => alerts.insert(fp, v.as_slice()).map(|_| ()),
-                            None => alerts.remove(fp).map(|_| ()),
-                        }
-                    }
-                    table => {
-                        let t = match table {
-                            Table::Nflog => &mut nflog,
-                            Table::Groups => &mut groups,
-                            _ => &mut incidents,
-                        };
-                        let Ok(key) = std::str::from_utf8(&row.key) else {
-                            continue;
-                        };
-                        match &row.value {
-                            Some(v) => t.insert(key, v.as_slice()).map(|_| ()),
-                            None => t.remove(key).map(|_| ()),
-                        }
-                    }
-                };
-                result.map_err(|e| e.to_string())?;
-            }
-        }
-        txn.commit().map_err(|e| e.to_string())
+    fn fold(&self, rows: &[Row]) -> Result<(), String> {
+        self.with_db(|db| fold_into(db, rows))
     }
 
-    /// Folds a closed log file into the tables, then removes it.
-    fn compact(&self, path: &Path) -> Result<usize, String> {
+    /// Folds a closed log file into the tables, then removes it (or, if any of it could not be
+    /// read, keeps it aside as `<name>.damaged` for inspection).
+    fn compact(&self, generation: u64, path: &Path) -> Result<usize, String> {
         let mut rows: HashMap<(Table, Vec<u8>), Option<Vec<u8>>> = HashMap::new();
-        let count = replay(path, |row| {
+        let report = replay(path, |row| {
             rows.insert((row.table, row.key), row.value);
         })
         .map_err(|e| format!("{}: {e}", path.display()))?;
         // In several transactions, so a silence written meanwhile (straight to the tables)
         // waits for one chunk, not the whole file. A crash between chunks replays the file
         // again at the next start, which puts the same final values.
-        let mut rows = rows
+        let rows: Vec<Row> = rows
             .into_iter()
             .map(|((table, key), value)| Row { table, key, value })
-            .peekable();
-        while rows.peek().is_some() {
-            self.fold(rows.by_ref().take(COMPACT_CHUNK))?;
+            .collect();
+        for chunk in rows.chunks(COMPACT_CHUNK) {
+            self.fold(chunk)?;
         }
-        std::fs::remove_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(count)
+        // Unlisted before it goes, so the manifest never names a file that is not there.
+        self.note_manifest(|m| {
+            m.logs.remove(&generation);
+        })
+        .map_err(|e| format!("{}: {e}", Manifest::path(&self.dir).display()))?;
+        if report.lost_bytes() > 0 {
+            let aside = path.with_extension("log.damaged");
+            std::fs::rename(path, &aside).map_err(|e| format!("{}: {e}", path.display()))?;
+            tracing::warn!(path = %aside.display(), "the folded state log had unreadable bytes; kept for inspection");
+        } else {
+            std::fs::remove_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        Ok(report.records)
     }
+}
+
+/// Logs what a replay could not read. The tail of the newest log is where a crash cuts a batch
+/// short, and such a batch was never acknowledged; anywhere else, lost bytes held acknowledged
+/// records.
+fn report_damage(path: &Path, report: &Replayed, open_log: bool) {
+    if !report.damaged.is_empty() {
+        let bytes: u64 = report.damaged.iter().map(|(_, n)| n).sum();
+        tracing::error!(path = %path.display(), ranges = ?report.damaged, bytes,
+            records_kept = report.records,
+            "state log damaged: the records in these byte ranges are lost; every intact record after them was kept");
+        metrics::counter!("alert_router_state_log_lost_bytes_total").increment(bytes);
+    }
+    if let Some((offset, bytes)) = report.tail {
+        if open_log {
+            tracing::warn!(path = %path.display(), offset, bytes,
+                "state log ends in a record cut short, as a crash during a write leaves it (such a batch was never acknowledged), or damaged there");
+        } else {
+            tracing::error!(path = %path.display(), offset, bytes,
+                "state log damaged at its end: the records in those bytes are lost");
+        }
+        metrics::counter!("alert_router_state_log_lost_bytes_total").increment(bytes);
+    }
+}
+
+type Rows = HashMap<(Table, Vec<u8>), Vec<u8>>;
+
+/// Opens every table once, so damage shows at start rather than at the first write.
+fn check_tables(db: &Database) -> Result<(), String> {
+    read_tables(db).map(|_| ())
+}
+
+/// The silences, and every other table's rows by key.
+fn read_tables(db: &Database) -> Result<(Recovered, Rows), String> {
+    let e = |e: &dyn std::fmt::Display| e.to_string();
+    let txn = db.begin_read().map_err(|x| e(&x))?;
+    let mut out = Recovered::default();
+    // A table missing from a file that has never been written is empty.
+    if let Ok(silences) = txn.open_table(SILENCES) {
+        for row in silences.iter().map_err(|x| e(&x))? {
+            let (_, v) = row.map_err(|x| e(&x))?;
+            decode_into(v.value(), "silence", &mut out.silences);
+        }
+    }
+    let mut rows: Rows = HashMap::new();
+    if let Ok(alerts) = txn.open_table(ALERTS) {
+        for row in alerts.iter().map_err(|x| e(&x))? {
+            let (k, v) = row.map_err(|x| e(&x))?;
+            rows.insert(
+                (Table::Alerts, k.value().to_le_bytes().to_vec()),
+                v.value().to_vec(),
+            );
+        }
+    }
+    for (table, definition) in [
+        (Table::Nflog, NFLOG),
+        (Table::Groups, GROUPS),
+        (Table::Incidents, INCIDENTS),
+    ] {
+        let Ok(t) = txn.open_table(definition) else {
+            continue;
+        };
+        for row in t.iter().map_err(|x| e(&x))? {
+            let (k, v) = row.map_err(|x| e(&x))?;
+            rows.insert((table, k.value().as_bytes().to_vec()), v.value().to_vec());
+        }
+    }
+    Ok((out, rows))
+}
+
+fn fold_into(db: &Database, rows: &[Row]) -> Result<(), String> {
+    let txn = db.begin_write().map_err(|e| e.to_string())?;
+    {
+        let mut alerts = txn.open_table(ALERTS).map_err(|e| e.to_string())?;
+        let mut nflog = txn.open_table(NFLOG).map_err(|e| e.to_string())?;
+        let mut groups = txn.open_table(GROUPS).map_err(|e| e.to_string())?;
+        let mut incidents = txn.open_table(INCIDENTS).map_err(|e| e.to_string())?;
+        for row in rows {
+            let result = match row.table {
+                Table::Alerts => {
+                    let Ok(fp) = <[u8; 8]>::try_from(row.key.as_slice()) else {
+                        continue;
+                    };
+                    let fp = u64::from_le_bytes(fp);
+                    match &row.value {
+                        Some(v) => alerts.insert(fp, v.as_slice()).map(|_| ()),
+                        None => alerts.remove(fp).map(|_| ()),
+                    }
+                }
+                table => {
+                    let t = match table {
+                        Table::Nflog => &mut nflog,
+                        Table::Groups => &mut groups,
+                        _ => &mut incidents,
+                    };
+                    let Ok(key) = std::str::from_utf8(&row.key) else {
+                        continue;
+                    };
+                    match &row.value {
+                        Some(v) => t.insert(key, v.as_slice()).map(|_| ()),
+                        None => t.remove(key).map(|_| ()),
+                    }
+                }
+            };
+            result.map_err(|e| e.to_string())?;
+        }
+    }
+    txn.commit().map_err(|e| e.to_string())
 }
 
 fn json<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
@@ -373,37 +588,30 @@ impl Persister {
         let (queue, rx) = mpsc::channel::<(Vec<Write>, Option<Ack>)>();
         let queued = Arc::new(AtomicUsize::new(0));
         let drained = Arc::new(tokio::sync::Notify::new());
-        let (to_compact, compact_rx) = mpsc::channel::<PathBuf>();
-        for (_, path) in log_files(&db.dir).unwrap_or_default() {
-            let _ = to_compact.send(path);
+        let (to_compact, compact_rx) = mpsc::channel::<(u64, PathBuf)>();
+        let left = log_files(&db.dir).unwrap_or_default();
+        let next_generation = left.last().map_or(1, |(g, _)| g + 1);
+        for log in left {
+            let _ = to_compact.send(log);
         }
-        let log = LogWriter::create(&db.dir).map_err(|e| {
-            tracing::error!(dir = %db.dir.display(), error = %e, "cannot create the state log; state is not saved");
-            e.to_string()
-        });
         let compactor = db.clone();
         std::thread::Builder::new()
             .name("state-compactor".into())
-            .spawn(move || {
-                for path in compact_rx {
-                    let started = Instant::now();
-                    match compactor.compact(&path) {
-                        Ok(rows) => tracing::debug!(rows, took = ?started.elapsed(), "state log compacted"),
-                        Err(e) => {
-                            // Later files must not be folded over this one: they stay, and the
-                            // next start replays them all in order.
-                            tracing::error!(error = %e, "state log compaction failed; the logs are replayed at the next start");
-                            return;
-                        }
-                    }
-                }
-            })
+            .spawn(move || compact_loop(&compactor, &compact_rx))
             .map(|_| ())
             .unwrap_or_else(|e| tracing::error!(error = %e, "could not start the state compactor"));
         let (q, d) = (queued.clone(), drained.clone());
         std::thread::Builder::new()
             .name("state-writer".into())
-            .spawn(move || writer_loop(log, &to_compact, &rx, durability, &q, &d))
+            .spawn(move || {
+                let mut writer = LogState {
+                    db,
+                    log: None,
+                    next_generation,
+                    to_compact,
+                };
+                writer_loop(&mut writer, &rx, durability, &q, &d)
+            })
             .map(|_| ())
             .unwrap_or_else(|e| tracing::error!(error = %e, "could not start the state writer"));
         Persister {
@@ -471,9 +679,91 @@ impl Persister {
     }
 }
 
+/// Folds each closed log into the tables in order. A fold that fails (a full disk, an I/O
+/// error) is retried with the file reopened until it succeeds: later files must not be folded
+/// over an earlier one, and until then they all stay and a start replays them in order.
+fn compact_loop(db: &StateDb, logs: &mpsc::Receiver<(u64, PathBuf)>) {
+    for (generation, path) in logs {
+        let mut wait = Duration::from_secs(1);
+        loop {
+            let started = Instant::now();
+            match db.compact(generation, &path) {
+                Ok(rows) => {
+                    db.health.succeeded(StorePart::Tables);
+                    tracing::debug!(rows, took = ?started.elapsed(), "state log compacted");
+                    break;
+                }
+                Err(e) => {
+                    db.health.failed(
+                        StorePart::Tables,
+                        &format!("folding {}: {e}", path.display()),
+                    );
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    }
+}
+
+/// The writer thread's log: the current file (opened again after a failure) and where full
+/// files go.
+struct LogState {
+    db: Arc<StateDb>,
+    log: Option<LogWriter>,
+    next_generation: u64,
+    to_compact: mpsc::Sender<(u64, PathBuf)>,
+}
+
+impl LogState {
+    fn append(&mut self, rows: &[Row]) -> Result<(), String> {
+        if self.log.is_none() {
+            let log = self.db.start_log(self.next_generation).map_err(|e| {
+                format!("cannot start a state log in {}: {e}", self.db.dir.display())
+            })?;
+            self.next_generation += 1;
+            self.log = Some(log);
+        }
+        let Some(log) = self.log.as_mut() else {
+            return Err("no state log".into());
+        };
+        log.append(rows).map_err(|e| e.to_string())?;
+        if log.size() >= COMPACT_AT {
+            self.rotate();
+        }
+        Ok(())
+    }
+
+    /// Hands the full file to the compactor and starts the next. If the next cannot be
+    /// started, writing goes on in this one and rotation is tried again after the next batch.
+    fn rotate(&mut self) {
+        let Some(full) = self.log.as_ref() else {
+            return;
+        };
+        let (generation, size) = (full.generation(), full.size());
+        let next = match self.db.start_log(generation + 1) {
+            Ok(next) => next,
+            Err(e) => {
+                self.db
+                    .health
+                    .failed(StorePart::Log, &format!("starting the next state log: {e}"));
+                return;
+            }
+        };
+        self.next_generation = generation + 2;
+        self.log = Some(next);
+        if let Err(e) = self.db.note_manifest(|m| {
+            m.logs.insert(generation, Some(size));
+        }) {
+            tracing::warn!(error = %e, "could not record the closed state log's size");
+        }
+        let path = self.db.dir.join(super::log::file_name(generation));
+        let _ = self.to_compact.send((generation, path));
+    }
+}
+
 fn writer_loop(
-    mut log: Result<LogWriter, String>,
-    to_compact: &mpsc::Sender<PathBuf>,
+    log: &mut LogState,
     rx: &mpsc::Receiver<(Vec<Write>, Option<Ack>)>,
     durability: Durability,
     queued: &AtomicUsize,
@@ -501,22 +791,18 @@ fn writer_loop(
             acks.extend(ack);
         }
         let count = writes.len();
-        let result = match &mut log {
-            Ok(log) => rows(writes).and_then(|rows| {
-                if rows.is_empty() {
-                    return Ok(());
-                }
-                log.append(&rows).map_err(|e| e.to_string())?;
-                if log.size() >= COMPACT_AT {
-                    let full = log.rotate().map_err(|e| e.to_string())?;
-                    let _ = to_compact.send(full);
-                }
-                Ok(())
-            }),
-            Err(e) => Err(format!("state log unavailable: {e}")),
-        };
-        if let Err(e) = &result {
-            tracing::error!(error = %e, writes = count, "state commit failed");
+        let result = rows(writes).and_then(|rows| {
+            if rows.is_empty() {
+                return Ok(());
+            }
+            log.append(&rows)
+        });
+        match &result {
+            Ok(()) => log.db.health.succeeded(StorePart::Log),
+            Err(e) => log
+                .db
+                .health
+                .failed(StorePart::Log, &format!("commit of {count} writes: {e}")),
         }
         queued.fetch_sub(count, Ordering::SeqCst);
         drained.notify_waiters();
@@ -637,7 +923,7 @@ mod tests {
         groups.sort();
         assert_eq!(groups, vec!["g2", "g3"]);
         // g2 now lives in the table itself, g3 still in the new log.
-        let txn = db.db.begin_read().unwrap();
+        let txn = db.db.read().as_ref().unwrap().begin_read().unwrap();
         let table = txn.open_table(GROUPS).unwrap();
         assert!(table.get("g2").unwrap().is_some());
         assert!(table.get("g1").unwrap().is_none());
@@ -695,7 +981,7 @@ mod tests {
             .parse::<usize>()
             .unwrap()
             >= 1000));
-        let txn = db.db.begin_read().unwrap();
+        let txn = db.db.read().as_ref().unwrap().begin_read().unwrap();
         assert!(
             redb::ReadableTableMetadata::len(&txn.open_table(ALERTS).unwrap()).unwrap() >= 900,
             "most rows are folded into the table"

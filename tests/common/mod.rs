@@ -167,6 +167,42 @@ impl Router {
     }
 }
 
+/// Runs `serve` on the config and state in `dir` for a start expected to fail: waits for the
+/// exit (at most `within`) and returns its code (`None` if it was still running, then killed)
+/// and what it logged.
+pub fn serve_until_exit(dir: &Path, extra: &[&str], within: Duration) -> (Option<i32>, String) {
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .arg("--config.file")
+        .arg(dir.join("alertmanager.yml"))
+        .args(["--web.listen-address", "127.0.0.1:0"])
+        .arg("--storage.path")
+        .arg(dir.join("data"))
+        .args(extra)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn alert-router");
+    let deadline = Instant::now() + within;
+    let code = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break status.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut log = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut err, &mut log);
+    }
+    (code, log)
+}
+
 impl Router {
     /// Kills the process with SIGKILL (no shutdown of any kind) and hands back its directory,
     /// config and state included, for a restart.
