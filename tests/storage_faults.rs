@@ -453,3 +453,28 @@ async fn a_truncated_or_zeroed_state_file_never_panics_and_repair_starts() {
         std::fs::write(&table, &clean).unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_router_starts_on_a_full_disk_and_writes_once_space_returns() {
+    let Some(fs) = SmallFs::mount(2 * 1024 * 1024) else {
+        return;
+    };
+    let router = Router::start_in(state_dir_on(fs.path()), &[]);
+    let (status, _) = router.post_json("/api/v2/alerts", &batch("Early", 5)).await;
+    assert_eq!(status, 200);
+    let dir = router.kill9();
+    fs.fill();
+    let router = Router::start_in(dir, &[]);
+    assert_eq!(router.alert_count().await, 5, "what was saved came back");
+    let (status, _) = router.post_json("/api/v2/alerts", &batch("Late", 20)).await;
+    assert!(status >= 500, "nothing can be saved yet");
+    assert_eq!(ready(&router).await.0, 503);
+    fs.free();
+    let (status, body) = router.post_json("/api/v2/alerts", &batch("Late", 20)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, text) = ready(&router).await;
+    assert_eq!(status, 200, "{text}");
+    let dir = router.kill9();
+    let router = Router::start_in(dir, &[]);
+    assert_eq!(router.alert_count().await, 25);
+}

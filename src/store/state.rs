@@ -233,15 +233,21 @@ impl StateDb {
         for generation in logs_on_disk.keys() {
             listed.logs.entry(*generation).or_insert(None);
         }
-        listed
-            .save(dir)
-            .map_err(|e| open_err(&Manifest::path(dir), e.to_string()))?;
+        let health = Arc::new(StorageHealth::default());
+        // A full disk must not keep the router from starting: it routes alerts from memory
+        // and reports that the state is not writable until space returns.
+        if let Err(e) = listed.save(dir) {
+            health.failed(
+                StorePart::Log,
+                &format!("{}: {e}", Manifest::path(dir).display()),
+            );
+        }
         Ok(StateDb {
             db: RwLock::new(Some(db)),
             path,
             dir: dir.to_path_buf(),
             manifest: Mutex::new(listed),
-            health: Arc::default(),
+            health,
         })
     }
 
