@@ -94,6 +94,10 @@ struct ServeArgs {
     /// Address to listen on; `:9093` means every interface.
     #[arg(long = "web.listen-address", default_value = ":9093")]
     listen_address: String,
+    /// Once listening, write the bound address (`127.0.0.1:40123`) to this file: what a
+    /// supervisor or a test needs when the port is chosen by the system (`:0`).
+    #[arg(long = "web.listen-address-file")]
+    listen_address_file: Option<PathBuf>,
     /// The URL users reach the router under, used in notifications.
     #[arg(long = "web.external-url")]
     external_url: Option<String>,
@@ -308,6 +312,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let app = App::start(settings, config)?;
     tracing::info!(address = %bound, config = %args.config_file.display(), "listening");
+    if let Some(path) = &args.listen_address_file {
+        // Written whole then renamed, so a reader never sees half an address.
+        let partial = path.with_extension("partial");
+        std::fs::write(&partial, bound.to_string())
+            .and_then(|()| std::fs::rename(&partial, path))
+            .with_context(|| format!("writing --web.listen-address-file {}", path.display()))?;
+    }
 
     let reloader = app.clone();
     tokio::spawn(async move {

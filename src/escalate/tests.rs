@@ -1,6 +1,6 @@
 //! The escalation engine on tokio's paused clock: policies of hours run in milliseconds. The
 //! deliverer is played by the test, which answers each page as delivered; real delivery is
-//! covered end to end in tests/escalation.rs.
+//! covered end to end in tests/it/escalation.rs.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,13 +2,11 @@
 //! machine and its effect on notifications, persistence across kill -9, and the real amtool's
 //! silence commands.
 
-mod common;
-
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use crate::common::{alert, config_with_route, require_tool, Router, Sink};
 use chrono::Utc;
-use common::{alert, config_with_route, require_tool, Router, Sink};
 use serde_json::{json, Value};
 
 const AMTOOL: &str = "/usr/bin/amtool";
@@ -175,7 +173,7 @@ async fn silenced_alert_is_suppressed_until_the_silence_ends() {
         .await;
 
     let got = sink.wait_for(1, Duration::from_secs(5)).await;
-    assert_eq!(common::alertnames(&got[0].body), ["Loud"]);
+    assert_eq!(crate::common::alertnames(&got[0].body), ["Loud"]);
     sink.expect_no_more_than(1, Duration::from_millis(1500))
         .await;
 
@@ -191,10 +189,13 @@ async fn silenced_alert_is_suppressed_until_the_silence_ends() {
         json!({"state": "suppressed", "silencedBy": [id], "inhibitedBy": []})
     );
     let unsilenced = router.get_json("/api/v2/alerts?silenced=false").await;
-    assert_eq!(common::alertnames(&json!({"alerts": unsilenced})), ["Loud"]);
+    assert_eq!(
+        crate::common::alertnames(&json!({"alerts": unsilenced})),
+        ["Loud"]
+    );
     let suppressed_only = router.get_json("/api/v2/alerts?active=false").await;
     assert_eq!(
-        common::alertnames(&json!({"alerts": suppressed_only})),
+        crate::common::alertnames(&json!({"alerts": suppressed_only})),
         ["Muted"]
     );
 
@@ -206,7 +207,7 @@ async fn silenced_alert_is_suppressed_until_the_silence_ends() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let got = sink.wait_for(2, Duration::from_secs(5)).await;
-    assert_eq!(common::alertnames(&got[1].body), ["Muted"]);
+    assert_eq!(crate::common::alertnames(&got[1].body), ["Muted"]);
     let alerts = router
         .get_json("/api/v2/alerts?filter=alertname%3DMuted")
         .await;
@@ -310,7 +311,7 @@ async fn amtool_silence_commands() {
         )
         .await;
     let got = sink.wait_for(1, Duration::from_secs(5)).await;
-    assert_eq!(common::alertnames(&got[0].body), ["Cpu"]);
+    assert_eq!(crate::common::alertnames(&got[0].body), ["Cpu"]);
 
     let second = text(&amtool(
         &router,
@@ -382,7 +383,8 @@ async fn amtool_silence_commands() {
     amtool(&router, &["silence", "expire", &new_ids]);
     let got = sink.wait_for(2, Duration::from_secs(5)).await;
     assert!(
-        got.iter().any(|r| common::alertnames(&r.body) == ["Disk"]),
+        got.iter()
+            .any(|r| crate::common::alertnames(&r.body) == ["Disk"]),
         "{got:#?}"
     );
 }

@@ -1,12 +1,10 @@
 //! End to end: alerts classified by the runbooks in rules/ and delivered to the receiver their
 //! priority routes to.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::{alert, Router, Sink};
 use alert_router::model::LabelSet;
-use common::{alert, Router, Sink};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -121,7 +119,7 @@ receivers:
 #[test]
 fn rules_check_and_test_commands() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let out = std::process::Command::new(common::BIN)
+    let out = std::process::Command::new(crate::common::BIN)
         .args(["rules", "check", &format!("{root}/rules")])
         .output()
         .unwrap();
@@ -140,7 +138,7 @@ fn rules_check_and_test_commands() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.yml");
     std::fs::write(&bad, "runbook: x\ntitle: t\nlevels: [{priority: P9, severity: critical, response_time: 1m, description: d}]\nescalation: []\nrules: []\n").unwrap();
-    let out = std::process::Command::new(common::BIN)
+    let out = std::process::Command::new(crate::common::BIN)
         .args(["rules", "check"])
         .arg(&bad)
         .output()
@@ -152,7 +150,7 @@ fn rules_check_and_test_commands() {
         String::from_utf8_lossy(&out.stdout)
     );
 
-    let out = std::process::Command::new(common::BIN)
+    let out = std::process::Command::new(crate::common::BIN)
         .args([
             "rules",
             "test",

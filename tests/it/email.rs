@@ -1,12 +1,10 @@
 //! Email to a real local SMTP server (Debian's python3-aiosmtpd) that requires STARTTLS and
 //! AUTH; the received MIME message is parsed and checked.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::smtp::{aiosmtpd_available, start_smtp};
-use common::{alert, Router};
+use crate::common::smtp::{aiosmtpd_available, start_smtp};
+use crate::common::{alert, Router};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]

@@ -3,14 +3,12 @@
 //! by a restart and a count of what came back against what was acknowledged. Nothing
 //! acknowledged may be lost except what sits in the damaged bytes, and that loss is reported.
 
-mod common;
-
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{alert, config_with_route, serve_until_exit, Router};
+use crate::common::{alert, config_with_route, serve_until_exit, Router};
 use serde_json::{json, Value};
 
 const CONFIG_ROUTE: &str = "  receiver: x\n  group_by: [alertname]";

@@ -1,10 +1,8 @@
 //! Alertmanager API v2 reads, status, health, reload and metrics.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{alert, Router, Sink};
+use crate::common::{alert, Router, Sink};
 use serde_json::{json, Value};
 
 fn config(url: &str) -> String {
@@ -159,7 +157,7 @@ async fn status_shows_config_without_secrets() {
     // What /api/v2/status shows is itself a config the router accepts.
     let path = router.dir.path().join("from-status.yml");
     std::fs::write(&path, original).unwrap();
-    let out = std::process::Command::new(common::BIN)
+    let out = std::process::Command::new(crate::common::BIN)
         .arg("check-config")
         .arg(&path)
         .output()

@@ -2,12 +2,10 @@
 //! stand-ins and a real SMTP server step after step, stops on acknowledge (API or signed link)
 //! and on resolve, and resumes its steps after a kill -9 without paging twice.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::smtp::{aiosmtpd_available, start_smtp, Smtp};
-use common::{alert, Router, Sink};
+use crate::common::smtp::{aiosmtpd_available, start_smtp, Smtp};
+use crate::common::{alert, Router, Sink};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -559,7 +557,7 @@ async fn escalation_config_errors_name_the_problem_and_status_stays_amtool_reada
             format!("route: {{receiver: a}}\nreceivers: [{{name: a}}]\n{extra}\n"),
         )
         .unwrap();
-        let out = std::process::Command::new(common::BIN)
+        let out = std::process::Command::new(crate::common::BIN)
             .args(["check-config", file.to_str().unwrap()])
             .output()
             .unwrap();
@@ -579,7 +577,7 @@ async fn escalation_config_errors_name_the_problem_and_status_stays_amtool_reada
         ),
     )
     .unwrap();
-    let out = std::process::Command::new(common::BIN)
+    let out = std::process::Command::new(crate::common::BIN)
         .args(["check-config", file.to_str().unwrap()])
         .output()
         .unwrap();
@@ -607,7 +605,7 @@ async fn a_hundred_thousand_open_incidents_cost_no_tasks() {
     let router = Router::start(
         "route:\n  receiver: blackhole\n  group_by: [instance]\n  group_wait: 0s\n  escalation: slow\nreceivers: [{name: blackhole}]\nescalation_policies: [{name: slow, steps: [{after: 1h, notify: [blackhole]}]}]\n",
     );
-    common::post_distinct_alerts(&router, 100_000).await;
+    crate::common::post_distinct_alerts(&router, 100_000).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     let metrics = loop {
         let metrics = router.metrics().await;
@@ -625,7 +623,7 @@ async fn a_hundred_thousand_open_incidents_cost_no_tasks() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    let tasks =
-        common::metric_value(&metrics, "alert_router_runtime_alive_tasks").expect("task gauge");
+    let tasks = crate::common::metric_value(&metrics, "alert_router_runtime_alive_tasks")
+        .expect("task gauge");
     assert!(tasks < 50.0, "{tasks} tasks alive with 100k open incidents");
 }

@@ -1,11 +1,9 @@
 //! Each ingest path delivers to a webhook; re-sends dedup; bad input gets 400/413 and the
 //! valid part of a request is still applied.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{alert, alertnames, config_with_route, Router, Sink};
+use crate::common::{alert, alertnames, config_with_route, Router, Sink};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(10);

@@ -1,11 +1,9 @@
 //! Webhook delivery retries 5xx and transport errors with backoff until the flush deadline, and
 //! never retries a 4xx.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{alert, config_with_route, Router, Sink};
+use crate::common::{alert, config_with_route, Router, Sink};
 use serde_json::json;
 
 const ROUTE: &str =

@@ -2,14 +2,12 @@
 //! restarted on the same state directory. Nothing acknowledged may be lost, nothing logged as
 //! sent may be sent again, and resolved notifications still go out.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::common::{alert, alertnames, config_with_route, Router, Sink};
 use chrono::Utc;
-use common::{alert, alertnames, config_with_route, Router, Sink};
 use serde_json::{json, Value};
 
 /// A small deterministic generator, seeded from the clock and printed, so a failure can be
@@ -232,7 +230,7 @@ async fn damaged_state_file_is_a_clear_error_and_repair_starts_fresh() {
     .unwrap();
     std::fs::create_dir_all(dir.path().join("data")).unwrap();
     std::fs::write(dir.path().join("data/alert-router.redb"), vec![0x5a; 8192]).unwrap();
-    let out = std::process::Command::new(common::BIN)
+    let out = std::process::Command::new(crate::common::BIN)
         .args([
             "serve",
             "--web.listen-address",

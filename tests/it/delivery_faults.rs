@@ -3,15 +3,13 @@
 //! `Retry-After`, and a healthy one of the same kind. A bad receiver only ever delays itself;
 //! a crash while a notification awaits its answer still lets the resolved one out.
 
-mod common;
-
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::common::{alert, Hanging, Router, Sink};
 use axum::http::{HeaderMap, StatusCode};
 use chrono::Utc;
-use common::{alert, Hanging, Router, Sink};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -45,6 +45,14 @@ impl Router {
     pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Router {
         let config_path = dir.path().join("alertmanager.yml");
         let data = dir.path().join("data");
+        // Beside, not inside, the state directory: that may sit on a full filesystem.
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let address_file = std::env::temp_dir().join(format!(
+            "alert-router-test-{}-{}.addr",
+            std::process::id(),
+            STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_file(&address_file);
         let mut child = Command::new(BIN)
             .arg("serve")
             .arg("--config.file")
@@ -57,6 +65,8 @@ impl Router {
             ])
             .arg("--storage.path")
             .arg(&data)
+            .arg("--web.listen-address-file")
+            .arg(&address_file)
             .args(extra)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
@@ -65,24 +75,29 @@ impl Router {
             .expect("spawn alert-router");
         let stderr = child.stderr.take().expect("stderr");
         let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
         let sink = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("address=").nth(1) {
-                    let addr = addr.split_whitespace().next().unwrap_or("").to_string();
-                    let _ = tx.send(addr);
-                }
                 sink.lock().unwrap().push(line);
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(a) => a.parse().expect("listen address"),
-            Err(_) => {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let addr = loop {
+            if let Some(addr) = std::fs::read_to_string(&address_file)
+                .ok()
+                .and_then(|a| a.trim().parse().ok())
+            {
+                break addr;
+            }
+            if Instant::now() > deadline || matches!(child.try_wait(), Ok(Some(_))) {
                 let _ = child.kill();
+                let _ = child.wait();
+                std::thread::sleep(Duration::from_millis(50));
                 panic!("router did not start: {:?}", log.lock().unwrap());
             }
+            std::thread::sleep(Duration::from_millis(10));
         };
+        let _ = std::fs::remove_file(&address_file);
         Router {
             addr,
             dir,

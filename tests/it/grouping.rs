@@ -2,14 +2,12 @@
 //! startsAt skips group_wait" rule, group_interval, repeat_interval, resolved notifications,
 //! continue and child routes, max_alerts.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
-use common::{
+use crate::common::{
     alert, alertnames, config_with_route, metric_value, post_distinct_alerts, Router, Sink,
 };
+use chrono::Utc;
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(10);

@@ -1,13 +1,11 @@
 //! Compatibility with the real `amtool` 0.25 (Debian's prometheus-alertmanager package):
 //! against the running router, and side by side with our own check-config / routes test.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{config_with_route, require_tool, Router, Sink, BIN};
+use crate::common::{config_with_route, require_tool, Router, Sink, BIN};
 use serde_json::Value;
 
 const AMTOOL: &str = "/usr/bin/amtool";

@@ -1,12 +1,10 @@
 //! Real Prometheus 2.42 evaluates an alerting rule and sends to alert-router, which groups it
 //! and delivers it to a webhook.
 
-mod common;
-
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{config_with_route, require_tool, Router, Sink};
+use crate::common::{config_with_route, require_tool, Router, Sink};
 
 const PROMETHEUS: &str = "/usr/bin/prometheus";
 

@@ -1,18 +1,16 @@
 //! Slack and PagerDuty against real local HTTP servers standing in for them: the requests we
 //! make, and how we react to 200/ok, 202, 400, 429 with Retry-After, 500 and a hung endpoint.
 
-mod common;
-
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::common::{alert, Router};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use common::{alert, Router};
 use serde_json::{json, Value};
 use sha2::Digest;
 

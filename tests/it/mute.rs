@@ -1,12 +1,10 @@
 //! Inhibit rules and time intervals end to end: what they mute is not notified, shows in the
 //! alert's state, and is notified once the mute ends.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::{alert, alertnames, Router, Sink};
 use chrono::Utc;
-use common::{alert, alertnames, Router, Sink};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]

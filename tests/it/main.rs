@@ -1,0 +1,24 @@
+//! Integration tests: the real `alert-router` binary on 127.0.0.1:0, real HTTP receivers, a
+//! real SMTP server, and Alertmanager's own `amtool` and Prometheus, all in one test binary so
+//! the crate is linked once. Each module is one area of the product; `common` holds the
+//! shared harness.
+
+mod common;
+
+mod amtool;
+mod api;
+mod classification;
+mod crash;
+mod delivery_faults;
+mod email;
+mod escalation;
+mod golden;
+mod grouping;
+mod ingest;
+mod integrations;
+mod mute;
+mod prometheus;
+mod runbooks;
+mod silences;
+mod storage_faults;
+mod webhook_retry;
