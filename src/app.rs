@@ -327,7 +327,10 @@ impl App {
                 let in_groups = runtime.dispatcher.fingerprints_in_groups();
                 let gone = app.store.collect_resolved(now, &in_groups);
                 let expired = app.nflog.take_expired(now);
-                let silences = app.silences.collect_expired(now);
+                let expiring = app.silences.clone();
+                let silences = tokio::task::spawn_blocking(move || expiring.collect_expired(now))
+                    .await
+                    .unwrap_or(0);
                 runtime.muter.inhibitor.collect_resolved(now);
                 let old_incidents = app.escalator.collect_resolved(app.settings.retention);
                 let (alerts, entries) = (gone.len(), expired.len());

@@ -63,13 +63,13 @@ pub fn gettable_silence(s: &Silence, now: Timestamp) -> Value {
 }
 
 pub async fn post_silence(State(app): State<Arc<App>>, body: Bytes) -> Response {
-    match create(&app, &body) {
+    match create(&app, &body).await {
         Ok(id) => Json(json!({"silenceID": id})).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-fn create(app: &App, body: &[u8]) -> Result<String, ApiError> {
+async fn create(app: &App, body: &[u8]) -> Result<String, ApiError> {
     let posted: PostableSilence = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
     let now = Utc::now();
@@ -103,7 +103,12 @@ fn create(app: &App, body: &[u8]) -> Result<String, ApiError> {
         created_by: posted.created_by,
         comment: posted.comment,
     };
-    app.silences.set(silence, now).map_err(|e| match e {
+    // The write syncs to disk: off the async executor.
+    let silences = app.silences.clone();
+    let written = tokio::task::spawn_blocking(move || silences.set(silence, now))
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    written.map_err(|e| match e {
         SilenceError::NotFound => ApiError(StatusCode::NOT_FOUND, e.to_string()),
         SilenceError::Storage(_) => ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         _ => ApiError::bad_request(e.to_string()),
@@ -138,7 +143,12 @@ pub async fn get_silence(State(app): State<Arc<App>>, Path(id): Path<String>) ->
 }
 
 pub async fn delete_silence(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
-    match app.silences.expire(&id, Utc::now()) {
+    let silences = app.silences.clone();
+    let expired = tokio::task::spawn_blocking(move || silences.expire(&id, Utc::now())).await;
+    let Ok(expired) = expired else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    match expired {
         Ok(()) => StatusCode::OK.into_response(),
         Err(e @ SilenceError::NotFound) => {
             ApiError(StatusCode::NOT_FOUND, e.to_string()).into_response()

@@ -138,15 +138,6 @@ impl LoadedConfig {
             .as_ref()
             .unwrap_or_else(|| EMPTY.get_or_init(RouteConfig::default))
     }
-
-    pub fn time_interval_names(&self) -> BTreeSet<&str> {
-        self.config
-            .time_intervals
-            .iter()
-            .chain(&self.config.mute_time_intervals)
-            .map(|t| t.name.as_str())
-            .collect()
-    }
 }
 
 /// Legacy `match` / `match_re` maps and `matchers` lists merged into one matcher list.

@@ -92,10 +92,6 @@ impl Dispatcher {
         self.timers.wake();
     }
 
-    pub fn routes(&self) -> &Arc<RouteTree> {
-        &self.routes
-    }
-
     pub fn group_count(&self) -> usize {
         self.group_count.load(Ordering::Relaxed)
     }

@@ -773,14 +773,6 @@ impl Escalator {
         }
         old.into_iter().map(Write::DeleteIncident).collect()
     }
-
-    pub fn len(&self) -> usize {
-        self.book.lock().incidents.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// The route's receiver and every receiver a step paged, sorted.

@@ -255,8 +255,13 @@ fn remove_id(map: &mut HashMap<String, Vec<String>>, key: &str, id: &str) {
     }
 }
 
+/// Silences and their index. Writes are serialised by `writer` and reach the disk with only that
+/// held: the index lock is taken just to read the silence being replaced and to apply the
+/// change once it is saved, so a flush's mute check never waits on a disk sync. The writing
+/// calls block on the disk; the API runs them off the async executor.
 pub struct Silences {
     inner: RwLock<Inner>,
+    writer: parking_lot::Mutex<()>,
     retention: Duration,
     persistence: Option<Arc<dyn SilencePersistence>>,
 }
@@ -265,6 +270,7 @@ impl Silences {
     pub fn new(retention: Duration, persistence: Option<Arc<dyn SilencePersistence>>) -> Silences {
         Silences {
             inner: RwLock::new(Inner::default()),
+            writer: parking_lot::Mutex::new(()),
             retention,
             persistence,
         }
@@ -300,12 +306,13 @@ impl Silences {
         silence.starts_at = truncate_to_millis(silence.starts_at);
         silence.ends_at = truncate_to_millis(silence.ends_at);
         let matchers = compile_all(&silence.matchers)?;
-        let mut inner = self.inner.write();
+        let _writer = self.writer.lock();
         let previous = if silence.id.is_empty() {
             None
         } else {
             Some(
-                inner
+                self.inner
+                    .read()
                     .by_id
                     .get(&silence.id)
                     .map(|e| e.silence.clone())
@@ -317,7 +324,7 @@ impl Silences {
                 silence.updated_at = now;
                 validate(&silence)?;
                 self.persist(&silence)?;
-                inner.insert(Entry {
+                self.inner.write().insert(Entry {
                     silence: silence.clone(),
                     matchers,
                 });
@@ -333,9 +340,9 @@ impl Silences {
         if let Some(prev) = previous {
             if prev.state(now) != SilenceState::Expired {
                 let expired = expire_at(prev, now);
-                self.persist(&expired)?;
                 let compiled = compile_all(&expired.matchers)?;
-                inner.insert(Entry {
+                self.persist(&expired)?;
+                self.inner.write().insert(Entry {
                     silence: expired,
                     matchers: compiled,
                 });
@@ -343,22 +350,25 @@ impl Silences {
         }
         self.persist(&silence)?;
         let id = silence.id.clone();
-        inner.insert(Entry { silence, matchers });
+        self.inner.write().insert(Entry { silence, matchers });
         Ok(id)
     }
 
     /// Expires a silence: an active one ends now, a pending one starts and ends now.
     pub fn expire(&self, id: &str, now: Timestamp) -> Result<(), SilenceError> {
         let now = truncate_to_millis(now);
-        let mut inner = self.inner.write();
-        let entry = inner.by_id.get(id).ok_or(SilenceError::NotFound)?;
-        if entry.silence.state(now) == SilenceState::Expired {
+        let _writer = self.writer.lock();
+        let (silence, matchers) = {
+            let inner = self.inner.read();
+            let entry = inner.by_id.get(id).ok_or(SilenceError::NotFound)?;
+            (entry.silence.clone(), entry.matchers.clone())
+        };
+        if silence.state(now) == SilenceState::Expired {
             return Err(SilenceError::AlreadyExpired(id.to_string()));
         }
-        let expired = expire_at(entry.silence.clone(), now);
-        let matchers = entry.matchers.clone();
+        let expired = expire_at(silence, now);
         self.persist(&expired)?;
-        inner.insert(Entry {
+        self.inner.write().insert(Entry {
             silence: expired,
             matchers,
         });
@@ -445,8 +455,10 @@ impl Silences {
     /// Drops silences that expired more than the retention ago; returns how many.
     pub fn collect_expired(&self, now: Timestamp) -> usize {
         let retention = chrono::Duration::from_std(self.retention).unwrap_or(chrono::Duration::MAX);
-        let mut inner = self.inner.write();
-        let old: Vec<String> = inner
+        let _writer = self.writer.lock();
+        let old: Vec<String> = self
+            .inner
+            .read()
             .by_id
             .values()
             .filter(|e| e.silence.ends_at + retention < now)
@@ -459,7 +471,7 @@ impl Silences {
                     continue;
                 }
             }
-            inner.remove(id);
+            self.inner.write().remove(id);
         }
         old.len()
     }
@@ -536,6 +548,49 @@ mod tests {
             is_regex,
             is_equal,
         }
+    }
+
+    /// Storage that holds every save until the test lets it go.
+    struct GatedDisk {
+        entered: std::sync::mpsc::Sender<()>,
+        release: parking_lot::Mutex<std::sync::mpsc::Receiver<()>>,
+    }
+
+    impl SilencePersistence for GatedDisk {
+        fn save(&self, _: &Silence) -> Result<(), String> {
+            let _ = self.entered.send(());
+            let _ = self.release.lock().recv();
+            Ok(())
+        }
+        fn delete(&self, _: &str) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn mute_checks_do_not_wait_for_a_silence_write_on_disk() {
+        let (entered, saving) = std::sync::mpsc::channel();
+        let (release, gate) = std::sync::mpsc::channel();
+        let disk = Arc::new(GatedDisk {
+            entered,
+            release: parking_lot::Mutex::new(gate),
+        });
+        let silences = Arc::new(Silences::new(Duration::from_secs(60), Some(disk)));
+        let now = Utc::now();
+        let writer = {
+            let silences = silences.clone();
+            std::thread::spawn(move || {
+                silences.set(silence_at(now, vec![m("a", "b", false, true)], -1, 60), now)
+            })
+        };
+        saving.recv().unwrap();
+        // The write is on its way to disk: the index answers meanwhile, without it.
+        let labels: LabelSet = [("a", "b")].into_iter().collect();
+        assert!(silences.mutes(&labels, now).is_empty());
+        assert!(silences.query(&[], now).is_empty());
+        release.send(()).unwrap();
+        let id = writer.join().unwrap().unwrap();
+        assert_eq!(silences.mutes(&labels, now), vec![id], "applied once saved");
     }
 
     fn silence_at(
