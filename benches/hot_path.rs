@@ -5,14 +5,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alert_router::config::LoadedConfig;
-use alert_router::dispatch::Dispatcher;
+use alert_router::dispatch::{Dispatcher, DispatcherParts};
 use alert_router::ingest::{decode_postable_alerts, DecodeContext, NoKnownAlerts, Timeouts};
 use alert_router::model::time::parse_rfc3339;
 use alert_router::model::{Alert, LabelSet};
 use alert_router::mute::{Inhibitor, Muter, TimeIntervals};
-use alert_router::notify::{NotificationData, Notifier, Receivers};
+use alert_router::notify::{NotificationData, NotificationLog, Notifier, Receivers};
 use alert_router::route::RouteTree;
-use alert_router::store::{AlertStore, NotificationLog, Silences};
+use alert_router::store::{AlertStore, Silences};
 use alert_router::template::{data_value, Templates};
 use chrono::Utc;
 
@@ -147,22 +147,29 @@ fn group_dispatch(bencher: divan::Bencher) {
         inhibitor: Arc::new(Inhibitor::new(&[])),
         intervals: Arc::new(TimeIntervals::default()),
     });
+    let backend = Arc::new(alert_router::state::memory::Memory::new());
     let notifier = Arc::new(Notifier {
         receivers: Receivers::build(&config).unwrap(),
         nflog: Arc::new(NotificationLog::new()),
         retention: Duration::from_secs(3600),
         muter,
-        persister: None,
+        saved: backend.clone(),
     });
-    let (escalator, _actions) =
-        alert_router::escalate::Escalator::new(alert_router::escalate::Clock::System, None, None);
-    let dispatcher = Dispatcher::new(
+    let (escalator, _actions) = alert_router::escalate::Escalator::new(
+        alert_router::escalate::Clock::System,
+        backend.clone(),
+        Arc::new(alert_router::leases::SingleNode),
+        None,
+    );
+    let dispatcher = Dispatcher::new(DispatcherParts {
         routes,
-        Arc::new(AlertStore::new()),
+        store: Arc::new(AlertStore::new()),
         notifier,
         escalator,
-        "http://localhost:9093".into(),
-    );
+        schedules: backend,
+        leases: Arc::new(alert_router::leases::SingleNode),
+        external_url: "http://localhost:9093".into(),
+    });
     let alerts: Vec<Arc<Alert>> = (0..10_000).map(|i| Arc::new(alert(i))).collect();
     let mut i = 0;
     bencher.bench_local(|| {

@@ -11,18 +11,19 @@ use thiserror::Error;
 
 use crate::classify::Classifier;
 use crate::config::{ConfigError, LoadedConfig, TimeIntervalConfig};
-use crate::dispatch::Dispatcher;
+use crate::dispatch::{Dispatcher, DispatcherParts};
 use crate::escalate::{AckLinks, Clock, Escalator, Policies};
 use crate::ingest::{Decoded, Timeouts};
+use crate::leases::{Leases, SingleNode};
 use crate::model::time::Timestamp;
-use crate::model::Alert;
 use crate::mute::{Inhibitor, Muter, TimeIntervals};
+use crate::notify::NotificationLog;
 use crate::notify::{Notifier, Receivers};
 use crate::route::RouteTree;
-use crate::store::{
-    AlertStore, Durability, NotificationLog, Persister, Recovered, SilencePersistence, Silences,
-    StateDb, StateError, StorageHealth, Write,
-};
+use crate::state::embedded::{Embedded, StateError};
+use crate::state::memory::Memory;
+use crate::state::{Durability, StateBackend, StorageHealth};
+use crate::store::{AlertStore, Silences, StoreError};
 
 #[derive(Debug, Error)]
 pub enum AppError {
@@ -34,6 +35,8 @@ pub enum AppError {
     NoConfigFile,
     #[error(transparent)]
     State(#[from] StateError),
+    #[error("reading the state back: {0}")]
+    Recovery(String),
     #[error("{0}")]
     TimeIntervals(String),
     #[error(transparent)]
@@ -99,7 +102,10 @@ pub struct App {
     pub store: Arc<AlertStore>,
     pub nflog: Arc<NotificationLog>,
     pub silences: Arc<Silences>,
-    pub persister: Option<Persister>,
+    /// Where state is kept: the embedded store, or memory with `--storage.durability none`.
+    pub backend: Arc<dyn StateBackend>,
+    /// Who may notify which group (this router alone, for now).
+    pub leases: Arc<dyn Leases>,
     pub escalator: Arc<Escalator>,
     /// Whether the state directory takes writes (always, without one).
     pub storage_health: Arc<StorageHealth>,
@@ -113,21 +119,27 @@ impl App {
     pub fn start(settings: Settings, config: LoadedConfig) -> Result<Arc<App>, AppError> {
         let store = Arc::new(AlertStore::new());
         let nflog = Arc::new(NotificationLog::new());
-        let (db, recovered) = open_state(&settings)?;
-        let persister = db
-            .clone()
-            .map(|db| Persister::start(db, settings.durability));
-        let storage_health = db
-            .as_ref()
-            .map_or_else(Arc::default, |db| db.health.clone());
+        let backend = open_state(&settings)?;
+        let recovered = backend
+            .recover()
+            .map_err(|e| AppError::Recovery(e.to_string()))?;
+        if let Some(dir) = &settings.storage_path {
+            tracing::info!(
+                path = %dir.display(),
+                alerts = recovered.alerts.len(),
+                silences = recovered.silences.len(),
+                log_entries = recovered.nflog.len(),
+                groups = recovered.groups.len(),
+                "state recovered"
+            );
+        }
+        let storage_health = backend.health();
         metrics::gauge!("alert_router_storage_writable").set(1.0);
-        let silences = Arc::new(match &db {
-            Some(db) => {
-                let persistence: Arc<dyn SilencePersistence> = db.clone();
-                Silences::new(settings.retention, Some(persistence))
-            }
-            None => Silences::new(settings.retention, None),
-        });
+        let leases: Arc<dyn Leases> = Arc::new(SingleNode);
+        let silences = Arc::new(Silences::new(
+            settings.retention,
+            Some(backend.clone() as Arc<dyn crate::store::SilencePersistence>),
+        ));
         for problem in silences.restore(recovered.silences) {
             tracing::error!(%problem, "skipping a stored silence");
         }
@@ -141,18 +153,19 @@ impl App {
                 &settings.external_url,
             )
         });
-        let (escalator, actions) = Escalator::new(Clock::System, persister.clone(), links);
+        let (escalator, actions) =
+            Escalator::new(Clock::System, backend.clone(), leases.clone(), links);
         escalator.restore(recovered.incidents);
         let config_path = config.path.clone();
-        let runtime = build_runtime(
-            &settings,
-            config,
-            &store,
-            &nflog,
-            &silences,
-            &escalator,
-            persister.clone(),
-        )?;
+        let shared = Shared {
+            store: &store,
+            nflog: &nflog,
+            silences: &silences,
+            escalator: &escalator,
+            backend: &backend,
+            leases: &leases,
+        };
+        let runtime = build_runtime(&settings, config, &shared)?;
         // Regroup the recovered alerts and put each group back on its saved schedule before
         // the timers run, so nothing flushes early and nothing starts over.
         for alert in recovered.alerts {
@@ -165,12 +178,14 @@ impl App {
         runtime.dispatcher.restore_schedules(&recovered.groups);
         runtime.dispatcher.start();
         escalator.start();
+        silences.follow_changes();
         let app = Arc::new(App {
             settings,
             store,
             nflog,
             silences,
-            persister,
+            backend,
+            leases,
             escalator,
             storage_health,
             started_at: Utc::now(),
@@ -216,7 +231,7 @@ impl App {
 
     /// Stores and dispatches decoded alerts; returns how many were accepted. In fsync mode it
     /// returns only once they are in a committed batch, so a 2xx means they survive a crash.
-    pub async fn ingest(&self, decoded: Decoded) -> Result<usize, String> {
+    pub async fn ingest(&self, decoded: Decoded) -> Result<usize, StoreError> {
         let now = Utc::now();
         let accepted = decoded.alerts.len();
         let mut writes = Vec::with_capacity(accepted);
@@ -235,8 +250,8 @@ impl App {
                 if put.regroup {
                     runtime.dispatcher.process(&put.alert);
                 }
-                if self.persister.is_some() && put.write {
-                    writes.push(Write::PutAlert(put.alert));
+                if put.write {
+                    writes.push(put.alert);
                 }
             }
         }
@@ -246,17 +261,11 @@ impl App {
             .increment(resolved as u64);
         metrics::counter!("alertmanager_alerts_invalid_total")
             .increment(decoded.errors.len() as u64);
-        if let Some(p) = &self.persister {
-            let written: Vec<Arc<Alert>> = writes
-                .iter()
-                .filter_map(|w| match w {
-                    Write::PutAlert(a) => Some(a.clone()),
-                    _ => None,
-                })
-                .collect();
+        if !writes.is_empty() {
             // Saved only once committed: if the commit fails, the sender's re-send (it got no
             // 2xx) must be written, not taken for one already saved.
-            match p.persist(writes).await {
+            let written = writes.clone();
+            match self.backend.save_alerts(writes).await {
                 Ok(()) => written.iter().for_each(|a| self.store.mark_saved(a)),
                 Err(e) => {
                     written
@@ -275,15 +284,15 @@ impl App {
         let result = LoadedConfig::load_file(path)
             .map_err(AppError::from)
             .and_then(|config| {
-                build_runtime(
-                    &self.settings,
-                    config,
-                    &self.store,
-                    &self.nflog,
-                    &self.silences,
-                    &self.escalator,
-                    self.persister.clone(),
-                )
+                let shared = Shared {
+                    store: &self.store,
+                    nflog: &self.nflog,
+                    silences: &self.silences,
+                    escalator: &self.escalator,
+                    backend: &self.backend,
+                    leases: &self.leases,
+                };
+                build_runtime(&self.settings, config, &shared)
             });
         let runtime = match result {
             Ok(r) => r,
@@ -332,18 +341,11 @@ impl App {
                     .await
                     .unwrap_or(0);
                 runtime.muter.inhibitor.collect_resolved(now);
-                let old_incidents = app.escalator.collect_resolved(app.settings.retention);
+                let incidents = app.escalator.collect_resolved(app.settings.retention);
                 let (alerts, entries) = (gone.len(), expired.len());
-                if let Some(p) = &app.persister {
-                    let mut writes: Vec<Write> = gone
-                        .into_iter()
-                        .map(|fp| Write::DeleteAlert(fp.0))
-                        .collect();
-                    writes.extend(expired.into_iter().map(Write::DeleteNflog));
-                    writes.extend(old_incidents);
-                    p.send(writes);
-                }
-                tracing::debug!(alerts, entries, silences, "garbage collection");
+                app.backend.delete_alerts(gone);
+                app.backend.delete_entries(expired);
+                tracing::debug!(alerts, entries, silences, incidents, "garbage collection");
             }
         });
     }
@@ -354,10 +356,8 @@ impl App {
         let dispatcher = self.runtime().dispatcher.clone();
         dispatcher.stop();
         dispatcher.wait_idle(grace).await;
-        if let Some(p) = &self.persister {
-            if let Err(e) = p.commit(Vec::new()).await {
-                tracing::error!(error = %e, "final state commit failed");
-            }
+        if let Err(e) = self.backend.flush().await {
+            tracing::error!(error = %e, "final state commit failed");
         }
     }
 }
@@ -371,36 +371,37 @@ fn renewal_slack(resolve_timeout: Duration) -> chrono::Duration {
         .unwrap_or(chrono::Duration::MAX)
 }
 
-/// The state file and what it holds, unless durability is `none`.
-fn open_state(settings: &Settings) -> Result<(Option<Arc<StateDb>>, Recovered), AppError> {
+/// The state backend: the state directory, or memory with `--storage.durability none` (or no
+/// `--storage.path`).
+fn open_state(settings: &Settings) -> Result<Arc<dyn StateBackend>, AppError> {
     let Some(dir) = settings
         .storage_path
         .as_ref()
         .filter(|_| settings.durability != Durability::None)
     else {
-        return Ok((None, Recovered::default()));
+        return Ok(Arc::new(Memory::new()));
     };
-    let db = Arc::new(StateDb::open(dir, settings.storage_repair)?);
-    let recovered = db.recover()?;
-    tracing::info!(
-        path = %dir.display(),
-        alerts = recovered.alerts.len(),
-        silences = recovered.silences.len(),
-        log_entries = recovered.nflog.len(),
-        groups = recovered.groups.len(),
-        "state recovered"
-    );
-    Ok((Some(db), recovered))
+    Ok(Arc::new(Embedded::open(
+        dir,
+        settings.durability,
+        settings.storage_repair,
+    )?))
+}
+
+/// What every runtime generation shares: the state that outlives a reload.
+struct Shared<'a> {
+    store: &'a Arc<AlertStore>,
+    nflog: &'a Arc<NotificationLog>,
+    silences: &'a Arc<Silences>,
+    escalator: &'a Arc<Escalator>,
+    backend: &'a Arc<dyn StateBackend>,
+    leases: &'a Arc<dyn Leases>,
 }
 
 fn build_runtime(
     settings: &Settings,
     config: LoadedConfig,
-    store: &Arc<AlertStore>,
-    nflog: &Arc<NotificationLog>,
-    silences: &Arc<Silences>,
-    escalator: &Arc<Escalator>,
-    persister: Option<Persister>,
+    shared: &Shared<'_>,
 ) -> Result<Runtime, AppError> {
     let routes = Arc::new(RouteTree::build(config.route()));
     let receivers = Receivers::build(&config).map_err(AppError::Receivers)?;
@@ -414,28 +415,30 @@ fn build_runtime(
     let intervals =
         TimeIntervals::build(&intervals).map_err(|e| AppError::TimeIntervals(e.to_string()))?;
     let muter = Arc::new(Muter {
-        silences: silences.clone(),
+        silences: shared.silences.clone(),
         inhibitor: Arc::new(Inhibitor::new(&config.config.inhibit_rules)),
         intervals: Arc::new(intervals),
     });
     let notifier = Arc::new(Notifier {
         receivers,
-        nflog: nflog.clone(),
+        nflog: shared.nflog.clone(),
         retention: settings.retention,
         muter: muter.clone(),
-        persister,
+        saved: shared.backend.clone(),
     });
     let classifier = Arc::new(load_classifier(&config, settings.rules_dir.as_deref())?);
     // Policies take effect with the rest of the runtime; a reload that fails keeps the old.
     let policies = Policies::build(&config, &classifier).map_err(AppError::Escalation)?;
-    escalator.set_policies(policies);
-    let dispatcher = Dispatcher::new(
-        routes.clone(),
-        store.clone(),
-        notifier.clone(),
-        escalator.clone(),
-        settings.external_url.clone(),
-    );
+    shared.escalator.set_policies(policies);
+    let dispatcher = Dispatcher::new(DispatcherParts {
+        routes: routes.clone(),
+        store: shared.store.clone(),
+        notifier: notifier.clone(),
+        escalator: shared.escalator.clone(),
+        schedules: shared.backend.clone(),
+        leases: shared.leases.clone(),
+        external_url: settings.external_url.clone(),
+    });
     Ok(Runtime {
         config,
         routes,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use alert_router::app::{App, Settings};
 use alert_router::config::{LoadedConfig, PromDuration};
-use alert_router::store::Durability;
+use alert_router::state::Durability;
 use alert_router::{api, cli};
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};

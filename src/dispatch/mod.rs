@@ -5,6 +5,7 @@
 //! 100k heap entries, not 100k sleeping tasks.
 
 mod group;
+mod schedule;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -15,14 +16,16 @@ use chrono::Utc;
 use parking_lot::Mutex;
 
 use crate::escalate::{Escalator, GroupFlush};
+use crate::leases::Leases;
 use crate::model::{Alert, Fingerprint, LabelSet, Prehashed};
 use crate::notify::{FlushContext, Notifier, MIN_FLUSH_TIMEOUT};
 use crate::route::{RouteId, RouteTree};
-use crate::store::{AlertStore, GroupSchedule, Write, SHARDS};
+use crate::store::{AlertStore, SHARDS};
 
 use crate::timers::DeadlineHeap;
 pub use group::sort_for_notification;
 use group::AggrGroup;
+pub use schedule::{GroupSchedule, ScheduleStore};
 
 /// A group is named by its route and the fingerprint of its group labels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -39,6 +42,9 @@ pub struct Dispatcher {
     store: Arc<AlertStore>,
     notifier: Arc<Notifier>,
     escalator: Arc<Escalator>,
+    schedules: Arc<dyn ScheduleStore>,
+    /// Asked before each flush whether this replica may notify the group now.
+    leases: Arc<dyn Leases>,
     external_url: String,
     shards: Vec<Shard>,
     timers: DeadlineHeap<GroupId>,
@@ -49,6 +55,18 @@ pub struct Dispatcher {
     idle: tokio::sync::Notify,
 }
 
+/// What a dispatcher is built from.
+pub struct DispatcherParts {
+    pub routes: Arc<RouteTree>,
+    /// Where groups read the latest version of the alerts they hold.
+    pub store: Arc<AlertStore>,
+    pub notifier: Arc<Notifier>,
+    pub escalator: Arc<Escalator>,
+    pub schedules: Arc<dyn ScheduleStore>,
+    pub leases: Arc<dyn Leases>,
+    pub external_url: String,
+}
+
 /// A read-only view of one group, for `/api/v2/alerts/groups`.
 pub struct GroupSnapshot {
     pub labels: LabelSet,
@@ -57,18 +75,23 @@ pub struct GroupSnapshot {
 }
 
 impl Dispatcher {
-    pub fn new(
-        routes: Arc<RouteTree>,
-        store: Arc<AlertStore>,
-        notifier: Arc<Notifier>,
-        escalator: Arc<Escalator>,
-        external_url: String,
-    ) -> Arc<Dispatcher> {
+    pub fn new(parts: DispatcherParts) -> Arc<Dispatcher> {
+        let DispatcherParts {
+            routes,
+            store,
+            notifier,
+            escalator,
+            schedules,
+            leases,
+            external_url,
+        } = parts;
         Arc::new(Dispatcher {
             routes,
             store,
             notifier,
             escalator,
+            schedules,
+            leases,
             external_url,
             shards: (0..SHARDS)
                 .map(|_| Mutex::new(HashMap::default()))
@@ -184,6 +207,13 @@ impl Dispatcher {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
             let mut ctx = ctx;
+            if !me.leases.may_notify_group(&ctx.group_key) {
+                // Another replica notifies this group: keep its rhythm and its alerts, so it
+                // can be taken over where it stands.
+                me.finish_flush(id, &group, None, next_flush);
+                me.flush_done();
+                return;
+            }
             let unmuted = me.notifier.unmuted(&ctx, &alerts);
             let firing: Vec<Alert> = unmuted
                 .iter()
@@ -213,10 +243,14 @@ impl Dispatcher {
                 delivery.delivered.then_some((&ctx, &alerts[..])),
                 next_flush,
             );
-            if me.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
-                me.idle.notify_waiters();
-            }
+            me.flush_done();
         });
+    }
+
+    fn flush_done(&self) {
+        if self.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.idle.notify_waiters();
+        }
     }
 
     /// After a flush: forget resolved alerts that were delivered (unless re-sent since), then
@@ -244,9 +278,7 @@ impl Dispatcher {
             if shard.get(&id).is_some_and(|cur| Arc::ptr_eq(cur, group)) {
                 shard.remove(&id);
                 self.group_count.fetch_sub(1, Ordering::Relaxed);
-                if let Some(p) = &self.notifier.persister {
-                    p.send(vec![Write::DeleteGroup(g.key.clone())]);
-                }
+                self.schedules.delete_schedule(g.key.clone());
             }
             return;
         }
@@ -255,18 +287,16 @@ impl Dispatcher {
         drop(g);
         drop(shard);
         self.timers.push(next_flush, id);
-        if let Some(p) = &self.notifier.persister {
-            let at = Utc::now()
-                + chrono::Duration::from_std(next_flush.saturating_duration_since(Instant::now()))
-                    .unwrap_or_default();
-            p.send(vec![Write::PutGroup(
-                key,
-                GroupSchedule {
-                    has_flushed: true,
-                    next_flush: at,
-                },
-            )]);
-        }
+        let at = Utc::now()
+            + chrono::Duration::from_std(next_flush.saturating_duration_since(Instant::now()))
+                .unwrap_or_default();
+        self.schedules.save_schedule(
+            key,
+            GroupSchedule {
+                has_flushed: true,
+                next_flush: at,
+            },
+        );
     }
 
     /// Puts groups rebuilt after a restart back on their saved schedules: a group that had

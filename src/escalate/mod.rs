@@ -23,12 +23,22 @@ use parking_lot::{Mutex, RwLock};
 use thiserror::Error;
 use tokio::sync::mpsc;
 
+use crate::leases::Leases;
 use crate::model::time::Timestamp;
 use crate::model::{Alert, LabelSet};
-use crate::store::{Durability, Persister, Write};
+use crate::store::{Pending, StoreError};
 use crate::timers::DeadlineHeap;
 
 pub use incident::{Incident, IncidentState, TimelineEntry};
+
+/// Where incidents are kept, encoded by the escalator, with their next escalation time. Saves
+/// are queued in call order.
+pub trait IncidentStore: Send + Sync {
+    fn save_incident(&self, id: String, encoded: Vec<u8>);
+    fn delete_incidents(&self, ids: Vec<String>);
+    /// Resolves once every save queued so far is durable.
+    fn incidents_saved(&self) -> Pending<'_, Result<(), StoreError>>;
+}
 pub use link::{AckLinks, LinkError};
 pub use policy::{Policies, Policy, Step, StepPosition, RUNBOOK_POLICY_PREFIX};
 
@@ -173,7 +183,8 @@ pub struct Escalator {
     /// Keyed by the incident id read as a number (the heap needs `Copy` items).
     timers: DeadlineHeap<u64>,
     clock: Clock,
-    persister: Option<Persister>,
+    saved: Arc<dyn IncidentStore>,
+    leases: Arc<dyn Leases>,
     actions: mpsc::UnboundedSender<Action>,
     links: Option<AckLinks>,
 }
@@ -181,7 +192,8 @@ pub struct Escalator {
 impl Escalator {
     pub fn new(
         clock: Clock,
-        persister: Option<Persister>,
+        saved: Arc<dyn IncidentStore>,
+        leases: Arc<dyn Leases>,
         links: Option<AckLinks>,
     ) -> (Arc<Escalator>, mpsc::UnboundedReceiver<Action>) {
         let (actions, rx) = mpsc::unbounded_channel();
@@ -190,7 +202,8 @@ impl Escalator {
             book: Mutex::new(Book::default()),
             timers: DeadlineHeap::new(),
             clock,
-            persister,
+            saved,
+            leases,
             actions,
             links,
         });
@@ -245,24 +258,16 @@ impl Escalator {
 
     /// Saves an incident (call under the book lock, so saves reach the writer in order).
     fn save(&self, incident: &Incident) {
-        if let Some(p) = &self.persister {
-            match serde_json::to_vec(incident) {
-                Ok(json) => p.send(vec![Write::PutIncident(incident.id.clone(), json)]),
-                Err(e) => tracing::error!(error = %e, "could not encode incident"),
-            }
+        match serde_json::to_vec(incident) {
+            Ok(json) => self.saved.save_incident(incident.id.clone(), json),
+            Err(e) => tracing::error!(error = %e, "could not encode incident"),
         }
     }
 
-    /// Waits until what was saved so far is committed, in fsync mode.
+    /// Waits until what was saved so far is durable.
     async fn saved(&self) {
-        if let Some(p) = self
-            .persister
-            .as_ref()
-            .filter(|p| p.durability() == Durability::Fsync)
-        {
-            if let Err(e) = p.commit(Vec::new()).await {
-                tracing::error!(error = %e, "could not save incidents");
-            }
+        if let Err(e) = self.saved.incidents_saved().await {
+            tracing::error!(error = %e, "could not save incidents");
         }
     }
 
@@ -377,6 +382,11 @@ impl Escalator {
         };
         // A deadline moved later (re-armed) leaves its old heap entry behind: not due yet.
         if incident.state != IncidentState::Triggered || due > now {
+            return;
+        }
+        if !self.leases.may_escalate(&incident.group_key) {
+            // Another replica pages this incident; look again later, in case it is gone.
+            self.schedule(&id, now + chrono::Duration::seconds(LEASE_RECHECK_SECS));
             return;
         }
         let Some(policy) = policies.get(&incident.policy) else {
@@ -753,7 +763,7 @@ impl Escalator {
     }
 
     /// Forgets resolved incidents older than `retention`; returns the writes that delete them.
-    pub fn collect_resolved(&self, retention: Duration) -> Vec<Write> {
+    pub fn collect_resolved(&self, retention: Duration) -> usize {
         let cutoff = self.clock.now()
             - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
         let mut book = self.book.lock();
@@ -771,9 +781,14 @@ impl Escalator {
             book.incidents.remove(id);
             count_state(Some(IncidentState::Resolved), None);
         }
-        old.into_iter().map(Write::DeleteIncident).collect()
+        let count = old.len();
+        self.saved.delete_incidents(old);
+        count
     }
 }
+
+/// How often a replica that may not page an incident looks whether it may now.
+const LEASE_RECHECK_SECS: i64 = 5;
 
 /// The route's receiver and every receiver a step paged, sorted.
 fn everyone_paged(incident: &Incident) -> Vec<String> {

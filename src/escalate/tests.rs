@@ -56,7 +56,12 @@ struct Harness {
 
 impl Harness {
     fn new(policies: Vec<Policy>) -> Harness {
-        let (escalator, actions) = Escalator::new(Clock::tokio(), None, None);
+        let (escalator, actions) = Escalator::new(
+            Clock::tokio(),
+            Arc::new(crate::state::memory::Memory::new()),
+            Arc::new(crate::leases::SingleNode),
+            None,
+        );
         escalator.set_policies(Policies::from_list(policies));
         escalator.start();
         Harness {

@@ -5,6 +5,7 @@
 pub mod data;
 pub mod email;
 pub(crate) mod http;
+mod nflog;
 pub mod pagerduty;
 mod render;
 mod retry;
@@ -21,7 +22,7 @@ use crate::config::LoadedConfig;
 use crate::model::time::Timestamp;
 use crate::model::{Alert, LabelSet};
 use crate::mute::Muter;
-use crate::store::{NflogEntry, NflogKey, NotificationLog, Persister, Write};
+pub use nflog::{NflogEntry, NflogKey, NflogStore, NotificationLog};
 
 pub use data::NotificationData;
 pub use retry::Backoff;
@@ -288,8 +289,8 @@ pub struct Notifier {
     /// Notification log entries live at least this long (`--data.retention`).
     pub retention: Duration,
     pub muter: Arc<Muter>,
-    /// Where notification log entries and group schedules are saved, if anywhere.
-    pub persister: Option<Persister>,
+    /// Where notification log entries are saved.
+    pub saved: Arc<dyn NflogStore>,
 }
 
 impl Notifier {
@@ -418,12 +419,10 @@ impl Notifier {
                 in_flight: false,
             },
         );
-        if let Some(p) = &self.persister {
-            // In fsync mode the flush waits for the commit, so a restart right after a page
-            // does not send it again.
-            if let Err(e) = p.persist(vec![Write::PutNflog(key, entry)]).await {
-                tracing::error!(error = %e, "could not save the notification log entry");
-            }
+        // In fsync mode the flush waits for the commit, so a restart right after a page does
+        // not send it again.
+        if let Err(e) = self.saved.save_entry(key, entry).await {
+            tracing::error!(error = %e, "could not save the notification log entry");
         }
         Ok(())
     }
@@ -441,9 +440,6 @@ impl Notifier {
         expires_at: Timestamp,
         ctx: &FlushContext,
     ) {
-        let Some(p) = &self.persister else {
-            return;
-        };
         let mut possibly_firing = firing.to_vec();
         if let Some(prev) = previous {
             possibly_firing.extend_from_slice(&prev.firing);
@@ -458,7 +454,7 @@ impl Notifier {
             expires_at,
             in_flight: true,
         };
-        if let Err(e) = p.persist(vec![Write::PutNflog(key.clone(), intent)]).await {
+        if let Err(e) = self.saved.save_entry(key.clone(), intent).await {
             tracing::error!(error = %e, receiver = %ctx.receiver,
                 "could not save the notification intent; sending anyway");
         }

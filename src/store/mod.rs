@@ -1,22 +1,14 @@
-//! In-memory state: the alerts the router knows, and the notification log that keeps a page from
-//! being sent twice.
+//! In-memory state: the alerts the router knows and the silences, with the ports through which
+//! a state backend (`crate::state`) keeps them.
 
 mod alerts;
-mod health;
-mod log;
-mod manifest;
-mod nflog;
+mod port;
 mod silences;
-mod state;
 
 pub use alerts::{AlertStore, Put};
-pub use health::{HealthReport, StorageHealth, StorePart};
-pub use nflog::{NflogEntry, NflogKey, NotificationLog};
+pub use port::{AlertLog, Pending, StoreError};
 pub use silences::{
     Silence, SilenceError, SilenceMatcher, SilencePersistence, SilenceState, Silences,
-};
-pub use state::{
-    Durability, GroupSchedule, Persister, Recovered, StateDb, StateError, Write, STATE_FILE,
 };
 
 /// How many independently locked shards a map is split into, so concurrent requests rarely

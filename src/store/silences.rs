@@ -9,6 +9,7 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use super::port::StoreError;
 use crate::model::time::{truncate_to_millis, Timestamp};
 use crate::model::{is_valid_label_name, LabelSet, MatchType, Matcher};
 
@@ -21,7 +22,7 @@ pub enum SilenceError {
     #[error("silence {0} already expired")]
     AlreadyExpired(String),
     #[error("storing silence: {0}")]
-    Storage(String),
+    Storage(#[source] StoreError),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -128,10 +129,16 @@ impl Entry {
     }
 }
 
-/// Where silences are written so they survive a restart.
+/// Where silences are written so they survive a restart. Writes are synchronous and block on
+/// the backend (the API calls them off the async executor).
 pub trait SilencePersistence: Send + Sync {
-    fn save(&self, silence: &Silence) -> Result<(), String>;
-    fn delete(&self, id: &str) -> Result<(), String>;
+    fn save_silence(&self, silence: &Silence) -> Result<(), StoreError>;
+    fn delete_silence(&self, id: &str) -> Result<(), StoreError>;
+    /// Silences that others wrote to a shared backend (another replica), for the local index
+    /// to follow. A backend no one else writes to has none.
+    fn silence_changes(&self) -> Option<tokio::sync::broadcast::Receiver<Silence>> {
+        None
+    }
 }
 
 enum IndexKey {
@@ -289,9 +296,55 @@ impl Silences {
         problems
     }
 
+    /// Applies silences others wrote to the shared backend as they arrive (needs a tokio
+    /// runtime; does nothing for a backend no one else writes to).
+    pub fn follow_changes(self: &Arc<Self>) {
+        let Some(mut changes) = self.persistence.as_ref().and_then(|p| p.silence_changes()) else {
+            return;
+        };
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let silence = match changes.recv().await {
+                    Ok(s) => s,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(
+                            missed,
+                            "silence changes missed; they arrive with the next re-read"
+                        );
+                        continue;
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                };
+                let Some(me) = weak.upgrade() else { return };
+                me.apply_change(silence);
+            }
+        });
+    }
+
+    /// Puts a silence saved elsewhere into the index, unless the index has a newer version.
+    pub fn apply_change(&self, silence: Silence) {
+        let matchers = match compile_all(&silence.matchers) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(silence = %silence.id, error = %e, "skipping a changed silence that does not compile");
+                return;
+            }
+        };
+        let mut inner = self.inner.write();
+        if inner
+            .by_id
+            .get(&silence.id)
+            .is_some_and(|e| e.silence.updated_at > silence.updated_at)
+        {
+            return;
+        }
+        inner.insert(Entry { silence, matchers });
+    }
+
     fn persist(&self, silence: &Silence) -> Result<(), SilenceError> {
         match &self.persistence {
-            Some(p) => p.save(silence).map_err(SilenceError::Storage),
+            Some(p) => p.save_silence(silence).map_err(SilenceError::Storage),
             None => Ok(()),
         }
     }
@@ -466,7 +519,7 @@ impl Silences {
             .collect();
         for id in &old {
             if let Some(p) = &self.persistence {
-                if let Err(e) = p.delete(id) {
+                if let Err(e) = p.delete_silence(id) {
                     tracing::warn!(silence = %id, error = %e, "could not delete expired silence from storage");
                     continue;
                 }
@@ -557,12 +610,12 @@ mod tests {
     }
 
     impl SilencePersistence for GatedDisk {
-        fn save(&self, _: &Silence) -> Result<(), String> {
+        fn save_silence(&self, _: &Silence) -> Result<(), StoreError> {
             let _ = self.entered.send(());
             let _ = self.release.lock().recv();
             Ok(())
         }
-        fn delete(&self, _: &str) -> Result<(), String> {
+        fn delete_silence(&self, _: &str) -> Result<(), StoreError> {
             Ok(())
         }
     }

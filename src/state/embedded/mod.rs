@@ -24,13 +24,14 @@ use tokio::sync::oneshot;
 
 use parking_lot::{Mutex, RwLock};
 
+use self::log::{log_files, replay, LogWriter, Replayed, Row, Table, COMPACT_AT};
+use self::manifest::Manifest;
 use super::health::{StorageHealth, StorePart};
-use super::log::{log_files, replay, LogWriter, Replayed, Row, Table, COMPACT_AT};
-use super::manifest::Manifest;
-use super::nflog::{NflogEntry, NflogKey};
-use super::silences::{Silence, SilencePersistence};
-use crate::model::time::Timestamp;
+use super::{Durability, Recovered};
+use crate::dispatch::GroupSchedule;
 use crate::model::Alert;
+use crate::notify::{NflogEntry, NflogKey};
+use crate::store::StoreError;
 
 const SILENCES: TableDefinition<&str, &[u8]> = TableDefinition::new("silences");
 const ALERTS: TableDefinition<u64, &[u8]> = TableDefinition::new("alerts");
@@ -38,6 +39,12 @@ const NFLOG: TableDefinition<&str, &[u8]> = TableDefinition::new("nflog");
 const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("groups");
 /// Incidents by id, as the escalator encodes them (with their next escalation time).
 const INCIDENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("incidents");
+
+mod log;
+mod manifest;
+mod ports;
+
+pub use ports::Embedded;
 
 pub const STATE_FILE: &str = "alert-router.redb";
 
@@ -49,31 +56,6 @@ pub enum StateError {
     Io { path: PathBuf, reason: String },
 }
 
-/// When an ingest is acknowledged relative to its commit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Durability {
-    /// 2xx only after the alerts are in a committed, fsynced batch.
-    Fsync,
-    /// Committed within `BATCH_INTERVAL`, acknowledged at once.
-    Batch,
-    /// Nothing is written: state lives in memory only, as in Alertmanager.
-    None,
-}
-
-impl std::str::FromStr for Durability {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "fsync" => Ok(Durability::Fsync),
-            "batch" => Ok(Durability::Batch),
-            "none" => Ok(Durability::None),
-            other => Err(format!(
-                "unknown durability {other:?} (fsync, batch or none)"
-            )),
-        }
-    }
-}
-
 const BATCH_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Rows folded from the log into the tables per transaction (a few in unit tests, so they fold
@@ -83,14 +65,7 @@ const COMPACT_CHUNK: usize = 20_000;
 #[cfg(test)]
 const COMPACT_CHUNK: usize = 7;
 
-/// An aggregation group's schedule, so a restart resumes it rather than starting over.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct GroupSchedule {
-    pub has_flushed: bool,
-    pub next_flush: Timestamp,
-}
-
-pub enum Write {
+pub(super) enum Write {
     PutAlert(Arc<Alert>),
     DeleteAlert(u64),
     PutNflog(NflogKey, NflogEntry),
@@ -100,17 +75,6 @@ pub enum Write {
     /// An incident by id, already encoded.
     PutIncident(String, Vec<u8>),
     DeleteIncident(String),
-}
-
-/// Everything read back at start-up.
-#[derive(Default)]
-pub struct Recovered {
-    pub silences: Vec<Silence>,
-    pub alerts: Vec<Alert>,
-    pub nflog: Vec<(NflogKey, NflogEntry)>,
-    pub groups: Vec<(String, GroupSchedule)>,
-    /// Encoded incidents, for the escalator to decode.
-    pub incidents: Vec<Vec<u8>>,
 }
 
 pub struct StateDb {
@@ -180,7 +144,7 @@ impl StateDb {
                 }
                 for (generation, size) in &m.logs {
                     let Some(log) = logs_on_disk.get(generation) else {
-                        let missing = dir.join(super::log::file_name(*generation));
+                        let missing = dir.join(log::file_name(*generation));
                         let reason = "a state log the manifest lists is missing: the alerts, log entries, schedules and incidents written to it would be lost".to_string();
                         if !repair {
                             return Err(open_err(&missing, reason));
@@ -561,18 +525,7 @@ fn decode_into<T: for<'de> Deserialize<'de>>(bytes: &[u8], what: &str, out: &mut
     }
 }
 
-impl SilencePersistence for StateDb {
-    fn save(&self, silence: &Silence) -> Result<(), String> {
-        let bytes = serde_json::to_vec(silence).map_err(|e| e.to_string())?;
-        self.write_silence(|t| t.insert(silence.id.as_str(), bytes.as_slice()).map(|_| ()))
-    }
-
-    fn delete(&self, id: &str) -> Result<(), String> {
-        self.write_silence(|t| t.remove(id).map(|_| ()))
-    }
-}
-
-type Ack = oneshot::Sender<Result<(), String>>;
+type Ack = oneshot::Sender<Result<(), StoreError>>;
 
 /// Writes queued beyond this make `persist` wait (batch mode's backpressure), so a writer that
 /// falls behind slows ingest instead of growing memory without bound.
@@ -580,7 +533,7 @@ const MAX_QUEUED: usize = 250_000;
 
 /// The writer thread's handle: queue writes, optionally wait for their commit.
 #[derive(Clone)]
-pub struct Persister {
+pub(super) struct Persister {
     queue: mpsc::Sender<(Vec<Write>, Option<Ack>)>,
     durability: Durability,
     queued: Arc<AtomicUsize>,
@@ -628,12 +581,12 @@ impl Persister {
         }
     }
 
-    fn enqueue(&self, writes: Vec<Write>, ack: Option<Ack>) -> Result<(), String> {
+    fn enqueue(&self, writes: Vec<Write>, ack: Option<Ack>) -> Result<(), StoreError> {
         self.queued.fetch_add(writes.len(), Ordering::SeqCst);
         let n = writes.len();
         self.queue.send((writes, ack)).map_err(|_| {
             self.queued.fetch_sub(n, Ordering::SeqCst);
-            "state writer has stopped".to_string()
+            StoreError::Stopped
         })
     }
 
@@ -652,13 +605,12 @@ impl Persister {
     }
 
     /// Queues writes and waits until they are committed.
-    pub async fn commit(&self, writes: Vec<Write>) -> Result<(), String> {
+    pub async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         let (tx, rx) = oneshot::channel();
         self.queue
             .send((writes, Some(tx)))
-            .map_err(|_| "state writer has stopped".to_string())?;
-        rx.await
-            .map_err(|_| "state writer has stopped".to_string())?
+            .map_err(|_| StoreError::Stopped)?;
+        rx.await.map_err(|_| StoreError::Stopped)?
     }
 
     /// Queues writes and, in fsync mode, waits for their commit: what an acknowledgement needs.
@@ -666,7 +618,7 @@ impl Persister {
     /// A request with nothing to write is acknowledged at once, even while another request's
     /// write of the same alert is still being committed: that other request is not acknowledged
     /// until its commit, so if the process dies first its sender sends the alert again.
-    pub async fn persist(&self, writes: Vec<Write>) -> Result<(), String> {
+    pub async fn persist(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         match self.durability {
             Durability::Fsync if writes.is_empty() => Ok(()),
             Durability::Fsync => self.commit(writes).await,
@@ -705,7 +657,7 @@ fn compact_loop(db: &StateDb, logs: &mpsc::Receiver<(u64, PathBuf)>) {
                         &format!("folding {}: {e}", path.display()),
                     );
                     std::thread::sleep(wait);
-                    wait = (wait * 2).min(Duration::from_secs(30));
+                    wait = (wait * 2).min(Duration::from_secs(5));
                 }
             }
         }
@@ -763,7 +715,7 @@ impl LogState {
         }) {
             tracing::warn!(error = %e, "could not record the closed state log's size");
         }
-        let path = self.db.dir.join(super::log::file_name(generation));
+        let path = self.db.dir.join(log::file_name(generation));
         let _ = self.to_compact.send((generation, path));
     }
 }
@@ -797,12 +749,14 @@ fn writer_loop(
             acks.extend(ack);
         }
         let count = writes.len();
-        let result = rows(writes).and_then(|rows| {
-            if rows.is_empty() {
-                return Ok(());
-            }
-            log.append(&rows)
-        });
+        let result = rows(writes)
+            .and_then(|rows| {
+                if rows.is_empty() {
+                    return Ok(());
+                }
+                log.append(&rows)
+            })
+            .map_err(StoreError::Failed);
         match &result {
             Ok(()) => log.db.health.succeeded(StorePart::Log),
             Err(e) => log
@@ -824,42 +778,8 @@ fn writer_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::silences::{SilenceMatcher, Silences};
+    use crate::dispatch::GroupSchedule;
     use chrono::Utc;
-
-    #[test]
-    fn silences_survive_reopening() {
-        let dir = tempfile::tempdir().unwrap();
-        let now = Utc::now();
-        let id = {
-            let db = Arc::new(StateDb::open(dir.path(), false).unwrap());
-            let silences = Silences::new(Duration::from_secs(3600), Some(db));
-            silences
-                .set(
-                    Silence {
-                        id: String::new(),
-                        matchers: vec![SilenceMatcher {
-                            name: "a".into(),
-                            value: "b".into(),
-                            is_regex: false,
-                            is_equal: true,
-                        }],
-                        starts_at: now,
-                        ends_at: now + chrono::Duration::hours(1),
-                        updated_at: now,
-                        created_by: "me".into(),
-                        comment: "maintenance".into(),
-                    },
-                    now,
-                )
-                .unwrap()
-        };
-        let db = StateDb::open(dir.path(), false).unwrap();
-        let loaded = db.recover().unwrap().silences;
-        assert_eq!(loaded.len(), 1);
-        assert_eq!(loaded[0].id, id);
-        assert_eq!(loaded[0].comment, "maintenance");
-    }
 
     #[test]
     fn a_damaged_file_is_a_clear_error_and_repair_moves_it_aside() {

@@ -1,10 +1,21 @@
+//! The notification log: what each receiver integration was last told about each group.
+
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
 use parking_lot::Mutex;
 
-use super::{shard_of, SHARDS};
 use crate::model::time::Timestamp;
+use crate::store::{shard_of, Pending, StoreError, SHARDS};
+
+/// Where notification log entries are kept, so a restart neither pages again for what was sent
+/// nor forgets to send the resolved notification.
+pub trait NflogStore: Send + Sync {
+    /// Saves an entry; resolves once it is durable.
+    fn save_entry(&self, key: NflogKey, entry: NflogEntry) -> Pending<'_, Result<(), StoreError>>;
+    /// Forgets expired entries.
+    fn delete_entries(&self, keys: Vec<NflogKey>);
+}
 
 /// One integration of one receiver for one aggregation group: the unit Alertmanager dedups on.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
