@@ -379,7 +379,7 @@ fn open_state(settings: &Settings) -> Result<Arc<dyn StateBackend>, AppError> {
         .as_ref()
         .filter(|_| settings.durability != Durability::None)
     else {
-        return Ok(Arc::new(Memory::new()));
+        return Ok(Arc::new(Memory::without_alerts()));
     };
     Ok(Arc::new(Embedded::open(
         dir,

@@ -1,4 +1,3 @@
-use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -27,27 +26,4 @@ impl AggrGroup {
             next_flush: Some(first_flush),
         }
     }
-}
-
-/// Alertmanager's alert order in notifications: by `job`, then `instance` (alerts with the
-/// label first), then by the whole label set.
-pub fn sort_for_notification(alerts: &mut [Alert]) {
-    alerts.sort_by(|a, b| {
-        for key in ["job", "instance"] {
-            match (a.labels.get(key), b.labels.get(key)) {
-                (None, None) => continue,
-                (None, Some(_)) => return Ordering::Greater,
-                (Some(_), None) => return Ordering::Less,
-                (Some(x), Some(y)) if x != y => return x.cmp(y),
-                _ => {}
-            }
-        }
-        if a.labels.before(&b.labels) {
-            Ordering::Less
-        } else if b.labels.before(&a.labels) {
-            Ordering::Greater
-        } else {
-            Ordering::Equal
-        }
-    });
 }

@@ -22,8 +22,8 @@ use crate::notify::{FlushContext, Notifier, MIN_FLUSH_TIMEOUT};
 use crate::route::{RouteId, RouteTree};
 use crate::store::{AlertStore, SHARDS};
 
+pub use crate::model::sort_for_notification;
 use crate::timers::DeadlineHeap;
-pub use group::sort_for_notification;
 use group::AggrGroup;
 pub use schedule::{GroupSchedule, ScheduleStore};
 

@@ -119,7 +119,7 @@ impl Deliverer {
         if firing.is_empty() {
             return StepOutcome::Muted;
         }
-        crate::dispatch::sort_for_notification(&mut firing);
+        crate::model::sort_for_notification(&mut firing);
         let alerts = Arc::new(firing);
         let mut tasks = tokio::task::JoinSet::new();
         for receiver in &step.receivers {

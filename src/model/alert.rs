@@ -1,3 +1,4 @@
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use super::time::Timestamp;
@@ -84,6 +85,29 @@ impl Alert {
         (newer.ends_at > self.starts_at && newer.ends_at < self.ends_at)
             || (newer.starts_at > self.starts_at && newer.starts_at < self.ends_at)
     }
+}
+
+/// Alertmanager's alert order in notifications: by `job`, then `instance` (alerts with the
+/// label first), then by the whole label set.
+pub fn sort_for_notification(alerts: &mut [Alert]) {
+    alerts.sort_by(|a, b| {
+        for key in ["job", "instance"] {
+            match (a.labels.get(key), b.labels.get(key)) {
+                (None, None) => continue,
+                (None, Some(_)) => return Ordering::Greater,
+                (Some(_), None) => return Ordering::Less,
+                (Some(x), Some(y)) if x != y => return x.cmp(y),
+                _ => {}
+            }
+        }
+        if a.labels.before(&b.labels) {
+            Ordering::Less
+        } else if b.labels.before(&a.labels) {
+            Ordering::Greater
+        } else {
+            Ordering::Equal
+        }
+    });
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ mod labels;
 mod matcher;
 pub mod time;
 
-pub use alert::{Alert, AlertStatus};
+pub use alert::{sort_for_notification, Alert, AlertStatus};
 pub use fingerprint::{Fingerprint, Prehashed};
 pub use labels::{is_valid_label_name, validate_names, LabelSet, PostedLabels, PostedPairs, Text};
 pub use matcher::{parse_matchers, MatchType, Matcher, MatcherError, Matchers};

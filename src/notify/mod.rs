@@ -2,7 +2,6 @@
 //! the notification log whether anything changed, sends with retries until the flush deadline,
 //! and logs what it sent so no page goes out twice.
 
-pub mod data;
 pub mod email;
 pub(crate) mod http;
 mod nflog;
@@ -24,7 +23,7 @@ use crate::model::{Alert, LabelSet};
 use crate::mute::Muter;
 pub use nflog::{NflogEntry, NflogKey, NflogStore, NotificationLog};
 
-pub use data::NotificationData;
+pub use crate::template::NotificationData;
 pub use retry::Backoff;
 
 /// Alertmanager gives a flush at least this long to deliver, even with a short group_interval.

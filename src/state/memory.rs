@@ -32,6 +32,9 @@ pub struct Memory {
     /// Every save, with the handle that made it: a handle hears only the others'.
     changes: broadcast::Sender<(usize, Silence)>,
     me: usize,
+    /// Off for `--storage.durability none`: the alert store is then the only copy of the
+    /// alerts, since nothing outlives the process anyway.
+    keep_alerts: bool,
     health: Arc<StorageHealth>,
 }
 
@@ -42,12 +45,23 @@ impl Default for Memory {
 }
 
 impl Memory {
+    /// A backend that keeps everything, for tests and for replicas sharing it.
     pub fn new() -> Memory {
         Memory {
             maps: Arc::default(),
             changes: broadcast::channel(1024).0,
             me: 0,
+            keep_alerts: true,
             health: Arc::default(),
+        }
+    }
+
+    /// What `--storage.durability none` runs on: like `new`, but alerts are not kept a second
+    /// time (`recover` returns none), which would cost memory per alert for nothing.
+    pub fn without_alerts() -> Memory {
+        Memory {
+            keep_alerts: false,
+            ..Memory::new()
         }
     }
 
@@ -58,6 +72,7 @@ impl Memory {
             maps: self.maps.clone(),
             changes: self.changes.clone(),
             me: HANDLES.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            keep_alerts: self.keep_alerts,
             health: self.health.clone(),
         }
     }
@@ -69,6 +84,9 @@ fn ready<'a>() -> Pending<'a, Result<(), StoreError>> {
 
 impl AlertLog for Memory {
     fn save_alerts(&self, alerts: Vec<Arc<Alert>>) -> Pending<'_, Result<(), StoreError>> {
+        if !self.keep_alerts {
+            return ready();
+        }
         let mut maps = self.maps.lock();
         for a in alerts {
             maps.alerts.insert(a.fingerprint, a);
@@ -77,6 +95,9 @@ impl AlertLog for Memory {
     }
 
     fn delete_alerts(&self, fingerprints: Vec<Fingerprint>) {
+        if !self.keep_alerts {
+            return;
+        }
         let mut maps = self.maps.lock();
         for fp in fingerprints {
             maps.alerts.remove(&fp);
@@ -193,6 +214,29 @@ mod tests {
     use super::*;
     use crate::store::{SilenceMatcher, Silences};
     use std::time::Duration;
+
+    #[tokio::test]
+    async fn without_alerts_keeps_everything_but_the_alerts() {
+        let backend = Memory::without_alerts();
+        let labels: crate::model::LabelSet = [("alertname", "A")].into_iter().collect();
+        let now = chrono::Utc::now();
+        let alert = Arc::new(Alert {
+            fingerprint: labels.fingerprint(),
+            labels,
+            annotations: Default::default(),
+            starts_at: now,
+            ends_at: now,
+            generator_url: "".into(),
+            updated_at: now,
+            timeout: false,
+            values: Default::default(),
+        });
+        backend.save_alerts(vec![alert]).await.unwrap();
+        backend.save_incident("00000000000000aa".into(), b"{}".to_vec());
+        let recovered = backend.recover().unwrap();
+        assert!(recovered.alerts.is_empty());
+        assert_eq!(recovered.incidents.len(), 1);
+    }
 
     #[tokio::test]
     async fn a_silence_set_through_one_handle_reaches_the_index_of_another() {

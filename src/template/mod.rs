@@ -6,6 +6,7 @@
 //! `if`/`else if`/`else`, `range` (with `else`, `break`, `continue`), `with`, `define`,
 //! `template`, `block`, whitespace trimming and comments.
 
+mod data;
 mod exec;
 mod funcs;
 mod lexer;
@@ -17,7 +18,7 @@ use std::path::Path;
 
 use thiserror::Error;
 
-use crate::notify::data::NotificationData;
+pub use data::NotificationData;
 pub use funcs::html_escape;
 use parse::Node;
 pub use value::Value;

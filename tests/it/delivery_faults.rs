@@ -141,6 +141,7 @@ receivers:
     // group_wait is 1s: the healthy receiver hears at once, not after the hung requests time out.
     let first = healthy.wait_for(1, Duration::from_secs(15)).await[0].at;
     let late = first.saturating_duration_since(posted + Duration::from_secs(1));
+    eprintln!("healthy receiver: first notification {late:?} after its group_wait");
     assert!(
         late < Duration::from_millis(900),
         "the healthy receiver's first notification came {late:?} after its group_wait"
@@ -151,6 +152,7 @@ receivers:
     post(&router, vec![second]).await;
     let got = healthy.wait_for(2, Duration::from_secs(15)).await;
     let gap = got[1].at - first;
+    eprintln!("healthy receiver: second notification {gap:?} after the first (group_interval 2s)");
     assert!(
         gap >= Duration::from_millis(1900) && gap < Duration::from_millis(2900),
         "the second notification came {gap:?} after the first (group_interval 2s)"
