@@ -15,7 +15,8 @@
 //!   escalation policy until acknowledged or resolved, on durable deadlines.
 //! - [`notify`]: per receiver integration delivery with its own request slots, retries, the
 //!   notification log that dedups, and the webhook payload.
-//! - [`api`]: Alertmanager's HTTP API v2, health, reload and metrics.
+//! - [`api`]: Alertmanager's HTTP API v2, health, reload and metrics, over the service handles
+//!   of [`app::services`].
 //!
 //! [`classify`] adds runbook severity labels before routing; [`mute`] holds silences,
 //! inhibition and time intervals; [`timers`] is the deadline heap groups and escalations share.

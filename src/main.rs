@@ -333,7 +333,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     });
 
     api::serve(
-        app.clone(),
+        alert_router::app::services::Services::new(&app),
         listener,
         args.read_header_timeout,
         shutdown_signal(),

@@ -1,9 +1,7 @@
-use std::sync::Arc;
-
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use crate::app::App;
+use crate::app::services::Services;
 
 pub async fn ok() -> &'static str {
     "OK"
@@ -11,9 +9,8 @@ pub async fn ok() -> &'static str {
 
 /// Ready while the state directory takes writes: a router that cannot save what it
 /// acknowledges says so, with the last error, so a load balancer or an operator can tell.
-pub async fn ready(State(app): State<Arc<App>>) -> (StatusCode, String) {
-    let report = app.storage_health.report();
-    match report.last_error {
+pub async fn ready(State(services): State<Services>) -> (StatusCode, String) {
+    match services.admin.storage().last_error {
         None => (StatusCode::OK, "OK".into()),
         Some((at, part, error)) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -25,8 +22,8 @@ pub async fn ready(State(app): State<Arc<App>>) -> (StatusCode, String) {
     }
 }
 
-pub async fn reload(State(app): State<Arc<App>>) -> (StatusCode, String) {
-    match app.reload() {
+pub async fn reload(State(services): State<Services>) -> (StatusCode, String) {
+    match services.admin.reload() {
         Ok(()) => (StatusCode::OK, String::new()),
         Err(e) => (
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -2,7 +2,6 @@
 //! resolve them, and the one-click signed acknowledge link sent in notifications.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -12,7 +11,7 @@ use axum::Json;
 use serde::Deserialize;
 
 use super::ApiError;
-use crate::app::App;
+use crate::app::services::Services;
 use crate::escalate::{IncidentError, IncidentState, LinkError};
 
 #[derive(Deserialize)]
@@ -33,7 +32,7 @@ impl From<IncidentError> for ApiError {
 }
 
 pub async fn list(
-    State(app): State<Arc<App>>,
+    State(services): State<Services>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     for key in params.keys() {
@@ -48,7 +47,7 @@ pub async fn list(
         .map(|s| s.parse::<IncidentState>())
         .transpose()
         .map_err(ApiError::bad_request)?;
-    let incidents = app.escalator.list(
+    let incidents = services.incidents.list(
         state,
         params.get("receiver").map(String::as_str),
         params.get("priority").map(String::as_str),
@@ -57,10 +56,13 @@ pub async fn list(
 }
 
 pub async fn get_one(
-    State(app): State<Arc<App>>,
+    State(services): State<Services>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let incident = app.escalator.get(&id).ok_or(IncidentError::NotFound(id))?;
+    let incident = services
+        .incidents
+        .get(&id)
+        .ok_or(IncidentError::NotFound(id))?;
     Ok(Json(incident).into_response())
 }
 
@@ -77,32 +79,38 @@ fn change(body: &Bytes) -> Result<Change, ApiError> {
 }
 
 pub async fn acknowledge(
-    State(app): State<Arc<App>>,
+    State(services): State<Services>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let c = change(&body)?;
-    let incident = app.escalator.acknowledge(&id, &c.by, c.comment).await?;
+    let incident = services
+        .incidents
+        .acknowledge(&id, &c.by, c.comment)
+        .await?;
     Ok(Json(incident).into_response())
 }
 
 pub async fn unacknowledge(
-    State(app): State<Arc<App>>,
+    State(services): State<Services>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let c = change(&body)?;
-    let incident = app.escalator.unacknowledge(&id, &c.by, c.comment).await?;
+    let incident = services
+        .incidents
+        .unacknowledge(&id, &c.by, c.comment)
+        .await?;
     Ok(Json(incident).into_response())
 }
 
 pub async fn resolve(
-    State(app): State<Arc<App>>,
+    State(services): State<Services>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let c = change(&body)?;
-    let incident = app.escalator.resolve(&id, &c.by, c.comment).await?;
+    let incident = services.incidents.resolve(&id, &c.by, c.comment).await?;
     Ok(Json(incident).into_response())
 }
 
@@ -116,12 +124,12 @@ fn page(status: StatusCode, text: &str) -> Response {
 
 /// The acknowledge link from a notification: a GET, so one click in Slack or a mail works.
 pub async fn acknowledge_link(
-    State(app): State<Arc<App>>,
+    State(services): State<Services>,
     Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(links) = app.escalator.links() else {
+    let Some(links) = services.incidents.links() else {
         return page(
             StatusCode::NOT_FOUND,
             "Acknowledge links are not enabled on this router (--incidents.ack-secret-file).",
@@ -137,7 +145,7 @@ pub async fn acknowledge_link(
             "This acknowledge link is incomplete: it needs via, expires and sig.",
         );
     };
-    let now = app.escalator.now().timestamp();
+    let now = services.incidents.now().timestamp();
     match links.verify(&id, via, expires, sig, now) {
         Ok(()) => {}
         Err(e @ (LinkError::BadSignature | LinkError::Expired)) => {
@@ -165,7 +173,7 @@ pub async fn acknowledge_link(
         );
     }
     let by = format!("acknowledge link sent to {via}");
-    match app.escalator.acknowledge(&id, &by, None).await {
+    match services.incidents.acknowledge(&id, &by, None).await {
         Ok(_) => page(StatusCode::OK, &format!("Incident {id} acknowledged.")),
         Err(e @ IncidentError::NotFound(_)) => page(StatusCode::NOT_FOUND, &e.to_string()),
         Err(e @ IncidentError::Conflict(_)) => page(StatusCode::CONFLICT, &e.to_string()),

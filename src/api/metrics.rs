@@ -1,14 +1,14 @@
 //! `/metrics` in the Prometheus text format. Counters and histograms are recorded where things
 //! happen; gauges of current state are read when scraped.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::app::App;
+use crate::app::services::Services;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -34,25 +34,16 @@ pub fn install() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
-pub async fn render(State(app): State<Arc<App>>) -> impl IntoResponse {
-    let runtime = app.runtime();
-    let now = chrono::Utc::now();
-    let (mut active, mut suppressed) = (0usize, 0usize);
-    for alert in app.store.list().iter().filter(|a| !a.resolved_at(now)) {
-        if runtime.muter.status(&alert.labels, now).is_suppressed() {
-            suppressed += 1;
-        } else {
-            active += 1;
-        }
-    }
-    metrics::gauge!("alertmanager_alerts", "state" => "active").set(active as f64);
-    metrics::gauge!("alertmanager_alerts", "state" => "suppressed").set(suppressed as f64);
-    for (state, count) in app.silences.count_by_state(now) {
+pub async fn render(State(services): State<Services>) -> impl IntoResponse {
+    let gauges = services.admin.gauges();
+    metrics::gauge!("alertmanager_alerts", "state" => "active").set(gauges.active_alerts as f64);
+    metrics::gauge!("alertmanager_alerts", "state" => "suppressed")
+        .set(gauges.suppressed_alerts as f64);
+    for (state, count) in gauges.silences {
         metrics::gauge!("alertmanager_silences", "state" => state.as_str()).set(count as f64);
     }
-    metrics::gauge!("alertmanager_dispatcher_aggregation_groups")
-        .set(runtime.dispatcher.group_count() as f64);
-    metrics::gauge!("alertmanager_nflog_entries").set(app.nflog.len() as f64);
+    metrics::gauge!("alertmanager_dispatcher_aggregation_groups").set(gauges.groups as f64);
+    metrics::gauge!("alertmanager_nflog_entries").set(gauges.nflog_entries as f64);
     // Aggregation groups own no tasks: this stays flat however many groups there are.
     let tasks = tokio::runtime::Handle::current()
         .metrics()

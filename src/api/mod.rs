@@ -1,5 +1,5 @@
 //! HTTP: Alertmanager's API v2, the webhook receivers, health, reload and metrics. Handlers only
-//! translate HTTP to calls on `App` and back.
+//! translate HTTP to calls on the router's service handles (`app::services`) and back.
 
 mod health;
 mod incidents;
@@ -8,7 +8,6 @@ mod silences;
 mod v2;
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
@@ -18,10 +17,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use tokio::net::TcpListener;
 
-use crate::app::App;
+use crate::app::services::Services;
 
-pub fn router(app: Arc<App>) -> Router {
-    let limit = app.settings.max_body_bytes;
+pub fn router(services: Services) -> Router {
+    let limit = services.admin.max_body_bytes();
     Router::new()
         .route("/api/v2/alerts", get(v2::get_alerts).post(v2::post_alerts))
         .route("/api/v2/alerts/groups", get(v2::get_alert_groups))
@@ -56,7 +55,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/-/reload", post(health::reload))
         .route("/metrics", get(metrics::render))
         .layer(DefaultBodyLimit::max(limit))
-        .with_state(app)
+        .with_state(services)
 }
 
 /// Serves until `shutdown` completes, then lets in-flight requests finish.
@@ -67,12 +66,12 @@ pub fn router(app: Arc<App>) -> Router {
 /// so it also bounds how long a kept-open connection may sit idle; slow or stalled clients
 /// cannot hold connections (and file descriptors) for ever.
 pub async fn serve(
-    app: Arc<App>,
+    services: Services,
     listener: TcpListener,
     read_header_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let router = router(app);
+    let router = router(services);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {

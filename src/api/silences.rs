@@ -1,7 +1,5 @@
 //! Alertmanager API v2 silences: create/update, list, get, expire.
 
-use std::sync::Arc;
-
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -12,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::ApiError;
-use crate::app::App;
+use crate::app::services::Services;
 use crate::model::time::{format_rfc3339_millis, parse_rfc3339, Timestamp};
 use crate::model::Matcher;
 use crate::store::{Silence, SilenceError, SilenceMatcher};
@@ -62,14 +60,14 @@ pub fn gettable_silence(s: &Silence, now: Timestamp) -> Value {
     })
 }
 
-pub async fn post_silence(State(app): State<Arc<App>>, body: Bytes) -> Response {
-    match create(&app, &body).await {
+pub async fn post_silence(State(services): State<Services>, body: Bytes) -> Response {
+    match create(&services, &body).await {
         Ok(id) => Json(json!({"silenceID": id})).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-async fn create(app: &App, body: &[u8]) -> Result<String, ApiError> {
+async fn create(services: &Services, body: &[u8]) -> Result<String, ApiError> {
     let posted: PostableSilence = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
     let now = Utc::now();
@@ -103,12 +101,7 @@ async fn create(app: &App, body: &[u8]) -> Result<String, ApiError> {
         created_by: posted.created_by,
         comment: posted.comment,
     };
-    // The write syncs to disk: off the async executor.
-    let silences = app.silences.clone();
-    let written = tokio::task::spawn_blocking(move || silences.set(silence, now))
-        .await
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    written.map_err(|e| match e {
+    services.silences.set(silence).await.map_err(|e| match e {
         SilenceError::NotFound => ApiError(StatusCode::NOT_FOUND, e.to_string()),
         SilenceError::Storage(_) => ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         _ => ApiError::bad_request(e.to_string()),
@@ -116,7 +109,7 @@ async fn create(app: &App, body: &[u8]) -> Result<String, ApiError> {
 }
 
 pub async fn get_silences(
-    State(app): State<Arc<App>>,
+    State(services): State<Services>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Vec<Value>>, ApiError> {
     let mut filters = Vec::new();
@@ -127,28 +120,24 @@ pub async fn get_silences(
     }
     let now = Utc::now();
     Ok(Json(
-        app.silences
-            .query(&filters, now)
+        services
+            .silences
+            .query(&filters)
             .iter()
             .map(|s| gettable_silence(s, now))
             .collect(),
     ))
 }
 
-pub async fn get_silence(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
-    match app.silences.get(&id) {
+pub async fn get_silence(State(services): State<Services>, Path(id): Path<String>) -> Response {
+    match services.silences.get(&id) {
         Some(s) => Json(gettable_silence(&s, Utc::now())).into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }
 
-pub async fn delete_silence(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
-    let silences = app.silences.clone();
-    let expired = tokio::task::spawn_blocking(move || silences.expire(&id, Utc::now())).await;
-    let Ok(expired) = expired else {
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-    };
-    match expired {
+pub async fn delete_silence(State(services): State<Services>, Path(id): Path<String>) -> Response {
+    match services.silences.expire(id).await {
         Ok(()) => StatusCode::OK.into_response(),
         Err(e @ SilenceError::NotFound) => {
             ApiError(StatusCode::NOT_FOUND, e.to_string()).into_response()

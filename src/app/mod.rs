@@ -1,5 +1,8 @@
 //! The running router: the alert store, the notification log and the config-derived runtime
-//! (routes, receivers, dispatcher) that a reload swaps as one piece.
+//! (routes, receivers, dispatcher) that a reload swaps as one piece. The API reaches it through
+//! the handles in [`services`].
+
+pub mod services;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -97,19 +100,21 @@ pub struct Runtime {
     pub classifier: Arc<Classifier>,
 }
 
+/// The composition root: it builds the parts, recovers their state, runs maintenance and
+/// reloads, and hands the API narrow handles ([`services::Services`]) rather than its fields.
 pub struct App {
-    pub settings: Settings,
-    pub store: Arc<AlertStore>,
-    pub nflog: Arc<NotificationLog>,
-    pub silences: Arc<Silences>,
+    settings: Settings,
+    store: Arc<AlertStore>,
+    nflog: Arc<NotificationLog>,
+    silences: Arc<Silences>,
     /// Where state is kept: the embedded store, or memory with `--storage.durability none`.
-    pub backend: Arc<dyn StateBackend>,
+    backend: Arc<dyn StateBackend>,
     /// Who may notify which group (this router alone, for now).
-    pub leases: Arc<dyn Leases>,
-    pub escalator: Arc<Escalator>,
+    leases: Arc<dyn Leases>,
+    escalator: Arc<Escalator>,
     /// Whether the state directory takes writes (always, without one).
-    pub storage_health: Arc<StorageHealth>,
-    pub started_at: Timestamp,
+    storage_health: Arc<StorageHealth>,
+    started_at: Timestamp,
     runtime: RwLock<Arc<Runtime>>,
     config_path: Option<PathBuf>,
 }
@@ -218,11 +223,11 @@ impl App {
         });
     }
 
-    pub fn runtime(&self) -> Arc<Runtime> {
+    fn runtime(&self) -> Arc<Runtime> {
         self.runtime.read().clone()
     }
 
-    pub fn timeouts(&self) -> Timeouts {
+    fn timeouts(&self) -> Timeouts {
         Timeouts {
             resolve: self.runtime.read().config.resolve_timeout,
             webhook: self.settings.webhook_resolve_timeout,
@@ -231,7 +236,7 @@ impl App {
 
     /// Stores and dispatches decoded alerts; returns how many were accepted. In fsync mode it
     /// returns only once they are in a committed batch, so a 2xx means they survive a crash.
-    pub async fn ingest(&self, decoded: Decoded) -> Result<usize, StoreError> {
+    async fn ingest(&self, decoded: Decoded) -> Result<usize, StoreError> {
         let now = Utc::now();
         let accepted = decoded.alerts.len();
         let mut writes = Vec::with_capacity(accepted);
