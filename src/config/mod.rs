@@ -36,6 +36,10 @@ pub enum ConfigError {
         message: String,
         line: Option<usize>,
     },
+    /// Every problem found, in file order as checked: one per receiver, route, policy or
+    /// setting, so a config is fixed in one pass rather than one error per run.
+    #[error("{} problems in the configuration:{}", .0.len(), .0.iter().map(|e| format!("\n  - {e}")).collect::<String>())]
+    Several(Vec<ConfigError>),
 }
 
 pub const DEFAULT_RESOLVE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
@@ -178,30 +182,45 @@ impl Validator<'_> {
     }
 
     fn check(&self, config: &Config) -> Result<GlobalConfig, ConfigError> {
+        let mut problems = Vec::new();
+        let global = self.check_all(config, &mut problems);
+        match problems.len() {
+            0 => Ok(global),
+            1 => Err(problems.remove(0)),
+            _ => Err(ConfigError::Several(problems)),
+        }
+    }
+
+    /// Runs every check, collecting each problem rather than stopping at the first.
+    fn check_all(&self, config: &Config, problems: &mut Vec<ConfigError>) -> GlobalConfig {
         let mut global = config.global.clone().unwrap_or_default();
         global.smtp_hello.get_or_insert_with(|| "localhost".into());
         global.smtp_require_tls.get_or_insert(true);
         global
             .pagerduty_url
             .get_or_insert_with(|| DEFAULT_PAGERDUTY_URL.into());
-        SecretSource::from_pair(
+        if let Err(m) = SecretSource::from_pair(
             global.slack_api_url.clone(),
             global.slack_api_url_file.clone(),
             "slack_api_url",
-        )
-        .map_err(|m| self.invalid(m, "slack_api_url_file", ""))?;
-        SecretSource::from_pair(
+        ) {
+            problems.push(self.invalid(m, "slack_api_url_file", ""));
+        }
+        if let Err(m) = SecretSource::from_pair(
             global.smtp_auth_password.clone(),
             global.smtp_auth_password_file.clone(),
             "smtp_auth_password",
-        )
-        .map_err(|m| self.invalid(m, "smtp_auth_password_file", ""))?;
+        ) {
+            problems.push(self.invalid(m, "smtp_auth_password_file", ""));
+        }
 
         let mut names = BTreeSet::new();
         for receiver in &config.receivers {
-            self.check_receiver(receiver, &global)?;
+            if let Err(e) = self.check_receiver(receiver, &global) {
+                problems.push(e);
+            }
             if !names.insert(receiver.name.as_str()) {
-                return Err(self.invalid(
+                problems.push(self.invalid(
                     format!("notification config name {:?} is not unique", receiver.name),
                     "name",
                     &receiver.name,
@@ -216,10 +235,9 @@ impl Validator<'_> {
             .chain(&config.mute_time_intervals)
         {
             if interval.name.is_empty() {
-                return Err(self.invalid("missing name in time interval".into(), "name", ""));
-            }
-            if !interval_names.insert(interval.name.as_str()) {
-                return Err(self.invalid(
+                problems.push(self.invalid("missing name in time interval".into(), "name", ""));
+            } else if !interval_names.insert(interval.name.as_str()) {
+                problems.push(self.invalid(
                     format!("time interval {:?} is not unique", interval.name),
                     "name",
                     &interval.name,
@@ -233,18 +251,49 @@ impl Validator<'_> {
             .chain(&config.mute_time_intervals)
             .cloned()
             .collect();
-        crate::mute::TimeIntervals::build(&all_intervals).map_err(|e| match &e {
-            crate::mute::TimeIntervalError::Invalid { name, .. } => {
-                self.invalid(e.to_string(), "name", name)
-            }
-        })?;
+        if let Err(e) = crate::mute::TimeIntervals::build(&all_intervals) {
+            let crate::mute::TimeIntervalError::Invalid { name, .. } = &e;
+            problems.push(self.invalid(e.to_string(), "name", name));
+        }
 
-        let Some(root) = &config.route else {
-            return Err(ConfigError::Invalid {
+        let policies = self.check_escalation(config, &names, &interval_names, problems);
+        match &config.route {
+            None => problems.push(ConfigError::Invalid {
                 message: "no routes provided".into(),
                 line: None,
-            });
-        };
+            }),
+            Some(root) => {
+                if let Err(e) = self.check_root(root) {
+                    problems.push(e);
+                }
+                self.check_route(root, &names, &interval_names, &policies, problems);
+            }
+        }
+
+        for rule in &config.inhibit_rules {
+            let source = merge_matchers(
+                &rule.source_match,
+                &rule.source_match_re,
+                &rule.source_matchers,
+            );
+            let target = merge_matchers(
+                &rule.target_match,
+                &rule.target_match_re,
+                &rule.target_matchers,
+            );
+            if source.is_empty() || target.is_empty() {
+                // Alertmanager accepts this; an empty side matches every alert, which is rarely
+                // meant, so say so in the log rather than refuse a working config.
+                tracing::warn!(
+                    "an inhibit rule has no source or no target matchers: it matches every alert"
+                );
+            }
+        }
+        global
+    }
+
+    /// What only the root route must satisfy.
+    fn check_root(&self, root: &RouteConfig) -> Result<(), ConfigError> {
         if root.receiver.as_deref().unwrap_or("").is_empty() {
             return Err(self.invalid(
                 "root route must specify a default receiver".into(),
@@ -270,29 +319,7 @@ impl Validator<'_> {
                 "",
             ));
         }
-        let policies = self.check_escalation(config, &names, &interval_names)?;
-        self.check_route(root, &names, &interval_names, &policies)?;
-
-        for rule in &config.inhibit_rules {
-            let source = merge_matchers(
-                &rule.source_match,
-                &rule.source_match_re,
-                &rule.source_matchers,
-            );
-            let target = merge_matchers(
-                &rule.target_match,
-                &rule.target_match_re,
-                &rule.target_matchers,
-            );
-            if source.is_empty() || target.is_empty() {
-                // Alertmanager accepts this; an empty side matches every alert, which is rarely
-                // meant, so say so in the log rather than refuse a working config.
-                tracing::warn!(
-                    "an inhibit rule has no source or no target matchers: it matches every alert"
-                );
-            }
-        }
-        Ok(global)
+        Ok(())
     }
 
     /// Checks `escalation_policies` and `escalation_roles`; returns the policy names.
@@ -301,82 +328,65 @@ impl Validator<'_> {
         config: &'c Config,
         receivers: &BTreeSet<&str>,
         intervals: &BTreeSet<&str>,
-    ) -> Result<BTreeSet<&'c str>, ConfigError> {
+        problems: &mut Vec<ConfigError>,
+    ) -> BTreeSet<&'c str> {
         let mut names = BTreeSet::new();
         for policy in &config.escalation_policies {
             let name = policy.name.as_str();
-            let at =
-                |m: String| self.invalid(format!("escalation policy {name:?}: {m}"), "name", name);
             if name.is_empty() {
-                return Err(self.invalid(
+                problems.push(self.invalid(
                     "missing name in escalation policy".into(),
                     "escalation_policies",
                     "",
                 ));
-            }
-            if name.starts_with(crate::escalate::RUNBOOK_POLICY_PREFIX) {
-                return Err(at(format!(
-                    "names starting with {:?} are reserved for runbook escalation paths",
-                    crate::escalate::RUNBOOK_POLICY_PREFIX
-                )));
+                continue;
             }
             if !names.insert(name) {
-                return Err(at("name is not unique".into()));
+                problems.push(self.invalid(
+                    format!("escalation policy {name:?}: name is not unique"),
+                    "name",
+                    name,
+                ));
+                continue;
             }
-            if policy.steps.is_empty() {
-                return Err(at("needs at least one step".into()));
-            }
-            for (i, step) in policy.steps.iter().enumerate() {
-                if step.notify.is_empty() {
-                    return Err(at(format!("step {} notifies no receiver", i + 1)));
-                }
-                if let Some(r) = step.notify.iter().find(|r| !receivers.contains(r.as_str())) {
-                    return Err(at(format!(
-                        "step {} notifies undefined receiver {r:?}",
-                        i + 1
-                    )));
-                }
-                if let Some(t) = step
-                    .active_time_intervals
-                    .iter()
-                    .find(|t| !intervals.contains(t.as_str()))
-                {
-                    return Err(at(format!(
-                        "step {} uses undefined time interval {t:?}",
-                        i + 1
-                    )));
-                }
-            }
-            if let Some(pair) = policy.steps.windows(2).find(|w| w[1].after < w[0].after) {
-                return Err(at(format!(
-                    "step after {} comes before a step after {}: steps are in increasing order",
-                    pair[1].after, pair[0].after
-                )));
-            }
-            if let Some(repeat) = policy.repeat {
-                let last = policy.steps.last().map(|s| s.after.0).unwrap_or_default();
-                if repeat.interval.0 <= last {
-                    return Err(at(format!(
-                        "repeat interval {} must be longer than the last step's after ({})",
-                        repeat.interval,
-                        PromDuration(last)
-                    )));
-                }
+            if let Err(m) = check_policy(policy, receivers, intervals) {
+                problems.push(self.invalid(
+                    format!("escalation policy {name:?}: {m}"),
+                    "name",
+                    name,
+                ));
             }
         }
         for (role, list) in &config.escalation_roles {
             if let Some(r) = list.iter().find(|r| !receivers.contains(r.as_str())) {
-                return Err(self.invalid(
+                problems.push(self.invalid(
                     format!("escalation role {role:?} names undefined receiver {r:?}"),
                     "",
                     r,
                 ));
             }
         }
-        Ok(names)
+        names
     }
 
+    /// Checks a route and every route under it.
     fn check_route(
+        &self,
+        route: &RouteConfig,
+        receivers: &BTreeSet<&str>,
+        intervals: &BTreeSet<&str>,
+        policies: &BTreeSet<&str>,
+        problems: &mut Vec<ConfigError>,
+    ) {
+        if let Err(e) = self.check_route_node(route, receivers, intervals, policies) {
+            problems.push(e);
+        }
+        for child in &route.routes {
+            self.check_route(child, receivers, intervals, policies, problems);
+        }
+    }
+
+    fn check_route_node(
         &self,
         route: &RouteConfig,
         receivers: &BTreeSet<&str>,
@@ -458,9 +468,6 @@ impl Validator<'_> {
                     name,
                 ));
             }
-        }
-        for child in &route.routes {
-            self.check_route(child, receivers, intervals, policies)?;
         }
         Ok(())
     }
@@ -558,6 +565,58 @@ impl Validator<'_> {
         }
         Ok(())
     }
+}
+
+/// One escalation policy's own checks (its name is checked by the caller).
+fn check_policy(
+    policy: &EscalationPolicyConfig,
+    receivers: &BTreeSet<&str>,
+    intervals: &BTreeSet<&str>,
+) -> Result<(), String> {
+    if policy
+        .name
+        .starts_with(crate::escalate::RUNBOOK_POLICY_PREFIX)
+    {
+        return Err(format!(
+            "names starting with {:?} are reserved for runbook escalation paths",
+            crate::escalate::RUNBOOK_POLICY_PREFIX
+        ));
+    }
+    if policy.steps.is_empty() {
+        return Err("needs at least one step".into());
+    }
+    for (i, step) in policy.steps.iter().enumerate() {
+        if step.notify.is_empty() {
+            return Err(format!("step {} notifies no receiver", i + 1));
+        }
+        if let Some(r) = step.notify.iter().find(|r| !receivers.contains(r.as_str())) {
+            return Err(format!("step {} notifies undefined receiver {r:?}", i + 1));
+        }
+        if let Some(t) = step
+            .active_time_intervals
+            .iter()
+            .find(|t| !intervals.contains(t.as_str()))
+        {
+            return Err(format!("step {} uses undefined time interval {t:?}", i + 1));
+        }
+    }
+    if let Some(pair) = policy.steps.windows(2).find(|w| w[1].after < w[0].after) {
+        return Err(format!(
+            "step after {} comes before a step after {}: steps are in increasing order",
+            pair[1].after, pair[0].after
+        ));
+    }
+    if let Some(repeat) = policy.repeat {
+        let last = policy.steps.last().map(|s| s.after.0).unwrap_or_default();
+        if repeat.interval.0 <= last {
+            return Err(format!(
+                "repeat interval {} must be longer than the last step's after ({})",
+                repeat.interval,
+                PromDuration(last)
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Every receiver field that is a template, with its name for error messages.
@@ -748,6 +807,32 @@ mod tests {
             e.contains("regular expression") && e.contains("line 4"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once_with_its_line() {
+        let e = err("route:
+  receiver: a
+  routes:
+    - receiver: nope
+    - receiver: a
+      group_interval: 0s
+receivers:
+  - name: a
+    webhook_configs: [{}]
+  - name: b
+    webhook_configs:
+      - url: 'ftp://x'
+");
+        assert!(e.starts_with("4 problems in the configuration:"), "{e}");
+        for expected in [
+            "receiver \"a\": missing URL in webhook config (line 8)",
+            "receiver \"b\": webhook url: unsupported scheme",
+            "undefined receiver \"nope\" used in route (line 4)",
+            "group_interval cannot be zero",
+        ] {
+            assert!(e.contains(expected), "{expected} in {e}");
+        }
     }
 
     #[test]
