@@ -30,47 +30,35 @@ pub fn check_config(files: &[impl AsRef<Path>]) -> (String, bool) {
                 let _ = writeln!(out, " - {} templates", c.config.templates.len());
                 let escalates =
                     !c.config.escalation_policies.is_empty() || uses_escalation(c.route());
-                if !c.config.rule_files.is_empty() || escalates {
-                    match crate::app::load_classifier(&c, None) {
-                        Ok(classifier) => {
-                            if !c.config.rule_files.is_empty() {
-                                let _ = writeln!(
-                                    out,
-                                    " - {} runbook rule files",
-                                    classifier.files().count()
-                                );
-                            }
-                            if escalates {
-                                match crate::escalate::Policies::build(&c, &classifier) {
-                                    Ok(p) => {
-                                        let _ = writeln!(
-                                            out,
-                                            " - {} escalation policies",
-                                            p.iter().count()
-                                        );
-                                    }
-                                    Err(e) => {
-                                        let _ = writeln!(out, "  FAILED: {e}");
-                                        failed += 1;
-                                    }
-                                }
-                            }
+                let (rule_files, templates) = (
+                    !c.config.rule_files.is_empty(),
+                    !c.template_globs.is_empty(),
+                );
+                // What `serve` builds: receivers (templates, secrets, CA files), time
+                // intervals, runbook rules and escalation policies.
+                match crate::app::Blueprint::build(c, None) {
+                    Ok(built) => {
+                        if rule_files {
+                            let _ = writeln!(
+                                out,
+                                " - {} runbook rule files",
+                                built.classifier.files().count()
+                            );
                         }
-                        Err(e) => {
-                            let _ = writeln!(out, "  FAILED: {e}");
-                            failed += 1;
+                        if escalates {
+                            let _ = writeln!(
+                                out,
+                                " - {} escalation policies",
+                                built.policies.iter().count()
+                            );
                         }
-                    }
-                }
-                if !c.template_globs.is_empty() {
-                    match check_template_globs(&c.template_globs) {
-                        Ok(()) => {
+                        if templates {
                             let _ = writeln!(out, "  SUCCESS");
                         }
-                        Err(e) => {
-                            let _ = writeln!(out, "  FAILED: {e}");
-                            failed += 1;
-                        }
+                    }
+                    Err(e) => {
+                        let _ = writeln!(out, "  FAILED: {e}");
+                        failed += 1;
                     }
                 }
             }
@@ -82,14 +70,6 @@ pub fn check_config(files: &[impl AsRef<Path>]) -> (String, bool) {
         out.push('\n');
     }
     (out, failed == 0)
-}
-
-/// Every file the template globs match must parse (a glob matching nothing is allowed, as in
-/// Alertmanager).
-fn check_template_globs(globs: &[String]) -> Result<(), String> {
-    crate::template::Templates::with_defaults()
-        .and_then(|mut t| t.add_globs(globs))
-        .map_err(|e| e.to_string())
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -91,13 +91,15 @@ impl Default for Settings {
 }
 
 /// Everything derived from one loaded config.
-pub struct Runtime {
+pub struct Generation {
     pub config: LoadedConfig,
     pub routes: Arc<RouteTree>,
     pub dispatcher: Arc<Dispatcher>,
     pub notifier: Arc<Notifier>,
     pub muter: Arc<Muter>,
     pub classifier: Arc<Classifier>,
+    /// The escalation policies, handed to the escalator when this generation takes over.
+    pub policies: Arc<Policies>,
 }
 
 /// The composition root: it builds the parts, recovers their state, runs maintenance and
@@ -115,7 +117,7 @@ pub struct App {
     /// Whether the state directory takes writes (always, without one).
     storage_health: Arc<StorageHealth>,
     started_at: Timestamp,
-    runtime: RwLock<Arc<Runtime>>,
+    generation: RwLock<Arc<Generation>>,
     config_path: Option<PathBuf>,
 }
 
@@ -171,6 +173,7 @@ impl App {
             leases: &leases,
         };
         let runtime = build_runtime(&settings, config, &shared)?;
+        escalator.set_policies(runtime.policies.clone());
         // Regroup the recovered alerts and put each group back on its saved schedule before
         // the timers run, so nothing flushes early and nothing starts over.
         for alert in recovered.alerts {
@@ -194,7 +197,7 @@ impl App {
             escalator,
             storage_health,
             started_at: Utc::now(),
-            runtime: RwLock::new(Arc::new(runtime)),
+            generation: RwLock::new(Arc::new(runtime)),
             config_path,
         });
         app.clone().spawn_maintenance();
@@ -213,7 +216,7 @@ impl App {
             while let Some(action) = actions.recv().await {
                 let Some(app) = weak.upgrade() else { return };
                 let deliverer = crate::escalate::deliver::Deliverer {
-                    notifier: app.runtime().notifier.clone(),
+                    notifier: app.current().notifier.clone(),
                     store: app.store.clone(),
                     escalator: app.escalator.clone(),
                     external_url: app.settings.external_url.clone(),
@@ -223,13 +226,13 @@ impl App {
         });
     }
 
-    fn runtime(&self) -> Arc<Runtime> {
-        self.runtime.read().clone()
+    fn current(&self) -> Arc<Generation> {
+        self.generation.read().clone()
     }
 
     fn timeouts(&self) -> Timeouts {
         Timeouts {
-            resolve: self.runtime.read().config.resolve_timeout,
+            resolve: self.generation.read().config.resolve_timeout,
             webhook: self.settings.webhook_resolve_timeout,
         }
     }
@@ -241,12 +244,12 @@ impl App {
         let accepted = decoded.alerts.len();
         let mut writes = Vec::with_capacity(accepted);
         let mut resolved = 0;
-        let slack = renewal_slack(self.runtime.read().config.resolve_timeout);
+        let slack = renewal_slack(self.generation.read().config.resolve_timeout);
         {
             // Held for reading so a reload cannot swap dispatchers between store and dispatch,
             // which would leave an alert out of the new dispatcher's groups. Not held across
             // the commit below.
-            let runtime = self.runtime.read();
+            let runtime = self.generation.read();
             for mut alert in decoded.alerts {
                 resolved += usize::from(alert.resolved_at(now));
                 runtime.classifier.apply(&mut alert, now);
@@ -308,7 +311,7 @@ impl App {
                 return Err(e);
             }
         };
-        let mut current = self.runtime.write();
+        let mut current = self.generation.write();
         current.dispatcher.stop();
         // The new dispatcher regroups every known alert; the notification log carries over,
         // so regrouping re-sends nothing already delivered.
@@ -316,6 +319,7 @@ impl App {
             runtime.muter.inhibitor.observe(&alert);
             runtime.dispatcher.process(&alert);
         }
+        self.escalator.set_policies(runtime.policies.clone());
         runtime.dispatcher.start();
         *current = Arc::new(runtime);
         metrics::gauge!("alertmanager_config_last_reload_successful").set(1.0);
@@ -336,7 +340,7 @@ impl App {
                 tick.tick().await;
                 let Some(app) = weak.upgrade() else { return };
                 let now = Utc::now();
-                let runtime = app.runtime();
+                let runtime = app.current();
                 // An alert still in a group may owe its receivers a resolved notification.
                 let in_groups = runtime.dispatcher.fingerprints_in_groups();
                 let gone = app.store.collect_resolved(now, &in_groups);
@@ -358,7 +362,7 @@ impl App {
     /// Stops the timers, lets flushes under way finish (up to `grace`), and commits every
     /// queued write.
     pub async fn shutdown(&self, grace: Duration) {
-        let dispatcher = self.runtime().dispatcher.clone();
+        let dispatcher = self.current().dispatcher.clone();
         dispatcher.stop();
         dispatcher.wait_idle(grace).await;
         if let Err(e) = self.backend.flush().await {
@@ -403,22 +407,67 @@ struct Shared<'a> {
     leases: &'a Arc<dyn Leases>,
 }
 
+/// Everything one config builds that can fail, before anything live is touched. `serve`,
+/// reload and `check-config` build the same, so a config that passes the check starts.
+pub struct Blueprint {
+    pub config: LoadedConfig,
+    routes: Arc<RouteTree>,
+    receivers: Receivers,
+    intervals: TimeIntervals,
+    pub classifier: Arc<Classifier>,
+    pub policies: Arc<Policies>,
+}
+
+impl Blueprint {
+    pub fn build(
+        config: LoadedConfig,
+        rules_dir: Option<&std::path::Path>,
+    ) -> Result<Blueprint, AppError> {
+        let routes = Arc::new(RouteTree::build(config.route()));
+        let receivers = Receivers::build(&config).map_err(AppError::Receivers)?;
+        let intervals: Vec<TimeIntervalConfig> = config
+            .config
+            .time_intervals
+            .iter()
+            .chain(&config.config.mute_time_intervals)
+            .cloned()
+            .collect();
+        let intervals =
+            TimeIntervals::build(&intervals).map_err(|e| AppError::TimeIntervals(e.to_string()))?;
+        let classifier = Arc::new(load_classifier(&config, rules_dir)?);
+        let policies =
+            Arc::new(Policies::build(&config, &classifier).map_err(AppError::Escalation)?);
+        Ok(Blueprint {
+            config,
+            routes,
+            receivers,
+            intervals,
+            classifier,
+            policies,
+        })
+    }
+}
+
 fn build_runtime(
     settings: &Settings,
     config: LoadedConfig,
     shared: &Shared<'_>,
-) -> Result<Runtime, AppError> {
-    let routes = Arc::new(RouteTree::build(config.route()));
-    let receivers = Receivers::build(&config).map_err(AppError::Receivers)?;
-    let intervals: Vec<TimeIntervalConfig> = config
-        .config
-        .time_intervals
-        .iter()
-        .chain(&config.config.mute_time_intervals)
-        .cloned()
-        .collect();
-    let intervals =
-        TimeIntervals::build(&intervals).map_err(|e| AppError::TimeIntervals(e.to_string()))?;
+) -> Result<Generation, AppError> {
+    let blueprint = Blueprint::build(config, settings.rules_dir.as_deref())?;
+    Ok(assemble(settings, blueprint, shared))
+}
+
+/// Puts a built config to work over the shared state. Nothing here can fail, and nothing
+/// live changes until the generation is installed.
+fn assemble(settings: &Settings, blueprint: Blueprint, shared: &Shared<'_>) -> Generation {
+    let Blueprint {
+        config,
+        routes,
+        receivers,
+        intervals,
+        classifier,
+        policies,
+    } = blueprint;
     let muter = Arc::new(Muter {
         silences: shared.silences.clone(),
         inhibitor: Arc::new(Inhibitor::new(&config.config.inhibit_rules)),
@@ -431,10 +480,6 @@ fn build_runtime(
         muter: muter.clone(),
         saved: shared.backend.clone(),
     });
-    let classifier = Arc::new(load_classifier(&config, settings.rules_dir.as_deref())?);
-    // Policies take effect with the rest of the runtime; a reload that fails keeps the old.
-    let policies = Policies::build(&config, &classifier).map_err(AppError::Escalation)?;
-    shared.escalator.set_policies(policies);
     let dispatcher = Dispatcher::new(DispatcherParts {
         routes: routes.clone(),
         store: shared.store.clone(),
@@ -444,14 +489,15 @@ fn build_runtime(
         leases: shared.leases.clone(),
         external_url: settings.external_url.clone(),
     });
-    Ok(Runtime {
+    Generation {
         config,
         routes,
         dispatcher,
         notifier,
         muter,
         classifier,
-    })
+        policies,
+    }
 }
 
 /// The runbook rules named by the config's `rule_files` and by `--rules.dir`.

@@ -178,7 +178,7 @@ impl AlertsService {
 
     /// Every alert the filter keeps, by fingerprint.
     pub fn list(&self, filter: &AlertFilter) -> Vec<AlertView> {
-        let runtime = self.app.runtime();
+        let runtime = self.app.current();
         let now = Utc::now();
         let mut alerts = self.app.store.list();
         alerts.sort_by_key(|a| a.fingerprint.to_string());
@@ -198,7 +198,7 @@ impl AlertsService {
 
     /// Every aggregation group with the alerts the filter keeps; groups left empty are left out.
     pub fn groups(&self, filter: &AlertFilter) -> Vec<GroupView> {
-        let runtime = self.app.runtime();
+        let runtime = self.app.current();
         let now = Utc::now();
         let mut out = Vec::new();
         for group in runtime.dispatcher.groups() {
@@ -336,12 +336,12 @@ pub struct AdminService {
 impl AdminService {
     /// The running config as YAML, secrets masked.
     pub fn config_yaml(&self) -> String {
-        self.app.runtime().config.redacted_yaml()
+        self.app.current().config.redacted_yaml()
     }
 
     pub fn receivers(&self) -> Vec<String> {
         self.app
-            .runtime()
+            .current()
             .config
             .config
             .receivers
@@ -368,7 +368,7 @@ impl AdminService {
     }
 
     pub fn gauges(&self) -> Gauges {
-        let runtime = self.app.runtime();
+        let runtime = self.app.current();
         let now = Utc::now();
         let (mut active, mut suppressed) = (0usize, 0usize);
         for alert in self.app.store.list().iter().filter(|a| !a.resolved_at(now)) {

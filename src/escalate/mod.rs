@@ -213,8 +213,8 @@ impl Escalator {
         (escalator, rx)
     }
 
-    pub fn set_policies(&self, policies: Policies) {
-        *self.policies.write() = Arc::new(policies);
+    pub fn set_policies(&self, policies: Arc<Policies>) {
+        *self.policies.write() = policies;
     }
 
     pub fn links(&self) -> Option<&AckLinks> {

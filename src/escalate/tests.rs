@@ -62,7 +62,7 @@ impl Harness {
             Arc::new(crate::leases::SingleNode),
             None,
         );
-        escalator.set_policies(Policies::from_list(policies));
+        escalator.set_policies(Arc::new(Policies::from_list(policies)));
         escalator.start();
         Harness {
             escalator,
