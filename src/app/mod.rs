@@ -32,20 +32,20 @@ use crate::store::{AlertStore, Silences, StoreError};
 pub enum AppError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("{0}")]
-    Receivers(String),
+    #[error(transparent)]
+    Receivers(#[from] crate::notify::BuildError),
     #[error("no config file to reload from")]
     NoConfigFile,
     #[error(transparent)]
     State(#[from] StateError),
     #[error("reading the state back: {0}")]
     Recovery(String),
-    #[error("{0}")]
-    TimeIntervals(String),
+    #[error(transparent)]
+    TimeIntervals(#[from] crate::mute::TimeIntervalError),
     #[error(transparent)]
     Rules(#[from] crate::classify::RulesError),
-    #[error("{0}")]
-    Escalation(String),
+    #[error(transparent)]
+    Escalation(#[from] crate::escalate::PolicyError),
 }
 
 /// Settings that come from the command line and do not change on reload.
@@ -424,7 +424,7 @@ impl Blueprint {
         rules_dir: Option<&std::path::Path>,
     ) -> Result<Blueprint, AppError> {
         let routes = Arc::new(RouteTree::build(config.route()));
-        let receivers = Receivers::build(&config).map_err(AppError::Receivers)?;
+        let receivers = Receivers::build(&config)?;
         let intervals: Vec<TimeIntervalConfig> = config
             .config
             .time_intervals
@@ -432,11 +432,9 @@ impl Blueprint {
             .chain(&config.config.mute_time_intervals)
             .cloned()
             .collect();
-        let intervals =
-            TimeIntervals::build(&intervals).map_err(|e| AppError::TimeIntervals(e.to_string()))?;
+        let intervals = TimeIntervals::build(&intervals)?;
         let classifier = Arc::new(load_classifier(&config, rules_dir)?);
-        let policies =
-            Arc::new(Policies::build(&config, &classifier).map_err(AppError::Escalation)?);
+        let policies = Arc::new(Policies::build(&config, &classifier)?);
         Ok(Blueprint {
             config,
             routes,

@@ -17,7 +17,7 @@ use thiserror::Error;
 pub use duration::PromDuration;
 pub use matchers::{ConfigMatchers, ConfigRegex, LabelNameString};
 pub use model::*;
-pub use secret::{Secret, SecretSource, SECRET_TOKEN};
+pub use secret::{BothSecretForms, Secret, SecretSource, SECRET_TOKEN};
 
 use crate::model::{MatchType, Matcher};
 
@@ -204,14 +204,14 @@ impl Validator<'_> {
             global.slack_api_url_file.clone(),
             "slack_api_url",
         ) {
-            problems.push(self.invalid(m, "slack_api_url_file", ""));
+            problems.push(self.invalid(m.to_string(), "slack_api_url_file", ""));
         }
         if let Err(m) = SecretSource::from_pair(
             global.smtp_auth_password.clone(),
             global.smtp_auth_password_file.clone(),
             "smtp_auth_password",
         ) {
-            problems.push(self.invalid(m, "smtp_auth_password_file", ""));
+            problems.push(self.invalid(m.to_string(), "smtp_auth_password_file", ""));
         }
 
         let mut names = BTreeSet::new();
@@ -503,7 +503,7 @@ impl Validator<'_> {
         }
         for s in &r.slack_configs {
             SecretSource::from_pair(s.api_url.clone(), s.api_url_file.clone(), "api_url")
-                .map_err(at)?;
+                .map_err(|e| at(e.to_string()))?;
             if s.api_url.is_none()
                 && s.api_url_file.is_none()
                 && global.slack_api_url.is_none()
@@ -519,13 +519,13 @@ impl Validator<'_> {
                 p.routing_key_file.clone(),
                 "routing_key",
             )
-            .map_err(at)?;
+            .map_err(|e| at(e.to_string()))?;
             let service = SecretSource::from_pair(
                 p.service_key.clone(),
                 p.service_key_file.clone(),
                 "service_key",
             )
-            .map_err(at)?;
+            .map_err(|e| at(e.to_string()))?;
             if routing.is_none() && service.is_none() {
                 return Err(at(
                     "missing service or routing key in PagerDuty config".into()
@@ -551,7 +551,7 @@ impl Validator<'_> {
                 e.auth_password_file.clone(),
                 "auth_password",
             )
-            .map_err(at)?;
+            .map_err(|e| at(e.to_string()))?;
             for header in e.headers.keys() {
                 if e.headers
                     .keys()
@@ -694,7 +694,8 @@ fn check_http_config(http: Option<&HttpClientConfig>) -> Result<(), String> {
             basic.password.clone(),
             basic.password_file.clone(),
             "password",
-        )?;
+        )
+        .map_err(|e| e.to_string())?;
     }
     if let Some(proxy) = &http.proxy_url {
         url::Url::parse(proxy).map_err(|e| format!("invalid proxy_url {proxy:?}: {e}"))?;

@@ -51,11 +51,11 @@ impl SecretSource {
         inline: Option<Secret>,
         file: Option<String>,
         field: &str,
-    ) -> Result<Option<SecretSource>, String> {
+    ) -> Result<Option<SecretSource>, BothSecretForms> {
         match (inline, file) {
-            (Some(_), Some(_)) => Err(format!(
-                "at most one of {field} & {field}_file must be configured"
-            )),
+            (Some(_), Some(_)) => Err(BothSecretForms {
+                field: field.to_string(),
+            }),
             (Some(s), None) => Ok(Some(SecretSource::Inline(s))),
             (None, Some(f)) => Ok(Some(SecretSource::File(f))),
             (None, None) => Ok(None),
@@ -83,4 +83,11 @@ mod tests {
         assert_eq!(format!("{s:?}"), "<secret>");
         assert_eq!(s.expose(), "hunter2");
     }
+}
+
+/// A secret given both inline and as a file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("at most one of {field} & {field}_file must be configured")]
+pub struct BothSecretForms {
+    pub field: String,
 }

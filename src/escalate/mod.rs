@@ -40,7 +40,7 @@ pub trait IncidentStore: Send + Sync {
     fn incidents_saved(&self) -> Pending<'_, Result<(), StoreError>>;
 }
 pub use link::{AckLinks, LinkError};
-pub use policy::{Policies, Policy, Step, StepPosition, RUNBOOK_POLICY_PREFIX};
+pub use policy::{Policies, Policy, PolicyError, Step, StepPosition, RUNBOOK_POLICY_PREFIX};
 
 #[derive(Debug, Error, PartialEq)]
 pub enum IncidentError {

@@ -87,6 +87,17 @@ impl Policy {
 }
 
 /// Every policy a route may name.
+/// A route's escalation that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    #[error("escalation policy {name:?} used in a route cannot page anyone: {why}")]
+    PagesNoOne { name: String, why: String },
+    #[error(
+        "undefined escalation policy {name:?} used in route (no runbook of that name is loaded)"
+    )]
+    Undefined { name: String },
+}
+
 #[derive(Debug, Default)]
 pub struct Policies {
     by_name: BTreeMap<String, Policy>,
@@ -95,7 +106,7 @@ pub struct Policies {
 impl Policies {
     /// The config's policies and the runbooks' paths. A route that names a runbook path whose
     /// roles map to no receiver is an error; unused runbook paths need no mapping.
-    pub fn build(config: &LoadedConfig, classifier: &Classifier) -> Result<Policies, String> {
+    pub fn build(config: &LoadedConfig, classifier: &Classifier) -> Result<Policies, PolicyError> {
         let mut by_name = BTreeMap::new();
         for p in &config.config.escalation_policies {
             let policy = Policy {
@@ -167,9 +178,9 @@ impl Policies {
             if policies.get(&name).is_some() {
                 continue;
             }
-            return Err(match unmapped.get(&name) {
-                Some(why) => format!("escalation policy {name:?} used in a route cannot page anyone: {why}"),
-                None => format!("undefined escalation policy {name:?} used in route (no runbook of that name is loaded)"),
+            return Err(match unmapped.remove(&name) {
+                Some(why) => PolicyError::PagesNoOne { name, why },
+                None => PolicyError::Undefined { name },
             });
         }
         Ok(policies)
@@ -250,7 +261,9 @@ mod tests {
             ))
             .unwrap()
         };
-        let err = Policies::build(&config(""), &classifier).unwrap_err();
+        let err = Policies::build(&config(""), &classifier)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("team-lead"), "{err}");
         let built = Policies::build(
             &config("escalation_roles: {team-lead: [lead-pager]}"),

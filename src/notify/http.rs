@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use reqwest::RequestBuilder;
 
-use super::NotifyError;
+use super::{IntegrationError, NotifyError};
 use crate::config::{HttpClientConfig, SecretSource};
 
 /// One client per integration: its TLS, proxy and redirect settings are fixed at build time;
@@ -32,7 +32,7 @@ enum Auth {
 }
 
 impl HttpClient {
-    pub fn build(config: Option<&HttpClientConfig>) -> Result<HttpClient, String> {
+    pub fn build(config: Option<&HttpClientConfig>) -> Result<HttpClient, IntegrationError> {
         let default = HttpClientConfig::default();
         let config = config.unwrap_or(&default);
         let mut builder = reqwest::Client::builder()
@@ -43,16 +43,23 @@ impl HttpClient {
             builder = builder.redirect(reqwest::redirect::Policy::none());
         }
         if let Some(proxy) = &config.proxy_url {
-            builder = builder.proxy(reqwest::Proxy::all(proxy).map_err(|e| e.to_string())?);
+            builder = builder.proxy(reqwest::Proxy::all(proxy).map_err(IntegrationError::Proxy)?);
         }
         if let Some(tls) = &config.tls_config {
             if tls.insecure_skip_verify {
                 builder = builder.danger_accept_invalid_certs(true);
             }
             if let Some(ca) = &tls.ca_file {
-                let pem = std::fs::read(ca).map_err(|e| format!("reading ca_file {ca}: {e}"))?;
-                let cert = reqwest::Certificate::from_pem(&pem)
-                    .map_err(|e| format!("parsing ca_file {ca}: {e}"))?;
+                let pem = std::fs::read(ca).map_err(|source| IntegrationError::CaFile {
+                    path: ca.clone(),
+                    source,
+                })?;
+                let cert = reqwest::Certificate::from_pem(&pem).map_err(|source| {
+                    IntegrationError::Certificate {
+                        path: ca.clone(),
+                        source,
+                    }
+                })?;
                 builder = builder.add_root_certificate(cert);
             }
         }
@@ -89,7 +96,7 @@ impl HttpClient {
         } else {
             Auth::None
         };
-        let client = builder.build().map_err(|e| e.to_string())?;
+        let client = builder.build().map_err(IntegrationError::Client)?;
         Ok(HttpClient { client, auth })
     }
 

@@ -77,6 +77,48 @@ pub enum NotifyError {
     NoFreeSlot { slots: usize },
 }
 
+/// Why a receiver's integration could not be built from its config.
+#[derive(Debug, Error)]
+pub enum IntegrationError {
+    #[error(transparent)]
+    Secret(#[from] crate::config::BothSecretForms),
+    /// A setting the integration needs, given neither here nor in `global`.
+    #[error("{0}")]
+    Missing(&'static str),
+    #[error("smarthost {0:?} must be host:port")]
+    Smarthost(String),
+    #[error("reading ca_file {path}: {source}")]
+    CaFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("parsing ca_file {path}: {source}")]
+    Certificate {
+        path: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("proxy_url: {0}")]
+    Proxy(#[source] reqwest::Error),
+    #[error("building the HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+}
+
+/// Why a config's receivers could not be built.
+#[derive(Debug, Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Templates(#[from] crate::template::TemplateError),
+    #[error("receiver {receiver:?}: {integration}: {source}")]
+    Integration {
+        receiver: String,
+        integration: &'static str,
+        #[source]
+        source: IntegrationError,
+    },
+}
+
 impl NotifyError {
     fn secret(e: std::io::Error) -> NotifyError {
         NotifyError::Secret(e.to_string())
@@ -193,18 +235,20 @@ pub struct Receivers {
 }
 
 impl Receivers {
-    pub fn build(config: &LoadedConfig) -> Result<Receivers, String> {
-        let mut templates =
-            crate::template::Templates::with_defaults().map_err(|e| e.to_string())?;
-        templates
-            .add_globs(&config.template_globs)
-            .map_err(|e| e.to_string())?;
+    pub fn build(config: &LoadedConfig) -> Result<Receivers, BuildError> {
+        let mut templates = crate::template::Templates::with_defaults()?;
+        templates.add_globs(&config.template_globs)?;
         let templates = Arc::new(templates);
         let global = &config.global;
         let mut by_name = HashMap::new();
         for r in &config.config.receivers {
             let mut kinds = Vec::new();
-            let at = |kind: &str, e: String| format!("receiver {:?}: {kind}: {e}", r.name);
+            let at =
+                |integration: &'static str, source: IntegrationError| BuildError::Integration {
+                    receiver: r.name.clone(),
+                    integration,
+                    source,
+                };
             for w in &r.webhook_configs {
                 let notifier = webhook::WebhookNotifier::new(w).map_err(|e| at("webhook", e))?;
                 kinds.push(IntegrationKind::Webhook(notifier));

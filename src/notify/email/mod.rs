@@ -12,7 +12,7 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::render::Renderer;
-use super::{FlushContext, NotifyError};
+use super::{FlushContext, IntegrationError, NotifyError};
 use crate::config::{EmailConfig, GlobalConfig, SecretSource, TlsConfig};
 use crate::model::Alert;
 use crate::template::{data_value, Templates};
@@ -39,12 +39,12 @@ impl EmailNotifier {
         config: &EmailConfig,
         global: &GlobalConfig,
         templates: Arc<Templates>,
-    ) -> Result<EmailNotifier, String> {
+    ) -> Result<EmailNotifier, IntegrationError> {
         let smarthost = config
             .smarthost
             .clone()
             .or_else(|| global.smtp_smarthost.clone())
-            .ok_or("no global SMTP smarthost set")?;
+            .ok_or(IntegrationError::Missing("no global SMTP smarthost set"))?;
         let (host, port) = smarthost
             .rsplit_once(':')
             .and_then(|(h, p)| {
@@ -52,16 +52,15 @@ impl EmailNotifier {
                     .ok()
                     .map(|p| (h.trim_matches(['[', ']']).to_string(), p))
             })
-            .ok_or_else(|| format!("smarthost {smarthost:?} must be host:port"))?;
-        let to = config
-            .to
-            .clone()
-            .ok_or("missing to address in email config")?;
+            .ok_or_else(|| IntegrationError::Smarthost(smarthost.clone()))?;
+        let to = config.to.clone().ok_or(IntegrationError::Missing(
+            "missing to address in email config",
+        ))?;
         let from = config
             .from
             .clone()
             .or_else(|| global.smtp_from.clone())
-            .ok_or("no global SMTP from set")?;
+            .ok_or(IntegrationError::Missing("no global SMTP from set"))?;
         let password = SecretSource::from_pair(
             config.auth_password.clone(),
             config.auth_password_file.clone(),

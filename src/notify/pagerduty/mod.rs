@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::http::HttpClient;
 use super::render::Renderer;
-use super::{FlushContext, NotifyError};
+use super::{FlushContext, IntegrationError, NotifyError};
 use crate::config::{PagerdutyConfig, SecretSource};
 use crate::model::{Alert, AlertStatus};
 use crate::template::{data_value, Templates};
@@ -51,7 +51,7 @@ impl PagerdutyNotifier {
         config: &PagerdutyConfig,
         global_url: Option<&str>,
         templates: Arc<Templates>,
-    ) -> Result<PagerdutyNotifier, String> {
+    ) -> Result<PagerdutyNotifier, IntegrationError> {
         let routing = SecretSource::from_pair(
             config.routing_key.clone(),
             config.routing_key_file.clone(),
@@ -70,7 +70,11 @@ impl PagerdutyNotifier {
                     .to_string(),
             ),
             (None, Some(s)) => (Key::Service(s), V1_URL.to_string()),
-            (None, None) => return Err("missing service or routing key in PagerDuty config".into()),
+            (None, None) => {
+                return Err(IntegrationError::Missing(
+                    "missing service or routing key in PagerDuty config",
+                ))
+            }
         };
         Ok(PagerdutyNotifier {
             key,

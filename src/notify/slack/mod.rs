@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value as Json};
 
 use super::http::HttpClient;
 use super::render::Renderer;
-use super::{FlushContext, NotifyError};
+use super::{FlushContext, IntegrationError, NotifyError};
 use crate::config::{Secret, SecretSource, SlackConfig};
 use crate::model::Alert;
 use crate::template::{data_value, Templates};
@@ -25,7 +25,7 @@ impl SlackNotifier {
         global_url: Option<&Secret>,
         global_url_file: Option<&String>,
         templates: Arc<Templates>,
-    ) -> Result<SlackNotifier, String> {
+    ) -> Result<SlackNotifier, IntegrationError> {
         let url = SecretSource::from_pair(
             config.api_url.clone(),
             config.api_url_file.clone(),
@@ -40,7 +40,7 @@ impl SlackNotifier {
             .ok()
             .flatten()
         })
-        .ok_or("no global Slack API URL set")?;
+        .ok_or(IntegrationError::Missing("no global Slack API URL set"))?;
         Ok(SlackNotifier {
             url,
             client: HttpClient::build(config.http_config.as_ref())?,

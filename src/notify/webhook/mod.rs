@@ -6,7 +6,7 @@ use crate::config::{SecretSource, WebhookConfig};
 use crate::model::Alert;
 
 use super::http::HttpClient;
-use super::{FlushContext, NotifyError};
+use super::{FlushContext, IntegrationError, NotifyError};
 
 pub use message::WebhookMessage;
 
@@ -18,9 +18,11 @@ pub struct WebhookNotifier {
 }
 
 impl WebhookNotifier {
-    pub fn new(config: &WebhookConfig) -> Result<WebhookNotifier, String> {
+    pub fn new(config: &WebhookConfig) -> Result<WebhookNotifier, IntegrationError> {
         let url = SecretSource::from_pair(config.url.clone(), config.url_file.clone(), "url")?
-            .ok_or("one of url or url_file must be configured")?;
+            .ok_or(IntegrationError::Missing(
+                "one of url or url_file must be configured",
+            ))?;
         Ok(WebhookNotifier {
             url,
             client: HttpClient::build(config.http_config.as_ref())?,
