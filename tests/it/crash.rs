@@ -6,35 +6,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::common::{alert, alertnames, config_with_route, Router, Sink};
+use crate::common::{alert, alertnames, config_with_route, Rng, Router, Sink};
 use chrono::Utc;
 use serde_json::{json, Value};
-
-/// A small deterministic generator, seeded from the clock and printed, so a failure can be
-/// replayed by setting CRASH_SEED.
-struct Rng(u64);
-
-impl Rng {
-    fn new() -> Rng {
-        let seed = std::env::var("CRASH_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(7, |d| d.as_nanos() as u64)
-            });
-        eprintln!("CRASH_SEED={seed}");
-        Rng(seed | 1)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
 
 fn names(alerts: &Value) -> std::collections::HashSet<String> {
     alerts
@@ -47,7 +21,7 @@ fn names(alerts: &Value) -> std::collections::HashSet<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn nothing_acknowledged_is_lost_across_random_kill_9() {
-    let mut rng = Rng::new();
+    let mut rng = Rng::from_env("CRASH_SEED");
     let config = config_with_route("  receiver: x\n  group_by: [alertname]", &[("x", "")]);
     let mut dir = {
         let r = Router::start(&config);

@@ -8,39 +8,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::common::{alert, config_with_route, serve_until_exit, Router};
+use crate::common::{alert, config_with_route, serve_until_exit, Rng, Router};
 use serde_json::{json, Value};
 
 const CONFIG_ROUTE: &str = "  receiver: x\n  group_by: [alertname]";
 
 fn config() -> String {
     config_with_route(CONFIG_ROUTE, &[("x", "")])
-}
-
-/// A small deterministic generator, seeded from the clock and printed, so a failure can be
-/// replayed by setting FAULT_SEED.
-struct Rng(u64);
-
-impl Rng {
-    fn new() -> Rng {
-        let seed = std::env::var("FAULT_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(7, |d| d.as_nanos() as u64)
-            });
-        eprintln!("FAULT_SEED={seed}");
-        Rng(seed | 1)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n.max(1)
-    }
 }
 
 /// A tmpfs of a few MiB, unmounted on drop. Needs root (as the tests run in CI); elsewhere the
@@ -146,6 +120,20 @@ async fn ready(router: &Router) -> (u16, String) {
     (r.status().as_u16(), r.text().await.unwrap_or_default())
 }
 
+/// Waits until `/-/ready` answers 200 (a compactor that failed on a full disk retries within
+/// 5s of space returning).
+async fn wait_ready(router: &Router) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, text) = ready(router).await;
+        if status == 200 {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A directory for a router's config and state, on `root`.
 fn state_dir_on(root: &Path) -> tempfile::TempDir {
     let dir = tempfile::tempdir_in(root).expect("state dir");
@@ -240,15 +228,7 @@ async fn a_full_disk_refuses_writes_and_loses_nothing_acknowledged_once_space_re
         status, 200,
         "silences are writable again without a restart: {body}"
     );
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let (status, text) = ready(&router).await;
-        if status == 200 {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{text}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_ready(&router).await;
 
     let dir = router.kill9();
     let router = Router::start_in(dir, &[]);
@@ -286,7 +266,7 @@ async fn acknowledged_then_killed(n: usize) -> (tempfile::TempDir, Vec<String>) 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_damaged_byte_in_a_log_loses_only_its_own_record_and_is_reported() {
-    let mut rng = Rng::new();
+    let mut rng = Rng::from_env("FAULT_SEED");
     let (dir, acked) = acknowledged_then_killed(40).await;
     let logs = log_files(dir.path());
     assert_eq!(logs.len(), 1, "{logs:?}");
@@ -326,7 +306,7 @@ async fn a_damaged_byte_in_a_log_loses_only_its_own_record_and_is_reported() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn zeroed_bytes_and_a_truncated_log_lose_only_what_they_cover() {
-    let mut rng = Rng::new();
+    let mut rng = Rng::from_env("FAULT_SEED");
     let (dir, acked) = acknowledged_then_killed(40).await;
     let log = log_files(dir.path()).remove(0);
     let mut bytes = std::fs::read(&log).unwrap();
@@ -416,7 +396,7 @@ async fn a_deleted_log_or_state_file_is_a_start_error_naming_it_and_repair_start
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_truncated_or_zeroed_state_file_never_panics_and_repair_starts() {
-    let mut rng = Rng::new();
+    let mut rng = Rng::from_env("FAULT_SEED");
     let router = Router::start(&config());
     for i in 0..30 {
         let (status, _) = router
@@ -478,15 +458,7 @@ async fn a_router_starts_on_a_full_disk_and_writes_once_space_returns() {
     let (status, body) = router.post_json("/api/v2/alerts", &batch("Late", 20)).await;
     assert_eq!(status, 200, "{body}");
     // The compactor, which failed too, retries within 5s.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let (status, text) = ready(&router).await;
-        if status == 200 {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{text}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_ready(&router).await;
     let dir = router.kill9();
     let router = Router::start_in(dir, &[]);
     assert_eq!(router.alert_count().await, 25);

@@ -507,3 +507,30 @@ pub fn alertnames(body: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// A small deterministic generator, seeded from the clock and printed, so a failure can be
+/// replayed by setting the named variable (`CRASH_SEED=…`) to the seed printed.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn from_env(var: &str) -> Rng {
+        let seed = std::env::var(var)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(7, |d| d.as_nanos() as u64)
+            });
+        eprintln!("{var}={seed}");
+        Rng(seed | 1)
+    }
+
+    /// A number in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n.max(1)
+    }
+}
