@@ -4,7 +4,6 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use crate::config::LoadedConfig;
 use crate::model::{LabelSet, Matcher};
 use crate::route::{print_matching_tree, print_tree, RouteTree};
 
@@ -19,7 +18,7 @@ pub fn check_config(files: &[impl AsRef<Path>]) -> (String, bool) {
     for file in files {
         let file = file.as_ref();
         let _ = write!(out, "Checking '{}'", file.display());
-        match LoadedConfig::load_file(file) {
+        match crate::app::load_config(file) {
             Ok(c) => {
                 let _ = writeln!(out, "  SUCCESS");
                 let _ = writeln!(out, "Found:");
@@ -88,7 +87,7 @@ pub fn routes_test(
     tree: bool,
     expected: Option<&str>,
 ) -> Result<(String, bool), RoutesTestError> {
-    let config = LoadedConfig::load_file(config_file)?;
+    let config = crate::app::load_config(config_file)?;
     let routes = RouteTree::build(config.route());
     let mut set = LabelSet::new();
     for arg in labels {
@@ -126,7 +125,7 @@ pub fn routes_test(
 
 /// `routes show`: the whole routing tree.
 pub fn routes_show(config_file: &Path) -> Result<String, RoutesTestError> {
-    let config = LoadedConfig::load_file(config_file)?;
+    let config = crate::app::load_config(config_file)?;
     let routes = RouteTree::build(config.route());
     Ok(format!("Routing tree:\n{}\n", print_tree(&routes)))
 }
@@ -191,7 +190,7 @@ pub fn rules_test(
     rules_dir: Option<&Path>,
     args: &[String],
 ) -> Result<String, RulesTestError> {
-    let config = LoadedConfig::load_file(config_file).map_err(RoutesTestError::from)?;
+    let config = crate::app::load_config(config_file).map_err(RoutesTestError::from)?;
     let classifier = crate::app::load_classifier(&config, rules_dir)?;
     let mut labels = LabelSet::new();
     let mut annotations = LabelSet::new();

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use alert_router::app::{App, Settings};
-use alert_router::config::{LoadedConfig, PromDuration};
+use alert_router::config::PromDuration;
 use alert_router::state::Durability;
 use alert_router::{api, cli};
 use anyhow::{bail, Context};
@@ -274,7 +274,7 @@ fn init_logging(level: &str) {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let addr = parse_listen_address(&args.listen_address)?;
-    let config = LoadedConfig::load_file(&args.config_file)
+    let config = alert_router::app::load_config(&args.config_file)
         .with_context(|| format!("loading {}", args.config_file.display()))?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -2,7 +2,10 @@
 //! (routes, receivers, dispatcher) that a reload swaps as one piece. The API reaches it through
 //! the handles in [`services`].
 
+mod load;
 pub mod services;
+
+pub use load::{load_config, parse_config};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -289,7 +292,7 @@ impl App {
     /// Re-reads the config file. An invalid file leaves the running config in place.
     pub fn reload(&self) -> Result<(), AppError> {
         let path = self.config_path.as_ref().ok_or(AppError::NoConfigFile)?;
-        let result = LoadedConfig::load_file(path)
+        let result = load_config(path)
             .map_err(AppError::from)
             .and_then(|config| {
                 let shared = Shared {

@@ -8,7 +8,7 @@ use crate::classify::Classifier;
 use crate::config::LoadedConfig;
 
 /// Routes name a runbook's escalation path as `runbook:<runbook name>`.
-pub const RUNBOOK_POLICY_PREFIX: &str = "runbook:";
+pub use crate::config::RUNBOOK_POLICY_PREFIX;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step {

@@ -381,7 +381,7 @@ mod tests {
             "      - location: Mars/Olympus\n",
         ] {
             let yaml = format!("route: {{receiver: a}}\nreceivers: [{{name: a}}]\ntime_intervals:\n  - name: x\n    time_intervals:\n{bad}");
-            assert!(LoadedConfig::parse(&yaml).is_err(), "accepted {bad}");
+            assert!(crate::app::parse_config(&yaml).is_err(), "accepted {bad}");
         }
     }
 }

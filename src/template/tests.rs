@@ -248,7 +248,7 @@ fn a_broken_template_file_fails_the_config() {
         "templates: ['*.tmpl']\nroute: {receiver: a}\nreceivers: [{name: a}]\n",
     )
     .unwrap();
-    let err = crate::config::LoadedConfig::load_file(&dir.path().join("am.yml"))
+    let err = crate::app::load_config(&dir.path().join("am.yml"))
         .unwrap_err()
         .to_string();
     assert!(
