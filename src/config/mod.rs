@@ -76,6 +76,8 @@ pub struct LoadedConfig {
     pub template_globs: Vec<String>,
     /// The folder relative paths in the file are resolved against.
     pub base_dir: PathBuf,
+    /// The root route: a config without one does not load.
+    root: RouteConfig,
 }
 
 impl LoadedConfig {
@@ -112,6 +114,10 @@ impl LoadedConfig {
         };
         let validator = Validator { source };
         let global = validator.check(&config)?;
+        let root = config.route.clone().ok_or_else(|| ConfigError::Invalid {
+            message: "no routes provided".into(),
+            line: None,
+        })?;
         let resolve_timeout = global
             .resolve_timeout
             .map(|d| d.0)
@@ -124,6 +130,7 @@ impl LoadedConfig {
             source: source.to_string(),
             path: None,
             base_dir: PathBuf::from("."),
+            root,
         })
     }
 
@@ -138,12 +145,7 @@ impl LoadedConfig {
     }
 
     pub fn route(&self) -> &RouteConfig {
-        // `check` refuses a config without a route, so this default is never observed.
-        static EMPTY: std::sync::OnceLock<RouteConfig> = std::sync::OnceLock::new();
-        self.config
-            .route
-            .as_ref()
-            .unwrap_or_else(|| EMPTY.get_or_init(RouteConfig::default))
+        &self.root
     }
 }
 

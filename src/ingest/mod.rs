@@ -16,11 +16,26 @@ use serde::{Deserialize, Deserializer};
 use thiserror::Error;
 
 use crate::model::time::Timestamp;
-use crate::model::{validate_names, Alert, Fingerprint, PostedLabels, PostedPairs};
+use crate::model::{
+    validate_names, Alert, Fingerprint, InvalidLabelName, PostedLabels, PostedPairs,
+};
 
 pub use alertmanager_webhook::decode_alertmanager_webhook;
 pub use api_v2::decode_postable_alerts;
 pub use grafana::decode_grafana_webhook;
+
+/// Why one alert of a batch was refused (the others are taken), in Alertmanager's words.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum InvalidAlert {
+    #[error("start time must be before end time")]
+    EndsBeforeStart,
+    #[error("invalid label set: {0}")]
+    Labels(#[source] InvalidLabelName),
+    #[error("at least one label pair required")]
+    NoLabels,
+    #[error("invalid annotations: {0}")]
+    Annotations(#[source] InvalidLabelName),
+}
 
 #[derive(Debug, Error)]
 pub enum IngestError {
@@ -35,13 +50,19 @@ pub enum IngestError {
 #[derive(Debug, Default)]
 pub struct Decoded {
     pub alerts: Vec<Alert>,
-    pub errors: Vec<String>,
+    pub errors: Vec<InvalidAlert>,
 }
 
 impl Decoded {
     /// Alertmanager joins per-alert errors with `; ` in its 400 answer.
     pub fn error_message(&self) -> Option<String> {
-        (!self.errors.is_empty()).then(|| self.errors.join("; "))
+        (!self.errors.is_empty()).then(|| {
+            self.errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
     }
 }
 
@@ -97,7 +118,7 @@ impl RawAlert<'_, '_> {
         now: Timestamp,
         timeout: Duration,
         known: &dyn KnownAlerts,
-    ) -> Result<Alert, String> {
+    ) -> Result<Alert, InvalidAlert> {
         let starts_at = self.starts_at.or(self.ends_at).unwrap_or(now);
         let (ends_at, is_timeout) = match self.ends_at {
             Some(end) => (end, false),
@@ -107,18 +128,17 @@ impl RawAlert<'_, '_> {
             ),
         };
         if ends_at < starts_at {
-            return Err("start time must be before end time".into());
+            return Err(InvalidAlert::EndsBeforeStart);
         }
         let labels = &self.labels.pairs;
-        validate_names(labels.iter().map(|(name, _)| &**name))
-            .map_err(|e| format!("invalid label set: {e}"))?;
+        validate_names(labels.iter().map(|(name, _)| &**name)).map_err(InvalidAlert::Labels)?;
         if labels.is_empty() {
-            return Err("at least one label pair required".into());
+            return Err(InvalidAlert::NoLabels);
         }
         let no_annotations = PostedPairs::default();
         let annotations = self.annotations.unwrap_or(&no_annotations);
         validate_names(annotations.0.iter().map(|(name, _)| &**name))
-            .map_err(|e| format!("invalid annotations: {e}"))?;
+            .map_err(InvalidAlert::Annotations)?;
         let stored = known.known(self.labels.fingerprint);
         let stored = stored.as_deref();
         let generator_url = match stored {

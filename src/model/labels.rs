@@ -134,7 +134,7 @@ impl LabelSet {
 
     /// Alertmanager's `LabelSet.Validate`: names match `[a-zA-Z_][a-zA-Z0-9_]*`.
     /// Values are valid UTF-8 by construction of `str`.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidLabelName> {
         validate_names(self.0.iter().map(|(name, _)| &**name))
     }
 
@@ -351,10 +351,17 @@ impl<K: Into<Arc<str>>, V: Into<Arc<str>>> FromIterator<(K, V)> for LabelSet {
     }
 }
 
+/// A label or annotation name outside `[a-zA-Z_][a-zA-Z0-9_]*`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid name {0:?}")]
+pub struct InvalidLabelName(pub String);
+
 /// Alertmanager's `LabelSet.Validate` on names alone.
-pub fn validate_names<'a>(mut names: impl Iterator<Item = &'a str>) -> Result<(), String> {
+pub fn validate_names<'a>(
+    mut names: impl Iterator<Item = &'a str>,
+) -> Result<(), InvalidLabelName> {
     match names.find(|name| !is_valid_label_name(name)) {
-        Some(bad) => Err(format!("invalid name {bad:?}")),
+        Some(bad) => Err(InvalidLabelName(bad.to_string())),
         None => Ok(()),
     }
 }

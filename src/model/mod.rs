@@ -9,5 +9,8 @@ pub mod time;
 
 pub use alert::{sort_for_notification, Alert, AlertStatus};
 pub use fingerprint::{Fingerprint, Prehashed};
-pub use labels::{is_valid_label_name, validate_names, LabelSet, PostedLabels, PostedPairs, Text};
+pub use labels::{
+    is_valid_label_name, validate_names, InvalidLabelName, LabelSet, PostedLabels, PostedPairs,
+    Text,
+};
 pub use matcher::{parse_matchers, MatchType, Matcher, MatcherError, Matchers};
