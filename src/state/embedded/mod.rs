@@ -87,19 +87,70 @@ pub struct StateDb {
     pub health: Arc<StorageHealth>,
 }
 
+/// What went wrong inside the state directory.
+#[derive(Debug, Error)]
+pub enum DbError {
+    /// Boxed: redb's error is large, and this travels on every state call's result.
+    #[error(transparent)]
+    Engine(Box<redb::Error>),
+    #[error("the file is damaged (the storage engine could not read it)")]
+    Unreadable,
+    #[error("the storage engine failed on a damaged file")]
+    Panicked,
+    #[error("the state file is closed after an earlier failure")]
+    Closed,
+    #[error("{first}; reopening failed: {reopen}")]
+    Reopen {
+        first: Box<DbError>,
+        reopen: Box<DbError>,
+    },
+    #[error("{0} (after reopening)")]
+    AfterReopen(Box<DbError>),
+    #[error("{}: {source}", path.display())]
+    File {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("encoding {what}: {source}")]
+    Encode {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+macro_rules! from_engine {
+    ($($error:ty),*) => {
+        $(impl From<$error> for DbError {
+            fn from(e: $error) -> Self {
+                DbError::Engine(Box::new(e.into()))
+            }
+        })*
+    };
+}
+
+from_engine!(
+    redb::Error,
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
 /// Opens the redb file; a panic inside redb (it asserts on some damaged files) becomes an error.
-fn open_database(path: &Path) -> Result<Database, String> {
+fn open_database(path: &Path) -> Result<Database, DbError> {
     match std::panic::catch_unwind(|| Database::create(path)) {
         Ok(Ok(db)) => Ok(db),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("the file is damaged (the storage engine could not read it)".into()),
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => Err(DbError::Unreadable),
     }
 }
 
 /// Runs `f` so that a panic inside redb becomes an error.
-fn guarded<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
-        .unwrap_or_else(|_| Err("the storage engine failed on a damaged file".into()))
+fn guarded<T>(f: impl FnOnce() -> Result<T, DbError>) -> Result<T, DbError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(Err(DbError::Panicked))
 }
 
 impl StateDb {
@@ -177,9 +228,9 @@ impl StateDb {
                 tracing::error!(path = %path.display(), moved_to = %aside.display(), error = %e,
                     "state file damaged: moved aside; its silences, and the alerts, log entries, schedules and incidents folded into it, are lost; the state logs are replayed over empty tables");
                 std::fs::rename(&path, &aside).map_err(|e| open_err(&path, e.to_string()))?;
-                open_database(&path).map_err(|e| open_err(&path, e))?
+                open_database(&path).map_err(|e| open_err(&path, e.to_string()))?
             }
-            Err(e) => return Err(open_err(&path, e)),
+            Err(e) => return Err(open_err(&path, e.to_string())),
         };
         let txn = db
             .begin_write()
@@ -225,27 +276,31 @@ impl StateDb {
     /// Runs `f` on the database. After a failure (redb refuses every later write once one
     /// I/O error happened, until it is reopened) the file is reopened and `f` tried once more,
     /// so a disk that was full for a while does not leave the tables unwritable until a restart.
-    fn with_db<T>(&self, f: impl Fn(&Database) -> Result<T, String>) -> Result<T, String> {
+    fn with_db<T>(&self, f: impl Fn(&Database) -> Result<T, DbError>) -> Result<T, DbError> {
         let first = {
             let db = self.db.read();
             match db.as_ref() {
                 Some(db) => guarded(|| f(db)),
-                None => Err("the state file is closed after an earlier failure".into()),
+                None => Err(DbError::Closed),
             }
         };
         let Err(first_error) = first else {
             return first;
         };
-        self.reopen()
-            .map_err(|e| format!("{first_error}; reopening failed: {e}"))?;
+        if let Err(reopen) = self.reopen() {
+            return Err(DbError::Reopen {
+                first: Box::new(first_error),
+                reopen: Box::new(reopen),
+            });
+        }
         let db = self.db.read();
         match db.as_ref() {
-            Some(db) => guarded(|| f(db)).map_err(|e| format!("{e} (after reopening)")),
+            Some(db) => guarded(|| f(db)).map_err(|e| DbError::AfterReopen(Box::new(e))),
             None => Err(first_error),
         }
     }
 
-    fn reopen(&self) -> Result<(), String> {
+    fn reopen(&self) -> Result<(), DbError> {
         let mut db = self.db.write();
         // redb allows one open handle per file: the old one must go first.
         drop(db.take());
@@ -322,14 +377,14 @@ impl StateDb {
     fn write_silence(
         &self,
         f: impl Fn(&mut redb::Table<&str, &[u8]>) -> Result<(), redb::StorageError>,
-    ) -> Result<(), String> {
+    ) -> Result<(), DbError> {
         let result = self.with_db(|db| {
-            let txn = db.begin_write().map_err(|e| e.to_string())?;
+            let txn = db.begin_write()?;
             {
-                let mut table = txn.open_table(SILENCES).map_err(|e| e.to_string())?;
-                f(&mut table).map_err(|e| e.to_string())?;
+                let mut table = txn.open_table(SILENCES)?;
+                f(&mut table)?;
             }
-            txn.commit().map_err(|e| e.to_string())
+            Ok(txn.commit()?)
         });
         match &result {
             Ok(()) => self.health.succeeded(StorePart::Tables),
@@ -341,18 +396,21 @@ impl StateDb {
     }
 
     /// Folds rows into the redb tables in one committed transaction.
-    fn fold(&self, rows: &[Row]) -> Result<(), String> {
+    fn fold(&self, rows: &[Row]) -> Result<(), DbError> {
         self.with_db(|db| fold_into(db, rows))
     }
 
     /// Folds a closed log file into the tables, then removes it (or, if any of it could not be
     /// read, keeps it aside as `<name>.damaged` for inspection).
-    fn compact(&self, generation: u64, path: &Path) -> Result<usize, String> {
+    fn compact(&self, generation: u64, path: &Path) -> Result<usize, DbError> {
         let mut rows: HashMap<(Table, Vec<u8>), Option<Vec<u8>>> = HashMap::new();
         let report = replay(path, |row| {
             rows.insert((row.table, row.key), row.value);
         })
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(|source| DbError::File {
+            path: path.to_path_buf(),
+            source,
+        })?;
         // In several transactions, so a silence written meanwhile (straight to the tables)
         // waits for one chunk, not the whole file. A crash between chunks replays the file
         // again at the next start, which puts the same final values.
@@ -367,13 +425,22 @@ impl StateDb {
         self.note_manifest(|m| {
             m.logs.remove(&generation);
         })
-        .map_err(|e| format!("{}: {e}", Manifest::path(&self.dir).display()))?;
+        .map_err(|source| DbError::File {
+            path: Manifest::path(&self.dir),
+            source,
+        })?;
         if report.lost_bytes() > 0 {
             let aside = path.with_extension("log.damaged");
-            std::fs::rename(path, &aside).map_err(|e| format!("{}: {e}", path.display()))?;
+            std::fs::rename(path, &aside).map_err(|source| DbError::File {
+                path: path.to_path_buf(),
+                source,
+            })?;
             tracing::warn!(path = %aside.display(), "the folded state log had unreadable bytes; kept for inspection");
         } else {
-            std::fs::remove_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            std::fs::remove_file(path).map_err(|source| DbError::File {
+                path: path.to_path_buf(),
+                source,
+            })?;
         }
         Ok(report.records)
     }
@@ -405,26 +472,25 @@ fn report_damage(path: &Path, report: &Replayed, open_log: bool) {
 type Rows = HashMap<(Table, Vec<u8>), Vec<u8>>;
 
 /// Opens every table once, so damage shows at start rather than at the first write.
-fn check_tables(db: &Database) -> Result<(), String> {
+fn check_tables(db: &Database) -> Result<(), DbError> {
     read_tables(db).map(|_| ())
 }
 
 /// The silences, and every other table's rows by key.
-fn read_tables(db: &Database) -> Result<(Recovered, Rows), String> {
-    let e = |e: &dyn std::fmt::Display| e.to_string();
-    let txn = db.begin_read().map_err(|x| e(&x))?;
+fn read_tables(db: &Database) -> Result<(Recovered, Rows), DbError> {
+    let txn = db.begin_read()?;
     let mut out = Recovered::default();
     // A table missing from a file that has never been written is empty.
     if let Ok(silences) = txn.open_table(SILENCES) {
-        for row in silences.iter().map_err(|x| e(&x))? {
-            let (_, v) = row.map_err(|x| e(&x))?;
+        for row in silences.iter()? {
+            let (_, v) = row?;
             decode_into(v.value(), "silence", &mut out.silences);
         }
     }
     let mut rows: Rows = HashMap::new();
     if let Ok(alerts) = txn.open_table(ALERTS) {
-        for row in alerts.iter().map_err(|x| e(&x))? {
-            let (k, v) = row.map_err(|x| e(&x))?;
+        for row in alerts.iter()? {
+            let (k, v) = row?;
             rows.insert(
                 (Table::Alerts, k.value().to_le_bytes().to_vec()),
                 v.value().to_vec(),
@@ -439,21 +505,21 @@ fn read_tables(db: &Database) -> Result<(Recovered, Rows), String> {
         let Ok(t) = txn.open_table(definition) else {
             continue;
         };
-        for row in t.iter().map_err(|x| e(&x))? {
-            let (k, v) = row.map_err(|x| e(&x))?;
+        for row in t.iter()? {
+            let (k, v) = row?;
             rows.insert((table, k.value().as_bytes().to_vec()), v.value().to_vec());
         }
     }
     Ok((out, rows))
 }
 
-fn fold_into(db: &Database, rows: &[Row]) -> Result<(), String> {
-    let txn = db.begin_write().map_err(|e| e.to_string())?;
+fn fold_into(db: &Database, rows: &[Row]) -> Result<(), DbError> {
+    let txn = db.begin_write()?;
     {
-        let mut alerts = txn.open_table(ALERTS).map_err(|e| e.to_string())?;
-        let mut nflog = txn.open_table(NFLOG).map_err(|e| e.to_string())?;
-        let mut groups = txn.open_table(GROUPS).map_err(|e| e.to_string())?;
-        let mut incidents = txn.open_table(INCIDENTS).map_err(|e| e.to_string())?;
+        let mut alerts = txn.open_table(ALERTS)?;
+        let mut nflog = txn.open_table(NFLOG)?;
+        let mut groups = txn.open_table(GROUPS)?;
+        let mut incidents = txn.open_table(INCIDENTS)?;
         for row in rows {
             let result = match row.table {
                 Table::Alerts => {
@@ -481,31 +547,39 @@ fn fold_into(db: &Database, rows: &[Row]) -> Result<(), String> {
                     }
                 }
             };
-            result.map_err(|e| e.to_string())?;
+            result?;
         }
     }
-    txn.commit().map_err(|e| e.to_string())
+    Ok(txn.commit()?)
 }
 
-fn json<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
-    serde_json::to_vec(value).map_err(|e| e.to_string())
+fn json<T: Serialize>(value: &T, what: &'static str) -> Result<Vec<u8>, DbError> {
+    serde_json::to_vec(value).map_err(|source| DbError::Encode { what, source })
 }
 
 /// A batch of writes as log rows; only the last write of each key counts, so an alert re-sent
 /// many times within one batch is written once.
-fn rows(writes: Vec<Write>) -> Result<Vec<Row>, String> {
+fn rows(writes: Vec<Write>) -> Result<Vec<Row>, DbError> {
     let mut last: HashMap<(Table, Vec<u8>), Option<Vec<u8>>> = HashMap::new();
     for w in writes {
         let (table, key, value) = match w {
             Write::PutAlert(a) => (
                 Table::Alerts,
                 a.fingerprint.0.to_le_bytes().to_vec(),
-                Some(json(&a)?),
+                Some(json(&a, "alert")?),
             ),
             Write::DeleteAlert(fp) => (Table::Alerts, fp.to_le_bytes().to_vec(), None),
-            Write::PutNflog(k, e) => (Table::Nflog, k.encode().into_bytes(), Some(json(&e)?)),
+            Write::PutNflog(k, e) => (
+                Table::Nflog,
+                k.encode().into_bytes(),
+                Some(json(&e, "notification log entry")?),
+            ),
             Write::DeleteNflog(k) => (Table::Nflog, k.encode().into_bytes(), None),
-            Write::PutGroup(k, s) => (Table::Groups, k.into_bytes(), Some(json(&s)?)),
+            Write::PutGroup(k, s) => (
+                Table::Groups,
+                k.into_bytes(),
+                Some(json(&s, "group schedule")?),
+            ),
             Write::DeleteGroup(k) => (Table::Groups, k.into_bytes(), None),
             Write::PutIncident(id, bytes) => (Table::Incidents, id.into_bytes(), Some(bytes)),
             Write::DeleteIncident(id) => (Table::Incidents, id.into_bytes(), None),
@@ -674,18 +748,24 @@ struct LogState {
 }
 
 impl LogState {
-    fn append(&mut self, rows: &[Row]) -> Result<(), String> {
-        if self.log.is_none() {
-            let log = self.db.start_log(self.next_generation).map_err(|e| {
-                format!("cannot start a state log in {}: {e}", self.db.dir.display())
-            })?;
-            self.next_generation += 1;
-            self.log = Some(log);
-        }
-        let Some(log) = self.log.as_mut() else {
-            return Err("no state log".into());
+    fn append(&mut self, rows: &[Row]) -> Result<(), DbError> {
+        let generation = self.next_generation;
+        let file = |source| DbError::File {
+            path: self.db.dir.join(log::file_name(generation)),
+            source,
         };
-        log.append(rows).map_err(|e| e.to_string())?;
+        let log = match self.log.as_mut() {
+            Some(log) => log,
+            None => {
+                let started = self.db.start_log(generation).map_err(file)?;
+                self.next_generation += 1;
+                self.log.insert(started)
+            }
+        };
+        log.append(rows).map_err(|source| DbError::File {
+            path: self.db.dir.join(log::file_name(log.generation())),
+            source,
+        })?;
         if log.size() >= COMPACT_AT {
             self.rotate();
         }
@@ -756,7 +836,7 @@ fn writer_loop(
                 }
                 log.append(&rows)
             })
-            .map_err(StoreError::Failed);
+            .map_err(|e| StoreError::Failed(e.to_string()));
         match &result {
             Ok(()) => log.db.health.succeeded(StorePart::Log),
             Err(e) => log

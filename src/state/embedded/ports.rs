@@ -96,13 +96,13 @@ impl SilencePersistence for Embedded {
         })?;
         self.db
             .write_silence(|t| t.insert(silence.id.as_str(), bytes.as_slice()).map(|_| ()))
-            .map_err(StoreError::Failed)
+            .map_err(|e| StoreError::Failed(e.to_string()))
     }
 
     fn delete_silence(&self, id: &str) -> Result<(), StoreError> {
         self.db
             .write_silence(|t| t.remove(id).map(|_| ()))
-            .map_err(StoreError::Failed)
+            .map_err(|e| StoreError::Failed(e.to_string()))
     }
 }
 
