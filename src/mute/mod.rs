@@ -12,7 +12,7 @@ use crate::model::{Fingerprint, LabelSet};
 use crate::store::Silences;
 
 pub use inhibit::Inhibitor;
-pub use time_interval::{TimeIntervalError, TimeIntervals};
+pub use time_interval::{SpecError, TimeIntervalError, TimeIntervals};
 
 /// Why an alert is muted right now; empty lists mean it is active.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -14,7 +14,36 @@ use crate::model::time::Timestamp;
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum TimeIntervalError {
     #[error("time interval {name:?}: {reason}")]
-    Invalid { name: String, reason: String },
+    Invalid {
+        name: String,
+        #[source]
+        reason: SpecError,
+    },
+}
+
+/// What is wrong with one time interval entry.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SpecError {
+    #[error("{0:?} is not a valid time of day (HH:MM)")]
+    Clock(String),
+    #[error("start time {start} must be before end time {end}")]
+    TimesBackwards { start: String, end: String },
+    #[error("{what} range {item:?} starts after it ends")]
+    RangeBackwards { what: &'static str, item: String },
+    #[error("{0:?} is not a valid weekday")]
+    Weekday(String),
+    #[error("{0:?} is not a valid month")]
+    Month(String),
+    #[error("{0:?} is not a valid year")]
+    Year(String),
+    #[error("{0:?} is not a valid day of the month (1..31 or -31..-1)")]
+    DayOfMonth(String),
+    #[error(
+        "days of month range {0:?} starts counting from the end but ends counting from the start"
+    )]
+    DaysMixed(String),
+    #[error("unknown time zone location {0:?}")]
+    Location(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +90,7 @@ impl TimeIntervals {
                 .time_intervals
                 .iter()
                 .map(parse_spec)
-                .collect::<Result<Vec<_>, String>>()
+                .collect::<Result<Vec<_>, SpecError>>()
                 .map_err(|reason| TimeIntervalError::Invalid {
                     name: config.name.clone(),
                     reason,
@@ -154,7 +183,7 @@ fn day_matches(r: &Range, w: &Wall) -> bool {
     begin <= w.day && w.day <= end
 }
 
-fn parse_spec(spec: &TimeIntervalSpec) -> Result<Interval, String> {
+fn parse_spec(spec: &TimeIntervalSpec) -> Result<Interval, SpecError> {
     Ok(Interval {
         times: spec
             .times
@@ -163,14 +192,14 @@ fn parse_spec(spec: &TimeIntervalSpec) -> Result<Interval, String> {
                 let start = parse_clock(&t.start_time)?;
                 let end = parse_clock(&t.end_time)?;
                 if start >= end {
-                    return Err(format!(
-                        "start time {} must be before end time {}",
-                        t.start_time, t.end_time
-                    ));
+                    return Err(SpecError::TimesBackwards {
+                        start: t.start_time.clone(),
+                        end: t.end_time.clone(),
+                    });
                 }
                 Ok((start, end))
             })
-            .collect::<Result<_, String>>()?,
+            .collect::<Result<_, SpecError>>()?,
         weekdays: ranges(&spec.weekdays, "weekday", parse_weekday)?,
         days_of_month: spec
             .days_of_month
@@ -182,22 +211,22 @@ fn parse_spec(spec: &TimeIntervalSpec) -> Result<Interval, String> {
             s.parse::<i32>()
                 .ok()
                 .filter(|y| (1..=9999).contains(y))
-                .ok_or_else(|| format!("{s:?} is not a valid year"))
+                .ok_or_else(|| SpecError::Year(s.to_string()))
         })?,
         location: match spec.location.as_deref() {
             None | Some("") | Some("UTC") => Location::Utc,
             Some("Local") => Location::Local,
             Some(name) => Location::Zone(
                 name.parse::<Tz>()
-                    .map_err(|_| format!("unknown time zone location {name:?}"))?,
+                    .map_err(|_| SpecError::Location(name.to_string()))?,
             ),
         },
     })
 }
 
 /// `HH:MM` from 00:00 to 24:00.
-fn parse_clock(s: &str) -> Result<u32, String> {
-    let bad = || format!("{s:?} is not a valid time of day (HH:MM)");
+fn parse_clock(s: &str) -> Result<u32, SpecError> {
+    let bad = || SpecError::Clock(s.to_string());
     let (h, m) = s.split_once(':').ok_or_else(bad)?;
     if h.len() != 2 || m.len() != 2 {
         return Err(bad());
@@ -211,9 +240,9 @@ fn parse_clock(s: &str) -> Result<u32, String> {
 
 fn ranges(
     items: &[String],
-    what: &str,
-    parse: impl Fn(&str) -> Result<i32, String>,
-) -> Result<Vec<Range>, String> {
+    what: &'static str,
+    parse: impl Fn(&str) -> Result<i32, SpecError>,
+) -> Result<Vec<Range>, SpecError> {
     items
         .iter()
         .map(|item| {
@@ -225,14 +254,17 @@ fn ranges(
                 }
             };
             if b > e {
-                return Err(format!("{what} range {item:?} starts after it ends"));
+                return Err(SpecError::RangeBackwards {
+                    what,
+                    item: item.clone(),
+                });
             }
             Ok(Range { begin: b, end: e })
         })
         .collect()
 }
 
-fn parse_weekday(s: &str) -> Result<i32, String> {
+fn parse_weekday(s: &str) -> Result<i32, SpecError> {
     const DAYS: [&str; 7] = [
         "sunday",
         "monday",
@@ -245,10 +277,10 @@ fn parse_weekday(s: &str) -> Result<i32, String> {
     DAYS.iter()
         .position(|d| d.eq_ignore_ascii_case(s))
         .map(|p| p as i32)
-        .ok_or_else(|| format!("{s:?} is not a valid weekday"))
+        .ok_or_else(|| SpecError::Weekday(s.to_string()))
 }
 
-fn parse_month(s: &str) -> Result<i32, String> {
+fn parse_month(s: &str) -> Result<i32, SpecError> {
     const MONTHS: [&str; 12] = [
         "january",
         "february",
@@ -269,16 +301,16 @@ fn parse_month(s: &str) -> Result<i32, String> {
     s.parse::<i32>()
         .ok()
         .filter(|m| (1..=12).contains(m))
-        .ok_or_else(|| format!("{s:?} is not a valid month"))
+        .ok_or_else(|| SpecError::Month(s.to_string()))
 }
 
-fn parse_day_range(item: &str) -> Result<Range, String> {
-    let day = |s: &str| -> Result<i32, String> {
+fn parse_day_range(item: &str) -> Result<Range, SpecError> {
+    let day = |s: &str| -> Result<i32, SpecError> {
         s.trim()
             .parse::<i32>()
             .ok()
             .filter(|d| *d != 0 && (-31..=31).contains(d))
-            .ok_or_else(|| format!("{s:?} is not a valid day of the month (1..31 or -31..-1)"))
+            .ok_or_else(|| SpecError::DayOfMonth(s.to_string()))
     };
     let (b, e) = match item.split_once(':') {
         Some((b, e)) => (day(b)?, day(e)?),
@@ -288,10 +320,13 @@ fn parse_day_range(item: &str) -> Result<Range, String> {
         }
     };
     if b.signum() == e.signum() && b > e {
-        return Err(format!("days of month range {item:?} starts after it ends"));
+        return Err(SpecError::RangeBackwards {
+            what: "days of month",
+            item: item.to_string(),
+        });
     }
     if b < 0 && e > 0 {
-        return Err(format!("days of month range {item:?} starts counting from the end but ends counting from the start"));
+        return Err(SpecError::DaysMixed(item.to_string()));
     }
     Ok(Range { begin: b, end: e })
 }
