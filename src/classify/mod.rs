@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use crate::model::time::Timestamp;
 use crate::model::Alert;
 
+use rules::rank;
 pub use rules::{load_file, RuleFile, RulesError};
 pub use value::{parse_observed, read_value};
 
@@ -70,7 +71,15 @@ impl Classifier {
             Some(found) => found,
             None => {
                 let sender = alert.labels.get("severity")?;
-                let priority = file.severity_map.get(sender)?;
+                let mut priority = file.severity_map.get(sender)?;
+                // The sender's word never outranks the runbook's numbers: with a value below
+                // every threshold, or inside the `for` window, the alert ranks at most as the
+                // same alert would above threshold.
+                if let Some(ceiling) = observed.and_then(|v| rule.ceiling(v)) {
+                    if rank(priority) < rank(&ceiling.priority) {
+                        priority = &ceiling.priority;
+                    }
+                }
                 let level = file.level(priority)?;
                 (level.severity.clone(), priority.clone())
             }

@@ -135,9 +135,25 @@ impl Rule {
             .iter()
             .find(|t| t.op.holds(observed, t.value))
     }
+
+    /// The most an alert with this value may rank when its threshold does not decide (it is
+    /// below every threshold, or still inside its `for` window): the threshold it would meet,
+    /// else the least severe one.
+    pub fn ceiling(&self, observed: f64) -> Option<&Threshold> {
+        self.evaluate(observed)
+            .or_else(|| self.thresholds.iter().max_by_key(|t| rank(&t.priority)))
+    }
 }
 
 const PRIORITIES: [&str; 4] = ["P0", "P1", "P2", "P3"];
+
+/// P0 is 0, the most urgent; an unknown priority ranks below P3.
+pub(crate) fn rank(priority: &str) -> usize {
+    PRIORITIES
+        .iter()
+        .position(|p| *p == priority)
+        .unwrap_or(PRIORITIES.len())
+}
 const SEVERITIES: [&str; 3] = ["critical", "warning", "info"];
 
 impl RuleFile {

@@ -153,3 +153,71 @@ fn sender_severity_stands_in_without_a_value_and_labels_are_added() {
         assert_eq!(a.labels.get("original_severity"), Some(sender.as_str()));
     }
 }
+
+/// P0 is 0, the most urgent.
+fn urgency(priority: &str) -> usize {
+    ["P0", "P1", "P2", "P3"]
+        .iter()
+        .position(|p| *p == priority)
+        .unwrap_or(4)
+}
+
+#[test]
+fn a_sender_severity_never_outranks_the_threshold() {
+    let rule_files = files_in_dir(&root().join("rules")).unwrap();
+    let classifier = Classifier::load(&rule_files).unwrap();
+    let mut checked = 0;
+    for file in classifier.files() {
+        let fixture: Fixture = serde_yaml_ng::from_str(
+            &std::fs::read_to_string(
+                root().join(format!("fixtures/classification/{}.yml", file.runbook)),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        for case in &fixture.cases {
+            let Some(rule) = file.rules.iter().find(|r| r.name == case.rule) else {
+                continue;
+            };
+            let least = rule
+                .thresholds
+                .iter()
+                .map(|t| urgency(&t.priority))
+                .max()
+                .unwrap();
+            for sender in file.severity_map.keys() {
+                let mut labels = case.labels.clone();
+                labels.insert("severity".into(), sender.clone());
+                let what = format!(
+                    "{} {} value {} sent as {sender}",
+                    file.runbook, case.rule, case.value
+                );
+                match &case.expect {
+                    // Below every threshold: at most as urgent as the least urgent threshold.
+                    Expect::None(_) => {
+                        let a = alert(&labels, case.value);
+                        if let Some(c) = classifier.classify(&a, Utc::now()) {
+                            assert!(urgency(&c.priority) >= least, "{what}: {}", c.priority);
+                            checked += 1;
+                        }
+                    }
+                    // Above a threshold but just started (inside `for`): at most that threshold.
+                    Expect::Some { priority, .. } if rule.for_duration.is_some() => {
+                        let mut a = alert(&labels, case.value);
+                        a.starts_at = Utc::now();
+                        if let Some(c) = classifier.classify(&a, Utc::now()) {
+                            assert!(
+                                urgency(&c.priority) >= urgency(priority),
+                                "{what}, inside its for window: {} over {priority}",
+                                c.priority
+                            );
+                            checked += 1;
+                        }
+                    }
+                    Expect::Some { .. } => {}
+                }
+            }
+        }
+    }
+    assert!(checked >= 20, "{checked} cases");
+}
