@@ -222,11 +222,14 @@ pub fn rules_test(
         Some(c) => {
             let _ = writeln!(out, "runbook: {}", c.runbook);
             let _ = writeln!(out, "rule: {}", c.rule);
-            match c.observed {
-                Some(v) => {
+            match (c.observed, c.by_identity) {
+                (Some(v), _) => {
                     let _ = writeln!(out, "observed: {v}");
                 }
-                None => {
+                (None, true) => {
+                    let _ = writeln!(out, "observed: none (the runbook names this alert)");
+                }
+                (None, false) => {
                     let _ = writeln!(out, "observed: none (from the sender's severity)");
                 }
             }

@@ -26,6 +26,8 @@ pub struct Classification {
     pub severity: String,
     pub priority: String,
     pub response_sla: Option<String>,
+    /// From an identity rule: the runbook names this alert and gives its priority.
+    pub by_identity: bool,
 }
 
 #[derive(Debug, Default)]
@@ -59,6 +61,20 @@ impl Classifier {
                 .find(|r| r.selects(&alert.labels))
                 .map(|r| (f, r))
         })?;
+        if let Some(identity) = &rule.identity {
+            return Some(Classification {
+                runbook: file.runbook.clone(),
+                rule: rule.name.clone(),
+                observed: None,
+                severity: identity.severity.clone(),
+                priority: identity.priority.clone(),
+                response_sla: file
+                    .level(&identity.priority)
+                    .and_then(|l| l.response_time)
+                    .map(|d| d.to_string()),
+                by_identity: true,
+            });
+        }
         let observed = read_value(alert, rule);
         let firing_long_enough = rule.for_duration.is_none_or(|d| {
             chrono::Duration::from_std(d.0).is_ok_and(|d| now - alert.starts_at >= d)
@@ -95,6 +111,7 @@ impl Classifier {
             severity,
             priority,
             response_sla,
+            by_identity: false,
         })
     }
 

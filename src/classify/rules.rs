@@ -110,7 +110,9 @@ pub struct Rule {
     pub matchers: ConfigMatchers,
     #[serde(default)]
     pub match_any: Vec<ConfigMatchers>,
-    pub unit: Unit,
+    /// The unit of the thresholds; absent for an identity rule.
+    #[serde(default)]
+    pub unit: Option<Unit>,
     /// The unit of a bare observed number, when it differs from `unit` (e.g. ratios sent for a
     /// percent threshold).
     #[serde(default)]
@@ -119,7 +121,20 @@ pub struct Rule {
     pub value: Option<ValueSource>,
     #[serde(rename = "for", default)]
     pub for_duration: Option<PromDuration>,
+    #[serde(default)]
     pub thresholds: Vec<Threshold>,
+    /// For an alert the runbook names with no number ("Service Down", "Security Breach"): the
+    /// severity and priority it has by what it is, whatever the sender says.
+    #[serde(default)]
+    pub identity: Option<Identity>,
+}
+
+/// An identity rule's classification.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Identity {
+    pub severity: String,
+    pub priority: String,
 }
 
 impl Rule {
@@ -209,8 +224,37 @@ impl RuleFile {
                     rule.name
                 ));
             }
-            if rule.thresholds.is_empty() {
-                return Err(format!("rule {:?} has no thresholds", rule.name));
+            match (&rule.identity, rule.thresholds.is_empty(), rule.unit) {
+                (Some(identity), true, None) => {
+                    if self.level(&identity.priority).is_none() {
+                        return Err(format!(
+                            "rule {:?}: priority {:?} is not one of the file's levels",
+                            rule.name, identity.priority
+                        ));
+                    }
+                    if !SEVERITIES.contains(&identity.severity.as_str()) {
+                        return Err(format!(
+                            "rule {:?}: severity {:?} is not critical, warning or info",
+                            rule.name, identity.severity
+                        ));
+                    }
+                }
+                (Some(_), _, _) => {
+                    return Err(format!(
+                        "rule {:?}: an identity rule has neither unit nor thresholds",
+                        rule.name
+                    ))
+                }
+                (None, true, _) => {
+                    return Err(format!(
+                        "rule {:?} has no thresholds (or identity)",
+                        rule.name
+                    ))
+                }
+                (None, false, None) => {
+                    return Err(format!("rule {:?}: thresholds need a unit", rule.name))
+                }
+                (None, false, Some(_)) => {}
             }
             for t in &rule.thresholds {
                 if self.level(&t.priority).is_none() {
@@ -293,4 +337,34 @@ pub fn expand_patterns(patterns: &[String], base: &Path) -> Result<Vec<PathBuf>,
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_identity_rule_has_neither_unit_nor_thresholds() {
+        let file = |rule: &str| {
+            format!(
+                "runbook: r\ntitle: t\nlevels: [{{priority: P0, severity: critical, description: d}}]\nescalation: []\nrules:\n  - name: x\n    matchers: ['alertname=\"A\"']\n{rule}"
+            )
+        };
+        let parse = |rule: &str| -> Result<(), String> {
+            let f: RuleFile = serde_yaml_ng::from_str(&file(rule)).map_err(|e| e.to_string())?;
+            f.validate()
+        };
+        assert_eq!(
+            parse("    identity: {severity: critical, priority: P0}\n"),
+            Ok(())
+        );
+        let mixed = parse("    unit: percent\n    identity: {severity: critical, priority: P0}\n");
+        assert!(mixed.unwrap_err().contains("neither unit nor thresholds"));
+        let unknown = parse("    identity: {severity: critical, priority: P3}\n");
+        assert!(unknown
+            .unwrap_err()
+            .contains("not one of the file's levels"));
+        let bare = parse("    unit: percent\n");
+        assert!(bare.unwrap_err().contains("no thresholds"));
+    }
 }

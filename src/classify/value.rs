@@ -55,6 +55,7 @@ pub fn convert(observed: Observed, bare_unit: Unit, to: Unit) -> Option<f64> {
 
 /// The alert's observed value in the rule's unit, if it carries one.
 pub fn read_value(alert: &Alert, rule: &Rule) -> Option<f64> {
+    rule.unit?;
     let observed = match &rule.value {
         Some(ValueSource::Annotation(name)) => alert.annotations.get(name).and_then(parse_observed),
         Some(ValueSource::Label(name)) => alert.labels.get(name).and_then(parse_observed),
@@ -77,7 +78,8 @@ pub fn read_value(alert: &Alert, rule: &Rule) -> Option<f64> {
                 }
             }),
     }?;
-    convert(observed, rule.value_unit.unwrap_or(rule.unit), rule.unit)
+    let unit = rule.unit?;
+    convert(observed, rule.value_unit.unwrap_or(unit), unit)
 }
 
 #[cfg(test)]

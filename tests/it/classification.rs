@@ -221,3 +221,63 @@ fn a_sender_severity_never_outranks_the_threshold() {
     }
     assert!(checked >= 20, "{checked} cases");
 }
+
+#[test]
+fn alerts_the_runbooks_name_without_a_number_are_classified_by_identity() {
+    let classifier = Classifier::load(&files_in_dir(&root().join("rules")).unwrap()).unwrap();
+    for (alertname, service, runbook, severity, priority) in [
+        ("ServiceDown", "hitl-api", "hitl-api", "critical", "P0"),
+        (
+            "ServiceDown",
+            "counterfactual-lab",
+            "counterfactual-lab",
+            "critical",
+            "P0",
+        ),
+        (
+            "SecurityBreach",
+            "counterfactual-lab",
+            "counterfactual-lab",
+            "critical",
+            "P0",
+        ),
+        (
+            "HighResponseTime",
+            "counterfactual-lab",
+            "counterfactual-lab",
+            "warning",
+            "P1",
+        ),
+        (
+            "MemoryUsageHigh",
+            "counterfactual-lab",
+            "counterfactual-lab",
+            "warning",
+            "P1",
+        ),
+    ] {
+        // Whatever the sender calls it, and with no value at all.
+        for sent in [None, Some("info"), Some("critical")] {
+            let mut labels: BTreeMap<String, String> = [
+                ("alertname".to_string(), alertname.to_string()),
+                ("service".to_string(), service.to_string()),
+            ]
+            .into_iter()
+            .collect();
+            if let Some(s) = sent {
+                labels.insert("severity".into(), s.into());
+            }
+            let mut a = alert(&labels, 0.0);
+            a.annotations = LabelSet::new();
+            let c = classifier
+                .classify(&a, Utc::now())
+                .unwrap_or_else(|| panic!("{alertname} on {service} is not classified"));
+            assert_eq!(
+                (c.runbook.as_str(), c.severity.as_str(), c.priority.as_str()),
+                (runbook, severity, priority),
+                "{alertname} on {service} sent as {sent:?}"
+            );
+            assert!(c.by_identity && c.observed.is_none());
+        }
+    }
+}
