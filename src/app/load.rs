@@ -35,13 +35,7 @@ fn check(config: &LoadedConfig) -> Result<(), ConfigError> {
             }
         }
     }
-    let intervals: Vec<TimeIntervalConfig> = config
-        .config
-        .time_intervals
-        .iter()
-        .chain(&config.config.mute_time_intervals)
-        .cloned()
-        .collect();
+    let intervals: Vec<TimeIntervalConfig> = config.time_interval_configs();
     if let Err(e) = TimeIntervals::build(&intervals) {
         let TimeIntervalError::Invalid { name, .. } = &e;
         problems.push(ConfigError::Invalid {

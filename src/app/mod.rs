@@ -428,13 +428,7 @@ impl Blueprint {
     ) -> Result<Blueprint, AppError> {
         let routes = Arc::new(RouteTree::build(config.route()));
         let receivers = Receivers::build(&config)?;
-        let intervals: Vec<TimeIntervalConfig> = config
-            .config
-            .time_intervals
-            .iter()
-            .chain(&config.config.mute_time_intervals)
-            .cloned()
-            .collect();
+        let intervals: Vec<TimeIntervalConfig> = config.time_interval_configs();
         let intervals = TimeIntervals::build(&intervals)?;
         let classifier = Arc::new(load_classifier(&config, rules_dir)?);
         let policies = Arc::new(Policies::build(&config, &classifier)?);

@@ -144,6 +144,16 @@ impl LoadedConfig {
         redact::redacted_yaml(&self.source)
     }
 
+    /// Every `time_intervals` and `mute_time_intervals` entry, in that order.
+    pub fn time_interval_configs(&self) -> Vec<TimeIntervalConfig> {
+        self.config
+            .time_intervals
+            .iter()
+            .chain(&self.config.mute_time_intervals)
+            .cloned()
+            .collect()
+    }
+
     pub fn route(&self) -> &RouteConfig {
         &self.root
     }
