@@ -1,18 +1,21 @@
 //! Load benchmark: drives a running server over loopback with `POST /api/v2/alerts` in 64-alert
 //! batches and reports, for alert-router and Alertmanager 0.25 on the same traffic in one run:
 //!
-//! 1. saturation at fixed concurrency over 100k alerts in 500 groups (re-sent, and all-new):
-//!    alerts/s, latency p50/p99/p999, server CPU seconds per million alerts, peak RSS; three
+//! 1. saturation at fixed concurrency over 100k alerts in 500 groups, re-sent with annotations
+//!    that change every re-send (the headline: Prometheus renders them from the current value),
+//!    re-sent unchanged, and all-new: alerts/s, latency p50/p99/p999, server CPU seconds per million alerts, peak RSS; three
 //!    rounds alternate the servers, and the medians and the median per-round ratios count;
 //! 2. latency at a fixed offered rate, open loop (requests go out on schedule whatever the
-//!    answers, so a stalled server cannot hide its queue): at Alertmanager's saturation rate;
+//!    answers, so a stalled server cannot hide its queue): at Alertmanager's saturation rate on
+//!    changed re-sends;
 //! 3. the 1M-alert / 100k-group variant with garbage collection every 2 s: alerts/s second by
 //!    second, to show whether maintenance stalls ingest;
 //! 4. end to end: an alert received to its webhook delivered, `group_wait: 0s`, while 10k
 //!    alerts/s of background load arrive.
 //!
 //! Bodies hold 64 alerts shaped as Prometheus posts them. `cargo bench --bench ingest_load` runs
-//! it all (about twelve minutes; `-- --parts 1,4` picks parts); Alertmanager's side needs
+//! it all (about fifteen minutes; `-- --parts 1,4` picks parts, `-- --traffic changed,all-new`
+//! part 1's shapes); Alertmanager's side needs
 //! Debian's `prometheus-alertmanager`. Under `cargo test --all-targets` a one-second version of
 //! each part runs against alert-router only, so the benchmark cannot rot.
 
@@ -219,8 +222,104 @@ fn bodies(space: usize, groups: usize) -> Vec<bytes::Bytes> {
         .collect()
 }
 
+/// Bodies whose annotations carry a value that changes on every re-send, as Prometheus renders
+/// `summary: "CPU at {{ $value }}%"` each evaluation: the re-send bodies with a `value`
+/// annotation and a summary quoting it. Each body is a template with fixed-width slots for the
+/// value; a request copies its template and writes the value into the slots, so the generator
+/// spends little CPU on it.
+struct ChangingBodies {
+    templates: Vec<(Vec<u8>, Vec<usize>)>,
+}
+
+/// The width of a value slot: `dd.dddd`.
+const VALUE_WIDTH: usize = 7;
+
+impl ChangingBodies {
+    fn new(space: usize, groups: usize) -> ChangingBodies {
+        use std::fmt::Write;
+        let now = chrono::Utc::now();
+        let starts = now.format("%Y-%m-%dT%H:%M:%S%.3fZ");
+        let ends = (now + chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%S%.3fZ");
+        let slot = "0".repeat(VALUE_WIDTH);
+        let templates = (0..space / BATCH)
+            .map(|b| {
+                let mut out = String::with_capacity(BATCH * 400);
+                out.push('[');
+                for n in b * BATCH..(b + 1) * BATCH {
+                    if n > b * BATCH {
+                        out.push(',');
+                    }
+                    let group = n % groups;
+                    let severity = if n % 10 == 0 { "critical" } else { "warning" };
+                    let _ = write!(
+                        out,
+                        r#"{{"annotations":{{"summary":"CPU at {slot}% on host-{n}","value":"{slot}","description":"host-{n} has been busy for 5 minutes"}},"endsAt":"{ends}","startsAt":"{starts}","generatorURL":"http://prometheus:9090/graph?g0.expr=load_test_{group}","labels":{{"alertname":"Alert{group}","instance":"host-{n}:9100","job":"node","severity":"{severity}"}}}}"#
+                    );
+                }
+                out.push(']');
+                let bytes = out.into_bytes();
+                let slots = bytes
+                    .windows(VALUE_WIDTH)
+                    .enumerate()
+                    .filter(|(_, w)| *w == slot.as_bytes())
+                    .map(|(i, _)| i)
+                    .collect();
+                (bytes, slots)
+            })
+            .collect();
+        ChangingBodies { templates }
+    }
+
+    /// Request `i`: body `i % len` on its `i / len`-th pass, its values differing from the
+    /// pass before (each alert its own value).
+    fn body(&self, i: usize) -> bytes::Bytes {
+        let (template, slots) = &self.templates[i % self.templates.len()];
+        let pass = i / self.templates.len();
+        let mut out = template.clone();
+        for (k, at) in slots.iter().enumerate() {
+            // Two slots per alert (summary and value) carry the same number.
+            let value = (pass * 7919 + (k / 2) * 104_729) % 1_000_000;
+            let digits = format!("{:02}.{:04}", value / 10_000, value % 10_000);
+            out[*at..*at + VALUE_WIDTH].copy_from_slice(digits.as_bytes());
+        }
+        bytes::Bytes::from(out)
+    }
+}
+
+/// What a run posts.
+#[derive(Clone)]
+enum Workload {
+    /// Cycling over pre-built bodies: every re-send the same, annotations included.
+    Resend(Arc<Vec<bytes::Bytes>>),
+    /// Cycling over the same alerts with annotations that change every re-send.
+    Changing(Arc<ChangingBodies>),
+    /// Every alert in every request is new.
+    AllNew,
+}
+
+impl Workload {
+    fn body(&self, i: usize) -> bytes::Bytes {
+        match self {
+            Workload::Resend(bodies) => bodies[i % bodies.len()].clone(),
+            Workload::Changing(bodies) => bodies.body(i),
+            Workload::AllNew => body(10_000_000 + i * BATCH, 500),
+        }
+    }
+
+    fn bodies_per_pass(&self) -> usize {
+        match self {
+            Workload::Resend(bodies) => bodies.len(),
+            Workload::Changing(bodies) => bodies.templates.len(),
+            Workload::AllNew => 0,
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq)]
 enum Traffic {
+    /// Cycling over a fixed space of alerts whose annotations change every re-send, as
+    /// Prometheus renders them from the current value: the headline.
+    Changing,
     /// Cycling over a fixed space of alerts: mostly re-sends, as from Prometheus.
     Resend,
     /// Every alert in every request is new: the worst case for the store and its writes.
@@ -318,8 +417,7 @@ async fn wait_ready(port: u16) -> bool {
 
 async fn drive(
     server: &Server,
-    bodies: Arc<Vec<bytes::Bytes>>,
-    traffic: Traffic,
+    workload: Workload,
     concurrency: usize,
     duration: Duration,
 ) -> Option<Result> {
@@ -333,17 +431,14 @@ async fn drive(
     let deadline = started + duration;
     let mut tasks = Vec::new();
     for c in 0..concurrency {
-        let bodies = bodies.clone();
+        let workload = workload.clone();
         let client = Poster::new(server.port);
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0;
             let mut i = c;
             while Instant::now() < deadline {
-                let body = match traffic {
-                    Traffic::Resend => bodies[i % bodies.len()].clone(),
-                    Traffic::AllNew => body(10_000_000 + i * BATCH, 500),
-                };
+                let body = workload.body(i);
                 i += concurrency;
                 let t = Instant::now();
                 let ok = client.post(body).await;
@@ -378,7 +473,7 @@ async fn drive(
 async fn drive_rate(
     port: u16,
     pid: u32,
-    bodies: Arc<Vec<bytes::Bytes>>,
+    workload: Workload,
     rate: f64,
     duration: Duration,
 ) -> Option<Result> {
@@ -391,13 +486,15 @@ async fn drive_rate(
     let started = Instant::now();
     let mut tasks = Vec::new();
     let mut n: u32 = 0;
+    // After the warm-up pass: the values differ from it from the first request on.
+    let first = workload.bodies_per_pass();
     loop {
         let due = started + interval * n;
         if due >= started + duration {
             break;
         }
         tokio::time::sleep_until(due.into()).await;
-        let (client, body) = (client.clone(), bodies[n as usize % bodies.len()].clone());
+        let (client, body) = (client.clone(), workload.body(first + n as usize));
         tasks.push(tokio::spawn(async move {
             // From the send, not from `due`: tokio's timer wakes up to a millisecond late, and
             // that is the generator's lateness, not the server's. The server's own queueing
@@ -427,16 +524,17 @@ async fn drive_rate(
 }
 
 /// Posts every body once, four at a time.
-async fn warm_up(port: u16, bodies: &[bytes::Bytes]) {
+async fn warm_up(port: u16, workload: &Workload) {
     if !wait_ready(port).await {
         return;
     }
     let client = Poster::new(port);
-    for chunk in bodies.chunks(4) {
+    let all: Vec<usize> = (0..workload.bodies_per_pass()).collect();
+    for chunk in all.chunks(4) {
         let posts: Vec<_> = chunk
             .iter()
-            .map(|b| {
-                let (client, body) = (client.clone(), b.clone());
+            .map(|i| {
+                let (client, body) = (client.clone(), workload.body(*i));
                 tokio::spawn(async move { client.post(body).await })
             })
             .collect();
@@ -558,7 +656,7 @@ fn e2e_config(hook_port: u16) -> String {
 async fn drive_e2e(
     server: &Server,
     arrivals: Arrivals,
-    bodies: Arc<Vec<bytes::Bytes>>,
+    workload: Workload,
     background_rate: f64,
     probes: usize,
 ) -> Option<Vec<f64>> {
@@ -569,7 +667,7 @@ async fn drive_e2e(
     let background = tokio::spawn(drive_rate(
         server.port,
         server.child.id(),
-        bodies,
+        workload,
         background_rate,
         duration,
     ));
@@ -658,6 +756,17 @@ fn parts() -> Vec<u32> {
     }
 }
 
+/// Part 1's shapes: all, or those listed after `--traffic` (`changed`, `re-send`, `all-new`).
+fn traffic_wanted(kind: &str) -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    match args.iter().position(|a| a == "--traffic") {
+        Some(i) => args
+            .get(i + 1)
+            .is_some_and(|list| list.split(',').any(|t| t.trim() == kind)),
+        None => true,
+    }
+}
+
 /// The middle of `values` by alerts/s.
 fn median_run(mut values: Vec<Result>) -> Option<Result> {
     values.sort_by(|a, b| a.alerts_per_sec.total_cmp(&b.alerts_per_sec));
@@ -682,14 +791,15 @@ fn main() {
         (Duration::from_secs(1), 4, 1)
     };
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let bodies = Arc::new(bodies(100_000, 500));
+    let resend = Workload::Resend(Arc::new(bodies(100_000, 500)));
+    let changing = Workload::Changing(Arc::new(ChangingBodies::new(100_000, 500)));
     type Start = Box<dyn Fn() -> Option<Server>>;
     let mut alertmanager_rate = None;
 
     // 1. Saturation.
     if parts.contains(&1) {
         println!(
-            "1. saturation: POST /api/v2/alerts, {BATCH}-alert batches, {concurrency} clients, {}s per run, {rounds} rounds (median shown); re-send cycles over 100k alerts in 500 groups, all-new never repeats an alert",
+            "1. saturation: POST /api/v2/alerts, {BATCH}-alert batches, {concurrency} clients, {}s per run, {rounds} rounds (median shown); changed and re-send cycle over 100k alerts in 500 groups (changed: annotations carry a value that changes every re-send), all-new never repeats an alert",
             duration.as_secs()
         );
         println!(
@@ -705,16 +815,21 @@ fn main() {
             "errors"
         );
     }
-    for traffic in [Traffic::Resend, Traffic::AllNew] {
+    for traffic in [Traffic::Changing, Traffic::Resend, Traffic::AllNew] {
         if !parts.contains(&1) {
             break;
         }
         let (kind, modes): (&str, &[&str]) = match (traffic, full) {
+            (Traffic::Changing, true) => ("changed", &["none", "fsync", "batch"]),
             (Traffic::Resend, true) => ("re-send", &["none", "fsync", "batch"]),
             (Traffic::AllNew, true) => ("all-new", &["none", "fsync"]),
+            (Traffic::Changing, false) => ("changed", &["fsync"]),
             (Traffic::Resend, false) => ("re-send", &["none"]),
             (Traffic::AllNew, false) => ("all-new", &["fsync"]),
         };
+        if !traffic_wanted(kind) {
+            continue;
+        }
         let mut servers: Vec<(String, Start)> = modes
             .iter()
             .map(|mode| {
@@ -731,13 +846,12 @@ fn main() {
         for _ in 0..rounds {
             for (i, (_, start)) in servers.iter().enumerate() {
                 let Some(server) = start() else { continue };
-                let run = runtime.block_on(drive(
-                    &server,
-                    bodies.clone(),
-                    traffic,
-                    concurrency,
-                    duration,
-                ));
+                let workload = match traffic {
+                    Traffic::Changing => changing.clone(),
+                    Traffic::Resend => resend.clone(),
+                    Traffic::AllNew => Workload::AllNew,
+                };
+                let run = runtime.block_on(drive(&server, workload, concurrency, duration));
                 runs[i].extend(run);
             }
         }
@@ -745,7 +859,7 @@ fn main() {
         for ((name, _), server_runs) in servers.iter().zip(runs.iter().cloned()) {
             if let Some(r) = median_run(server_runs) {
                 print_row(name, kind, &r);
-                if name.starts_with("Alertmanager") && traffic == Traffic::Resend {
+                if name.starts_with("Alertmanager") && traffic == Traffic::Changing {
                     alertmanager_rate = Some(r.alerts_per_sec);
                 }
             }
@@ -778,14 +892,14 @@ fn main() {
     if parts.contains(&2) {
         // 2. Fixed offered rate: Alertmanager's saturation rate (a fixed 20k/s in the quick run).
         let (rate, source) = match alertmanager_rate {
-            Some(rate) => (rate, "Alertmanager's saturation rate on re-send traffic"),
+            Some(rate) => (rate, "Alertmanager's saturation rate on changed traffic"),
             None => (
                 20_000.0,
                 "a fixed rate: Alertmanager's saturation was not measured",
             ),
         };
         println!(
-        "\n2. open loop at {rate:.0} alerts/s ({source}), {}s, after one warm-up pass over the 100k alerts",
+        "\n2. open loop at {rate:.0} alerts/s ({source}), {}s, changed traffic after one warm-up pass over the 100k alerts",
         duration.as_secs()
     );
         let mut starts: Vec<Start> = vec![Box::new(|| Some(start_alert_router("none")))];
@@ -797,11 +911,15 @@ fn main() {
             let Some(server) = start() else { continue };
             let pid = server.child.id();
             // Steady state, as under Prometheus: every alert known (and saved) before the window.
-            runtime.block_on(warm_up(server.port, &bodies));
-            if let Some(r) =
-                runtime.block_on(drive_rate(server.port, pid, bodies.clone(), rate, duration))
-            {
-                print_row(&server.name, "re-send", &r);
+            runtime.block_on(warm_up(server.port, &changing));
+            if let Some(r) = runtime.block_on(drive_rate(
+                server.port,
+                pid,
+                changing.clone(),
+                rate,
+                duration,
+            )) {
+                print_row(&server.name, "changed", &r);
             }
         }
     }
@@ -881,7 +999,7 @@ fn main() {
             if let Some(l) = runtime.block_on(drive_e2e(
                 &server,
                 arrivals.clone(),
-                bodies.clone(),
+                changing.clone(),
                 background,
                 probes,
             )) {

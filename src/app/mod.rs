@@ -29,7 +29,7 @@ use crate::route::RouteTree;
 use crate::state::embedded::{Embedded, StateError};
 use crate::state::memory::Memory;
 use crate::state::{Durability, StateBackend, StorageHealth};
-use crate::store::{AlertStore, Silences, StoreError};
+use crate::store::{AlertStore, Save, Silences, StoreError};
 
 #[derive(Debug, Error)]
 pub enum AppError {
@@ -204,6 +204,7 @@ impl App {
             config_path,
         });
         app.clone().spawn_maintenance();
+        app.clone().spawn_soon_writer();
         app.clone().spawn_deliverer(actions);
         Ok(app)
     }
@@ -241,13 +242,18 @@ impl App {
     }
 
     /// Stores and dispatches decoded alerts; returns how many were accepted. In fsync mode it
-    /// returns only once they are in a committed batch, so a 2xx means they survive a crash.
+    /// returns only once every new alert, resolve, label change and start is in a committed
+    /// batch, so a 2xx means they survive a crash; changes to annotations and renewed ends of
+    /// alerts already saved are written within [`SOON`] instead (see [`Save::Soon`]).
     async fn ingest(&self, decoded: Decoded) -> Result<usize, StoreError> {
         let now = Utc::now();
         let accepted = decoded.alerts.len();
         let mut writes = Vec::with_capacity(accepted);
         let mut resolved = 0;
-        let slack = renewal_slack(self.generation.read().config.resolve_timeout);
+        let slack = self
+            .backend
+            .keeps_alerts()
+            .then(|| renewal_slack(self.generation.read().config.resolve_timeout));
         {
             // Held for reading so a reload cannot swap dispatchers between store and dispatch,
             // which would leave an alert out of the new dispatcher's groups. Not held across
@@ -256,12 +262,12 @@ impl App {
             for mut alert in decoded.alerts {
                 resolved += usize::from(alert.resolved_at(now));
                 runtime.classifier.apply(&mut alert, now);
-                let put = self.store.put_tracked(alert, Some(slack));
+                let put = self.store.put_tracked(alert, slack);
                 runtime.muter.inhibitor.observe(&put.alert);
                 if put.regroup {
                     runtime.dispatcher.process(&put.alert);
                 }
-                if put.write {
+                if put.save == Save::BeforeAnswer && slack.is_some() {
                     writes.push(put.alert);
                 }
             }
@@ -362,17 +368,71 @@ impl App {
         });
     }
 
+    /// Writes the latest version of every alert owed a deferred write, and waits for the
+    /// commit.
+    async fn write_soon(&self) -> Result<usize, StoreError> {
+        let mut commits = Vec::new();
+        let mut written = Vec::new();
+        let backend = &self.backend;
+        let count = self.store.take_soon(|batch| {
+            commits.push(backend.queue_alerts(batch.clone()));
+            written.push(batch);
+        });
+        for (commit, batch) in commits.into_iter().zip(written) {
+            match commit.await {
+                Ok(()) => self.store.mark_saved_soon(&batch),
+                Err(e) => {
+                    self.store.retry_soon(&batch);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(count)
+    }
+
+    /// Every [`SOON`], writes what re-sends changed without needing it before their answers.
+    fn spawn_soon_writer(self: Arc<Self>) {
+        let weak = Arc::downgrade(&self);
+        drop(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SOON);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(app) = weak.upgrade() else { return };
+                match app.write_soon().await {
+                    Ok(n) => {
+                        metrics::counter!("alert_router_deferred_alert_writes_total")
+                            .increment(n as u64);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "deferred alert writes failed; retrying");
+                    }
+                }
+            }
+        });
+    }
+
     /// Stops the timers, lets flushes under way finish (up to `grace`), and commits every
-    /// queued write.
+    /// queued write, the deferred ones included.
     pub async fn shutdown(&self, grace: Duration) {
         let dispatcher = self.current().dispatcher.clone();
         dispatcher.stop();
         dispatcher.wait_idle(grace).await;
+        if let Err(e) = self.write_soon().await {
+            tracing::error!(error = %e, "final deferred alert writes failed");
+        }
         if let Err(e) = self.backend.flush().await {
             tracing::error!(error = %e, "final state commit failed");
         }
     }
 }
+
+/// How often the changes answers do not wait for ([`Save::Soon`]) are written: each is
+/// committed within this plus one group commit. Each alert is written once per round however
+/// often it changed, which keeps a rule whose annotations change every evaluation from
+/// costing a write per re-send.
+pub const SOON: Duration = Duration::from_secs(1);
 
 /// How far a re-send may push an alert's end past the saved copy before it is written again: a
 /// quarter of resolve_timeout (at least 30s). Prometheus re-sends every minute with an end four

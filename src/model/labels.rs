@@ -148,6 +148,30 @@ impl LabelSet {
                 .all(|((a, b), (k, v))| **a == *k.as_ref() && **b == *v.as_ref())
     }
 
+    /// The set of `pairs` (sorted by name, each name once), sharing this set's strings where a
+    /// name or value is the same, interning a new name, and allocating a new value.
+    pub(super) fn changed_to<K: AsRef<str>, V: AsRef<str>>(&self, pairs: &[(K, V)]) -> LabelSet {
+        let built: Vec<Pair> = pairs
+            .iter()
+            .map(|(k, v)| {
+                let (k, v) = (k.as_ref(), v.as_ref());
+                match self.position(k) {
+                    Ok(i) => {
+                        let (name, old) = &self.0[i];
+                        let value = if **old == *v {
+                            old.clone()
+                        } else {
+                            Arc::from(v)
+                        };
+                        (name.clone(), value)
+                    }
+                    Err(_) => (super::intern::intern(k), Arc::from(v)),
+                }
+            })
+            .collect();
+        LabelSet::from_sorted_unique(built)
+    }
+
     /// Labels present with the same value in every set (Alertmanager's CommonLabels).
     pub fn common<'a>(mut sets: impl Iterator<Item = &'a LabelSet>) -> LabelSet {
         let Some(first) = sets.next() else {
@@ -246,9 +270,16 @@ impl<'de: 'a, 'a> Deserialize<'de> for PostedPairs<'a> {
 impl PostedPairs<'_> {
     /// `known` if it holds these pairs, else the set other alerts with the same pairs share
     /// (many alerts of a rule carry the same annotations).
+    ///
+    /// Annotations that differ from the stored alert's are rendered from the current value
+    /// (`summary: "CPU at {{ $value }}%"`) and change every evaluation: they are built from the
+    /// stored set's strings where those still match, and new strings otherwise, kept out of
+    /// the interner's tables, which unique values would fill with strings nobody shares.
     pub fn to_set(&self, known: Option<&LabelSet>) -> LabelSet {
-        if let Some(set) = known.filter(|set| set.equals_pairs(&self.0)) {
-            return set.clone();
+        match known {
+            Some(set) if set.equals_pairs(&self.0) => return set.clone(),
+            Some(set) => return set.changed_to(&self.0),
+            None => {}
         }
         let mut hasher = PrehashedHasher::default();
         for (name, value) in &self.0 {

@@ -5,7 +5,7 @@ mod alerts;
 mod port;
 mod silences;
 
-pub use alerts::{AlertStore, Put};
+pub use alerts::{AlertStore, Put, Save};
 pub use port::{AlertLog, Pending, StoreError};
 pub use silences::{
     Silence, SilenceError, SilenceMatcher, SilencePersistence, SilenceState, Silences,

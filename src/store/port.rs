@@ -31,6 +31,16 @@ pub enum StoreError {
 pub trait AlertLog: Send + Sync {
     /// Saves these versions; resolves once they are durable (what a 2xx needs).
     fn save_alerts(&self, alerts: Vec<Arc<Alert>>) -> Pending<'_, Result<(), StoreError>>;
+    /// Queues these versions before it returns, after every write queued before the call and
+    /// before every write queued after it, whatever the durability; the future resolves once
+    /// they are committed. The deferred writes of [`crate::store::Save::Soon`] go this way,
+    /// queued under the store's lock so no later version of an alert can overtake them.
+    fn queue_alerts(&self, alerts: Vec<Arc<Alert>>) -> Pending<'static, Result<(), StoreError>>;
+    /// Whether saved alerts are kept at all (not with `--storage.durability none`, where
+    /// ingest then skips the bookkeeping of what is saved).
+    fn keeps_alerts(&self) -> bool {
+        true
+    }
     /// Forgets alerts the router has dropped.
     fn delete_alerts(&self, fingerprints: Vec<Fingerprint>);
 }

@@ -18,9 +18,10 @@ use std::path::{Path, PathBuf};
 use crate::model::fingerprint::{fnv1a, FNV_OFFSET};
 
 /// A log file this large is handed to the compactor and a new one started (small in unit
-/// tests, so they rotate and compact while writing).
+/// tests, so they rotate and compact while writing). The compactor holds one file in memory
+/// while it folds it, so this bounds its working set.
 #[cfg(not(test))]
-pub(super) const COMPACT_AT: u64 = 64 * 1024 * 1024;
+pub(super) const COMPACT_AT: u64 = 16 * 1024 * 1024;
 #[cfg(test)]
 pub(super) const COMPACT_AT: u64 = 16 * 1024;
 
@@ -38,6 +39,48 @@ impl Table {
             .into_iter()
             .find(|t| *t as u8 == b)
     }
+}
+
+/// Records encoded one after the other into one buffer, as they are appended: a batch costs
+/// one allocation, not one per row and another for the file.
+#[derive(Default)]
+pub(super) struct Records {
+    bytes: Vec<u8>,
+    count: usize,
+}
+
+impl Records {
+    /// Encodes a put (`value` writes the value) or a delete (`None`).
+    pub fn push(&mut self, table: Table, key: &[u8], value: Option<impl FnOnce(&mut Vec<u8>)>) {
+        let head = self.bytes.len();
+        self.bytes.extend_from_slice(&[0; HEAD]);
+        let body = self.bytes.len();
+        self.bytes.push(table as u8);
+        self.bytes.push(u8::from(value.is_some()));
+        self.bytes
+            .extend_from_slice(&(key.len() as u32).to_le_bytes());
+        self.bytes.extend_from_slice(key);
+        if let Some(write) = value {
+            write(&mut self.bytes);
+        }
+        let len = (self.bytes.len() - body) as u32;
+        let check = fnv(&self.bytes[body..]);
+        self.bytes[head..head + 4].copy_from_slice(&len.to_le_bytes());
+        self.bytes[head + 4..head + HEAD].copy_from_slice(&check.to_le_bytes());
+        self.count += 1;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+/// A row as read from a log file held in memory.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RowRef<'a> {
+    pub table: Table,
+    pub key: &'a [u8],
+    pub value: Option<&'a [u8]>,
 }
 
 /// One row to put (with its encoded value) or delete.
@@ -105,25 +148,29 @@ impl LogWriter {
     /// Appends the rows and syncs them to disk. A failed write or sync is cut back to the end
     /// of the last whole record (or, if even that fails, the log moves on to a new file), so
     /// nothing written later follows a partial record.
+    #[cfg(test)]
     pub fn append(&mut self, rows: &[Row]) -> io::Result<()> {
-        let mut buf = Vec::with_capacity(rows.len() * 256);
-        let mut body = Vec::new();
+        let mut records = Records::default();
         for row in rows {
-            body.clear();
-            body.push(row.table as u8);
-            body.push(u8::from(row.value.is_some()));
-            body.extend_from_slice(&(row.key.len() as u32).to_le_bytes());
-            body.extend_from_slice(&row.key);
-            if let Some(v) = &row.value {
-                body.extend_from_slice(v);
-            }
-            buf.extend_from_slice(&(body.len() as u32).to_le_bytes());
-            buf.extend_from_slice(&fnv(&body).to_le_bytes());
-            buf.extend_from_slice(&body);
+            records.push(
+                row.table,
+                &row.key,
+                row.value
+                    .as_ref()
+                    .map(|v| move |out: &mut Vec<u8>| out.extend_from_slice(v)),
+            );
         }
+        self.append_records(&records)
+    }
+
+    /// Appends the encoded records and syncs them to disk. A failed write or sync is cut back
+    /// to the end of the last whole record (or, if even that fails, the log moves on to a new
+    /// file), so nothing written later follows a partial record.
+    pub fn append_records(&mut self, records: &Records) -> io::Result<()> {
+        let buf = &records.bytes;
         let written = self
             .file
-            .write_all(&buf)
+            .write_all(buf)
             .and_then(|()| self.file.sync_data());
         if let Err(e) = written {
             self.cut_back();
@@ -194,19 +241,30 @@ const MIN_BODY: usize = 6;
 /// Calls `apply` with every intact record of the file, in order, skipping damaged ones.
 pub(super) fn replay(path: &Path, mut apply: impl FnMut(Row)) -> io::Result<Replayed> {
     let bytes = std::fs::read(path)?;
+    Ok(replay_bytes(&bytes, |row| {
+        apply(Row {
+            table: row.table,
+            key: row.key.to_vec(),
+            value: row.value.map(<[u8]>::to_vec),
+        })
+    }))
+}
+
+/// Like [`replay`] over a file's bytes, handing out rows that borrow them.
+pub(super) fn replay_bytes<'a>(bytes: &'a [u8], mut apply: impl FnMut(RowRef<'a>)) -> Replayed {
     let mut out = Replayed {
         size: bytes.len() as u64,
         ..Replayed::default()
     };
     let mut pos = 0;
     while pos < bytes.len() {
-        if let Some((row, next)) = record_at(&bytes, pos) {
+        if let Some((row, next)) = record_at(bytes, pos) {
             apply(row);
             out.records += 1;
             pos = next;
             continue;
         }
-        match (pos + 1..bytes.len()).find(|&p| record_at(&bytes, p).is_some()) {
+        match (pos + 1..bytes.len()).find(|&p| record_at(bytes, p).is_some()) {
             Some(next) => {
                 out.damaged.push((pos as u64, (next - pos) as u64));
                 pos = next;
@@ -217,12 +275,12 @@ pub(super) fn replay(path: &Path, mut apply: impl FnMut(Row)) -> io::Result<Repl
             }
         }
     }
-    Ok(out)
+    out
 }
 
 /// The intact record starting at `pos`, and where the next one starts. The cheap checks come
 /// first, so scanning damaged bytes for the next record rarely computes a check.
-fn record_at(bytes: &[u8], pos: usize) -> Option<(Row, usize)> {
+fn record_at(bytes: &[u8], pos: usize) -> Option<(RowRef<'_>, usize)> {
     let head = bytes.get(pos..pos.checked_add(HEAD)?)?;
     let len = u32::from_le_bytes(head[..4].try_into().ok()?) as usize;
     if len < MIN_BODY {
@@ -239,16 +297,16 @@ fn record_at(bytes: &[u8], pos: usize) -> Option<(Row, usize)> {
     Some((decode(body)?, pos + HEAD + len))
 }
 
-fn decode(body: &[u8]) -> Option<Row> {
+fn decode(body: &[u8]) -> Option<RowRef<'_>> {
     let table = Table::from_u8(*body.first()?)?;
     let put = *body.get(1)? == 1;
     let key_len = u32::from_le_bytes(body.get(2..6)?.try_into().ok()?) as usize;
-    let key = body.get(6..6usize.checked_add(key_len)?)?.to_vec();
+    let key = body.get(6..6usize.checked_add(key_len)?)?;
     if !put && body.len() != 6 + key_len {
         return None;
     }
-    let value = put.then(|| body[6 + key_len..].to_vec());
-    Some(Row { table, key, value })
+    let value = put.then(|| &body[6 + key_len..]);
+    Some(RowRef { table, key, value })
 }
 
 #[cfg(test)]

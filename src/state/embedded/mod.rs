@@ -24,7 +24,9 @@ use tokio::sync::oneshot;
 
 use parking_lot::{Mutex, RwLock};
 
-use self::log::{log_files, replay, LogWriter, Replayed, Row, Table, COMPACT_AT};
+use self::log::{
+    log_files, replay, replay_bytes, LogWriter, Records, Replayed, RowRef, Table, COMPACT_AT,
+};
 use self::manifest::Manifest;
 use super::health::{StorageHealth, StorePart};
 use super::{Durability, Recovered};
@@ -40,6 +42,7 @@ const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("groups");
 /// Incidents by id, as the escalator encodes them (with their next escalation time).
 const INCIDENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("incidents");
 
+mod codec;
 mod log;
 mod manifest;
 mod ports;
@@ -61,7 +64,7 @@ const BATCH_INTERVAL: Duration = Duration::from_millis(100);
 /// Rows folded from the log into the tables per transaction (a few in unit tests, so they fold
 /// in several).
 #[cfg(not(test))]
-const COMPACT_CHUNK: usize = 20_000;
+const COMPACT_CHUNK: usize = 5_000;
 #[cfg(test)]
 const COMPACT_CHUNK: usize = 7;
 
@@ -84,6 +87,11 @@ pub struct StateDb {
     /// The folder that holds the redb file and the write-ahead log files.
     dir: PathBuf,
     manifest: Mutex<Manifest>,
+    /// For each alert written since this start and not yet folded, the log generation of its
+    /// latest row. Compaction skips a row a later log supersedes: that log stays until it is
+    /// folded itself, so the newer row is what recovery and the tables get. An alert re-sent
+    /// with changes every second thus costs the tables nothing until it settles.
+    unfolded_alerts: Mutex<HashMap<u64, u64, crate::model::Prehashed>>,
     pub health: Arc<StorageHealth>,
 }
 
@@ -139,9 +147,15 @@ from_engine!(
     redb::CommitError
 );
 
+/// redb's page cache. Its default (a gigabyte) filled with the pages every compaction touched
+/// and stayed resident; reads are rare (recovery, compaction's lookups), so a small cache costs
+/// little.
+const CACHE_BYTES: usize = 8 * 1024 * 1024;
+
 /// Opens the redb file; a panic inside redb (it asserts on some damaged files) becomes an error.
 fn open_database(path: &Path) -> Result<Database, DbError> {
-    match std::panic::catch_unwind(|| Database::create(path)) {
+    match std::panic::catch_unwind(|| Database::builder().set_cache_size(CACHE_BYTES).create(path))
+    {
         Ok(Ok(db)) => Ok(db),
         Ok(Err(e)) => Err(e.into()),
         Err(_) => Err(DbError::Unreadable),
@@ -262,6 +276,7 @@ impl StateDb {
             path,
             dir: dir.to_path_buf(),
             manifest: Mutex::new(listed),
+            unfolded_alerts: Mutex::default(),
             health,
         })
     }
@@ -352,7 +367,12 @@ impl StateDb {
         }
         for ((table, key), value) in rows {
             match table {
-                Table::Alerts => decode_into(&value, "alert", &mut out.alerts),
+                Table::Alerts => match codec::decode_alert(&value) {
+                    Ok(alert) => out.alerts.push(alert),
+                    Err(e) => {
+                        tracing::error!(error = %e, "skipping unreadable alert in the state file")
+                    }
+                },
                 Table::Nflog => {
                     let mut entry = Vec::new();
                     decode_into::<NflogEntry>(&value, "notification log entry", &mut entry);
@@ -396,28 +416,45 @@ impl StateDb {
     }
 
     /// Folds rows into the redb tables in one committed transaction.
-    fn fold(&self, rows: &[Row]) -> Result<(), DbError> {
+    fn fold(&self, rows: &[RowRef]) -> Result<(), DbError> {
         self.with_db(|db| fold_into(db, rows))
     }
 
     /// Folds a closed log file into the tables, then removes it (or, if any of it could not be
     /// read, keeps it aside as `<name>.damaged` for inspection).
+    ///
+    /// The file is read whole (a log is at most [`COMPACT_AT`] and a batch), and the rows
+    /// borrow it: the last row of each key is found first, and only those are folded.
     fn compact(&self, generation: u64, path: &Path) -> Result<usize, DbError> {
-        let mut rows: HashMap<(Table, Vec<u8>), Option<Vec<u8>>> = HashMap::new();
-        let report = replay(path, |row| {
-            rows.insert((row.table, row.key), row.value);
-        })
-        .map_err(|source| DbError::File {
+        let bytes = std::fs::read(path).map_err(|source| DbError::File {
             path: path.to_path_buf(),
             source,
         })?;
+        let mut last: HashMap<(Table, &[u8]), RowRef> = HashMap::new();
+        let report = replay_bytes(&bytes, |row| {
+            last.insert((row.table, row.key), row);
+        });
         // In several transactions, so a silence written meanwhile (straight to the tables)
         // waits for one chunk, not the whole file. A crash between chunks replays the file
         // again at the next start, which puts the same final values.
-        let rows: Vec<Row> = rows
-            .into_iter()
-            .map(|((table, key), value)| Row { table, key, value })
-            .collect();
+        let rows: Vec<RowRef> = {
+            let mut unfolded = self.unfolded_alerts.lock();
+            last.into_values()
+                .filter(|row| {
+                    let Some(fp) = alert_key(row) else {
+                        return true;
+                    };
+                    match unfolded.get(&fp) {
+                        Some(&later) if later > generation => false,
+                        Some(_) => {
+                            unfolded.remove(&fp);
+                            true
+                        }
+                        None => true,
+                    }
+                })
+                .collect()
+        };
         for chunk in rows.chunks(COMPACT_CHUNK) {
             self.fold(chunk)?;
         }
@@ -444,6 +481,14 @@ impl StateDb {
         }
         Ok(report.records)
     }
+}
+
+/// The fingerprint of an alerts-table row.
+fn alert_key(row: &RowRef) -> Option<u64> {
+    if row.table != Table::Alerts {
+        return None;
+    }
+    <[u8; 8]>::try_from(row.key).ok().map(u64::from_le_bytes)
 }
 
 /// Logs what a replay could not read. The tail of the newest log is where a crash cuts a batch
@@ -513,7 +558,7 @@ fn read_tables(db: &Database) -> Result<(Recovered, Rows), DbError> {
     Ok((out, rows))
 }
 
-fn fold_into(db: &Database, rows: &[Row]) -> Result<(), DbError> {
+fn fold_into(db: &Database, rows: &[RowRef]) -> Result<(), DbError> {
     let txn = db.begin_write()?;
     {
         let mut alerts = txn.open_table(ALERTS)?;
@@ -523,12 +568,12 @@ fn fold_into(db: &Database, rows: &[Row]) -> Result<(), DbError> {
         for row in rows {
             let result = match row.table {
                 Table::Alerts => {
-                    let Ok(fp) = <[u8; 8]>::try_from(row.key.as_slice()) else {
+                    let Ok(fp) = <[u8; 8]>::try_from(row.key) else {
                         continue;
                     };
                     let fp = u64::from_le_bytes(fp);
-                    match &row.value {
-                        Some(v) => alerts.insert(fp, v.as_slice()).map(|_| ()),
+                    match row.value {
+                        Some(v) => alerts.insert(fp, v).map(|_| ()),
                         None => alerts.remove(fp).map(|_| ()),
                     }
                 }
@@ -538,11 +583,11 @@ fn fold_into(db: &Database, rows: &[Row]) -> Result<(), DbError> {
                         Table::Groups => &mut groups,
                         _ => &mut incidents,
                     };
-                    let Ok(key) = std::str::from_utf8(&row.key) else {
+                    let Ok(key) = std::str::from_utf8(row.key) else {
                         continue;
                     };
-                    match &row.value {
-                        Some(v) => t.insert(key, v.as_slice()).map(|_| ()),
+                    match row.value {
+                        Some(v) => t.insert(key, v).map(|_| ()),
                         None => t.remove(key).map(|_| ()),
                     }
                 }
@@ -557,39 +602,92 @@ fn json<T: Serialize>(value: &T, what: &'static str) -> Result<Vec<u8>, DbError>
     serde_json::to_vec(value).map_err(|source| DbError::Encode { what, source })
 }
 
-/// A batch of writes as log rows; only the last write of each key counts, so an alert re-sent
-/// many times within one batch is written once.
-fn rows(writes: Vec<Write>) -> Result<Vec<Row>, DbError> {
-    let mut last: HashMap<(Table, Vec<u8>), Option<Vec<u8>>> = HashMap::new();
-    for w in writes {
-        let (table, key, value) = match w {
-            Write::PutAlert(a) => (
-                Table::Alerts,
-                a.fingerprint.0.to_le_bytes().to_vec(),
-                Some(json(&a, "alert")?),
-            ),
-            Write::DeleteAlert(fp) => (Table::Alerts, fp.to_le_bytes().to_vec(), None),
-            Write::PutNflog(k, e) => (
-                Table::Nflog,
-                k.encode().into_bytes(),
-                Some(json(&e, "notification log entry")?),
-            ),
-            Write::DeleteNflog(k) => (Table::Nflog, k.encode().into_bytes(), None),
-            Write::PutGroup(k, s) => (
-                Table::Groups,
-                k.into_bytes(),
-                Some(json(&s, "group schedule")?),
-            ),
-            Write::DeleteGroup(k) => (Table::Groups, k.into_bytes(), None),
-            Write::PutIncident(id, bytes) => (Table::Incidents, id.into_bytes(), Some(bytes)),
-            Write::DeleteIncident(id) => (Table::Incidents, id.into_bytes(), None),
-        };
-        last.insert((table, key), value);
+/// A batch of writes encoded as log records, and the alerts it writes.
+struct Batch {
+    records: Records,
+    alerts: Vec<u64>,
+}
+
+/// Encodes a batch of writes; only the last write of each key counts (and only it is
+/// encoded), so an alert re-sent many times within one batch is written once.
+fn encode(writes: Vec<Write>) -> Result<Batch, DbError> {
+    let keyed: Vec<((Table, Vec<u8>), Write)> = writes.into_iter().map(|w| (w.key(), w)).collect();
+    let mut last: HashMap<&(Table, Vec<u8>), usize> = HashMap::with_capacity(keyed.len());
+    for (i, (key, _)) in keyed.iter().enumerate() {
+        last.insert(key, i);
     }
-    Ok(last
-        .into_iter()
-        .map(|((table, key), value)| Row { table, key, value })
-        .collect())
+    let mut keep = vec![false; keyed.len()];
+    for i in last.into_values() {
+        keep[i] = true;
+    }
+    let mut batch = Batch {
+        records: Records::default(),
+        alerts: Vec::new(),
+    };
+    for (((table, key), write), keep) in keyed.into_iter().zip(keep) {
+        if !keep {
+            continue;
+        }
+        if let Write::PutAlert(a) = &write {
+            batch.alerts.push(a.fingerprint.0);
+        } else if let Write::DeleteAlert(fp) = &write {
+            batch.alerts.push(*fp);
+        }
+        match write {
+            Write::PutAlert(a) => {
+                batch.records.push(
+                    table,
+                    &key,
+                    Some(|out: &mut Vec<u8>| codec::encode_alert(&a, out)),
+                );
+            }
+            other => {
+                let value = other.value()?;
+                batch.records.push(
+                    table,
+                    &key,
+                    value
+                        .as_ref()
+                        .map(|v| move |out: &mut Vec<u8>| out.extend_from_slice(v)),
+                );
+            }
+        }
+    }
+    Ok(batch)
+}
+
+impl Write {
+    fn key(&self) -> (Table, Vec<u8>) {
+        match self {
+            Write::PutAlert(a) => (Table::Alerts, a.fingerprint.0.to_le_bytes().to_vec()),
+            Write::DeleteAlert(fp) => (Table::Alerts, fp.to_le_bytes().to_vec()),
+            Write::PutNflog(k, _) | Write::DeleteNflog(k) => {
+                (Table::Nflog, k.encode().into_bytes())
+            }
+            Write::PutGroup(k, _) | Write::DeleteGroup(k) => (Table::Groups, k.as_bytes().to_vec()),
+            Write::PutIncident(id, _) | Write::DeleteIncident(id) => {
+                (Table::Incidents, id.as_bytes().to_vec())
+            }
+        }
+    }
+
+    /// The encoded row value; `None` for a delete.
+    fn value(self) -> Result<Option<Vec<u8>>, DbError> {
+        Ok(match self {
+            Write::PutAlert(a) => {
+                let mut value = Vec::with_capacity(256);
+                codec::encode_alert(&a, &mut value);
+                Some(value)
+            }
+            Write::PutNflog(_, e) => Some(json(&e, "notification log entry")?),
+            Write::PutGroup(_, s) => Some(json(&s, "group schedule")?),
+            Write::PutIncident(_, bytes) => Some(bytes),
+            Write::DeleteAlert(_)
+            | Write::DeleteNflog(_)
+            | Write::DeleteGroup(_)
+            | Write::DeleteIncident(_) => None,
+        })
+    }
 }
 
 fn decode_into<T: for<'de> Deserialize<'de>>(bytes: &[u8], what: &str, out: &mut Vec<T>) {
@@ -641,6 +739,7 @@ impl Persister {
                     db,
                     log: None,
                     next_generation,
+                    held_back: None,
                     to_compact,
                 };
                 writer_loop(&mut writer, &rx, durability, &q, &d)
@@ -685,6 +784,19 @@ impl Persister {
             .send((writes, Some(tx)))
             .map_err(|_| StoreError::Stopped)?;
         rx.await.map_err(|_| StoreError::Stopped)?
+    }
+
+    /// Queues writes at once and returns a future of their commit.
+    pub fn queue_now(
+        &self,
+        writes: Vec<Write>,
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + 'static {
+        let (tx, rx) = oneshot::channel();
+        let queued = self.enqueue(writes, Some(tx));
+        async move {
+            queued?;
+            rx.await.map_err(|_| StoreError::Stopped)?
+        }
     }
 
     /// Queues writes and, in fsync mode, waits for their commit: what an acknowledgement needs.
@@ -744,11 +856,15 @@ struct LogState {
     db: Arc<StateDb>,
     log: Option<LogWriter>,
     next_generation: u64,
+    /// The last full log, held back from the compactor until the next one is full too: its
+    /// rows that the next one supersedes (an alert changing every second) are then skipped
+    /// rather than folded.
+    held_back: Option<(u64, PathBuf)>,
     to_compact: mpsc::Sender<(u64, PathBuf)>,
 }
 
 impl LogState {
-    fn append(&mut self, rows: &[Row]) -> Result<(), DbError> {
+    fn append(&mut self, batch: &Batch) -> Result<(), DbError> {
         let generation = self.next_generation;
         let file = |source| DbError::File {
             path: self.db.dir.join(log::file_name(generation)),
@@ -762,17 +878,25 @@ impl LogState {
                 self.log.insert(started)
             }
         };
-        log.append(rows).map_err(|source| DbError::File {
-            path: self.db.dir.join(log::file_name(log.generation())),
-            source,
-        })?;
+        log.append_records(&batch.records)
+            .map_err(|source| DbError::File {
+                path: self.db.dir.join(log::file_name(log.generation())),
+                source,
+            })?;
+        {
+            let written_to = log.generation();
+            let mut unfolded = self.db.unfolded_alerts.lock();
+            for fp in &batch.alerts {
+                unfolded.insert(*fp, written_to);
+            }
+        }
         if log.size() >= COMPACT_AT {
             self.rotate();
         }
         Ok(())
     }
 
-    /// Hands the full file to the compactor and starts the next. If the next cannot be
+    /// Hands the full file before this one to the compactor (see `held_back`) and starts the next. If the next cannot be
     /// started, writing goes on in this one and rotation is tried again after the next batch.
     fn rotate(&mut self) {
         let Some(full) = self.log.as_ref() else {
@@ -796,7 +920,9 @@ impl LogState {
             tracing::warn!(error = %e, "could not record the closed state log's size");
         }
         let path = self.db.dir.join(log::file_name(generation));
-        let _ = self.to_compact.send((generation, path));
+        if let Some(previous) = self.held_back.replace((generation, path)) {
+            let _ = self.to_compact.send(previous);
+        }
     }
 }
 
@@ -829,12 +955,12 @@ fn writer_loop(
             acks.extend(ack);
         }
         let count = writes.len();
-        let result = rows(writes)
-            .and_then(|rows| {
-                if rows.is_empty() {
+        let result = encode(writes)
+            .and_then(|batch| {
+                if batch.records.is_empty() {
                     return Ok(());
                 }
-                log.append(&rows)
+                log.append(&batch)
             })
             .map_err(|e| StoreError::Failed(e.to_string()));
         match &result {
@@ -896,16 +1022,21 @@ mod tests {
         };
         // What a run that crashed left: a log nobody compacted.
         let mut log = LogWriter::create(dir.path()).unwrap();
-        log.append(
-            &rows(vec![
+        log.append_records(
+            &encode(vec![
                 Write::PutGroup("g1".into(), schedule),
                 Write::PutGroup("g2".into(), schedule),
             ])
-            .unwrap(),
+            .unwrap()
+            .records,
         )
         .unwrap();
-        log.append(&rows(vec![Write::DeleteGroup("g1".into())]).unwrap())
-            .unwrap();
+        log.append_records(
+            &encode(vec![Write::DeleteGroup("g1".into())])
+                .unwrap()
+                .records,
+        )
+        .unwrap();
         drop(log);
         let recovered = db.recover().unwrap();
         assert_eq!(recovered.groups, vec![("g2".to_string(), schedule)]);
@@ -974,7 +1105,7 @@ mod tests {
             .collect();
         persister.commit(deleted).await.unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
-        while log_files(dir.path()).unwrap().len() > 1 {
+        while log_files(dir.path()).unwrap().len() > 2 {
             assert!(Instant::now() < deadline, "logs not compacted");
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -992,6 +1123,58 @@ mod tests {
             redb::ReadableTableMetadata::len(&txn.open_table(ALERTS).unwrap()).unwrap() >= 900,
             "most rows are folded into the table"
         );
+    }
+
+    #[tokio::test]
+    async fn a_row_a_later_log_supersedes_is_not_folded_and_recovery_gets_the_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(StateDb::open(dir.path(), false).unwrap());
+        let persister = Persister::start(db.clone(), Durability::Fsync);
+        let now = Utc::now();
+        let changing = |version: &str| {
+            let mut a = stored_alert([("alertname", "Changing")].into_iter().collect(), now);
+            a.annotations = [("value", version)].into_iter().collect();
+            a
+        };
+        let filler = |from: usize| -> Vec<Write> {
+            (from..from + 200)
+                .map(|i| {
+                    let labels = [("alertname", "Filler".to_string()), ("i", i.to_string())];
+                    Write::PutAlert(Arc::new(stored_alert(labels.into_iter().collect(), now)))
+                })
+                .collect()
+        };
+        // Each round writes the changing alert and enough others to fill a log: the log of
+        // one round is folded once the next is full, and by then holds a superseded version.
+        for round in 0..4 {
+            let mut writes = vec![Write::PutAlert(Arc::new(changing(&round.to_string())))];
+            writes.extend(filler(round * 1000));
+            persister.commit(writes).await.unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let txn = db.db.read().as_ref().unwrap().begin_read().unwrap();
+            let folded =
+                redb::ReadableTableMetadata::len(&txn.open_table(ALERTS).unwrap()).unwrap();
+            if folded >= 400 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "older logs not folded");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let fp = changing("0").fingerprint.0;
+        let txn = db.db.read().as_ref().unwrap().begin_read().unwrap();
+        assert!(
+            txn.open_table(ALERTS).unwrap().get(fp).unwrap().is_none(),
+            "the superseded versions were skipped, not folded"
+        );
+        let recovered = db.recover().unwrap();
+        let newest = recovered
+            .alerts
+            .iter()
+            .find(|a| a.fingerprint.0 == fp)
+            .expect("the changing alert is recovered");
+        assert_eq!(newest.annotations.get("value"), Some("3"));
     }
 
     #[tokio::test]

@@ -36,6 +36,11 @@ impl AlertLog for Embedded {
         Box::pin(self.persister.persist(writes))
     }
 
+    fn queue_alerts(&self, alerts: Vec<Arc<Alert>>) -> Pending<'static, Result<(), StoreError>> {
+        let writes = alerts.into_iter().map(Write::PutAlert).collect();
+        Box::pin(self.persister.queue_now(writes))
+    }
+
     fn delete_alerts(&self, fingerprints: Vec<Fingerprint>) {
         self.persister.send(
             fingerprints
