@@ -255,3 +255,62 @@ async fn sigterm_commits_batched_writes_and_none_keeps_nothing() {
     let memory = Router::start_in(dir, &["--storage.durability", "none"]);
     assert_eq!(memory.get_json("/api/v2/alerts").await, json!([]));
 }
+
+/// The summary of the stored alert named `name`, if any.
+async fn summary_of(router: &Router, name: &str) -> Option<String> {
+    let alerts = router.get_json("/api/v2/alerts").await;
+    alerts.as_array()?.iter().find_map(|a| {
+        (a["labels"]["alertname"] == name)
+            .then(|| a["annotations"]["summary"].as_str().map(String::from))?
+    })
+}
+
+fn with_summary(name: &str, summary: &str) -> Value {
+    json!([{"labels": {"alertname": name}, "annotations": {"summary": summary}}])
+}
+
+/// A re-send that changes only annotations is answered without waiting for the disk, and is
+/// written within the bound the README states (one second, plus a commit): it survives a
+/// SIGKILL after that, and a clean shutdown right after the answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn annotation_changes_are_written_within_the_bound_and_at_clean_shutdown() {
+    let config = config_with_route("  receiver: x\n  group_by: [alertname]", &[("x", "")]);
+    let router = Router::start(&config);
+    let url = "/api/v2/alerts";
+    assert_eq!(
+        router
+            .post_json(url, &with_summary("Cpu", "CPU at 91%"))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        router
+            .post_json(url, &with_summary("Cpu", "CPU at 93%"))
+            .await
+            .0,
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let router = Router::start_in(router.kill9(), &[]);
+    assert_eq!(
+        summary_of(&router, "Cpu").await.as_deref(),
+        Some("CPU at 93%"),
+        "the deferred write was committed within the bound"
+    );
+    assert_eq!(
+        router
+            .post_json(url, &with_summary("Cpu", "CPU at 97%"))
+            .await
+            .0,
+        200
+    );
+    let (status, dir) = router.terminate(Duration::from_secs(10));
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    let router = Router::start_in(dir, &[]);
+    assert_eq!(
+        summary_of(&router, "Cpu").await.as_deref(),
+        Some("CPU at 97%"),
+        "the last version before a clean shutdown is written"
+    );
+}
