@@ -13,13 +13,6 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-/// mimalloc rather than glibc's malloc: ingest replaces an alert's version on every re-send
-/// from whichever worker thread took the request, and glibc's per-thread arenas kept the freed
-/// versions as fragments (RSS up by half on changing annotations, and a tenth of ingest CPU in
-/// its free lists).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "alert-router",
