@@ -370,24 +370,40 @@ impl App {
 
     /// Writes the latest version of every alert owed a deferred write, and waits for the
     /// commit.
+    ///
+    /// Taking a round (a whole second of changes, up to every alert) and marking it saved are
+    /// loops over many alerts: they run on a blocking thread, not on a worker that answers
+    /// requests. Every failed batch is owed again, whatever the others did.
     async fn write_soon(&self) -> Result<usize, StoreError> {
-        let mut commits = Vec::new();
-        let mut written = Vec::new();
-        let backend = &self.backend;
-        let count = self.store.take_soon(|batch| {
-            commits.push(backend.queue_alerts(batch.clone()));
-            written.push(batch);
-        });
-        for (commit, batch) in commits.into_iter().zip(written) {
-            match commit.await {
-                Ok(()) => self.store.mark_saved_soon(&batch),
-                Err(e) => {
-                    self.store.retry_soon(&batch);
-                    return Err(e);
+        let (store, backend) = (self.store.clone(), self.backend.clone());
+        let taken = tokio::task::spawn_blocking(move || {
+            let mut taken = Vec::new();
+            store.take_soon(|batch| taken.push((backend.queue_alerts(batch.clone()), batch)));
+            taken
+        })
+        .await
+        .map_err(|_| StoreError::Stopped)?;
+        let count = taken.iter().map(|(_, batch)| batch.len()).sum();
+        let mut results = Vec::with_capacity(taken.len());
+        for (commit, batch) in taken {
+            results.push((commit.await, batch));
+        }
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut first_error = None;
+            for (result, batch) in results {
+                match result {
+                    Ok(()) => store.mark_saved_soon(&batch),
+                    Err(e) => {
+                        store.retry_soon(&batch);
+                        first_error.get_or_insert(e);
+                    }
                 }
             }
-        }
-        Ok(count)
+            first_error.map_or(Ok(count), Err)
+        })
+        .await
+        .map_err(|_| StoreError::Stopped)?
     }
 
     /// Every [`SOON`], writes what re-sends changed without needing it before their answers.

@@ -92,6 +92,9 @@ pub struct StateDb {
     /// folded itself, so the newer row is what recovery and the tables get. An alert re-sent
     /// with changes every second thus costs the tables nothing until it settles.
     unfolded_alerts: Mutex<HashMap<u64, u64, crate::model::Prehashed>>,
+    /// Held by a compaction and by recovery: a log folded and deleted between recovery's read
+    /// of the tables and its listing of the logs would be in neither.
+    folding: Mutex<()>,
     pub health: Arc<StorageHealth>,
 }
 
@@ -277,6 +280,7 @@ impl StateDb {
             dir: dir.to_path_buf(),
             manifest: Mutex::new(listed),
             unfolded_alerts: Mutex::default(),
+            folding: Mutex::new(()),
             health,
         })
     }
@@ -345,6 +349,7 @@ impl StateDb {
     /// Reads every table, then replays the log files over it; rows that no longer decode are
     /// logged and skipped, and so are damaged log records (each loss reported).
     pub fn recover(&self) -> Result<Recovered, StateError> {
+        let _no_compaction = self.folding.lock();
         let (mut out, mut rows) = self.with_db(read_tables).map_err(|e| self.io(e))?;
         let files = log_files(&self.dir).map_err(|e| self.io(e))?;
         let newest = files.last().map(|(g, _)| *g);
@@ -426,6 +431,7 @@ impl StateDb {
     /// The file is read whole (a log is at most [`COMPACT_AT`] and a batch), and the rows
     /// borrow it: the last row of each key is found first, and only those are folded.
     fn compact(&self, generation: u64, path: &Path) -> Result<usize, DbError> {
+        let _no_recovery = self.folding.lock();
         let bytes = std::fs::read(path).map_err(|source| DbError::File {
             path: path.to_path_buf(),
             source,
