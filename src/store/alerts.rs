@@ -66,13 +66,11 @@ fn deferrable(old: &Alert, new: &Alert, now: Timestamp) -> bool {
         && !new.resolved_at(now)
 }
 
-/// Whether a re-send changes nothing but an end pushed later: Prometheus moves `endsAt` forward
-/// on every re-send, and an end derived from the resolve timeout moves by itself.
+/// Whether a [`deferrable`] re-send changes nothing but an end pushed later: Prometheus moves
+/// `endsAt` forward on every re-send, and an end derived from the resolve timeout moves by
+/// itself.
 fn same_but_renewed(old: &Alert, new: &Alert) -> bool {
-    old.timeout == new.timeout
-        && new.ends_at >= old.ends_at
-        && old.starts_at == new.starts_at
-        && old.annotations == new.annotations
+    old.annotations == new.annotations
         && old.generator_url == new.generator_url
         && old.values == new.values
 }

@@ -50,24 +50,33 @@ pub(super) struct Records {
 }
 
 impl Records {
-    /// Encodes a put (`value` writes the value) or a delete (`None`).
-    pub fn push(&mut self, table: Table, key: &[u8], value: Option<impl FnOnce(&mut Vec<u8>)>) {
+    /// Encodes a put (`write_value` appends the value) or a delete (`put` false, and
+    /// `write_value` appends nothing). A value that fails to encode leaves no record behind.
+    pub fn push<E>(
+        &mut self,
+        table: Table,
+        key: &[u8],
+        put: bool,
+        write_value: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<(), E> {
         let head = self.bytes.len();
         self.bytes.extend_from_slice(&[0; HEAD]);
         let body = self.bytes.len();
         self.bytes.push(table as u8);
-        self.bytes.push(u8::from(value.is_some()));
+        self.bytes.push(u8::from(put));
         self.bytes
             .extend_from_slice(&(key.len() as u32).to_le_bytes());
         self.bytes.extend_from_slice(key);
-        if let Some(write) = value {
-            write(&mut self.bytes);
+        if let Err(e) = write_value(&mut self.bytes) {
+            self.bytes.truncate(head);
+            return Err(e);
         }
         let len = (self.bytes.len() - body) as u32;
         let check = fnv(&self.bytes[body..]);
         self.bytes[head..head + 4].copy_from_slice(&len.to_le_bytes());
         self.bytes[head + 4..head + HEAD].copy_from_slice(&check.to_le_bytes());
         self.count += 1;
+        Ok(())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -152,13 +161,11 @@ impl LogWriter {
     pub fn append(&mut self, rows: &[Row]) -> io::Result<()> {
         let mut records = Records::default();
         for row in rows {
-            records.push(
-                row.table,
-                &row.key,
-                row.value
-                    .as_ref()
-                    .map(|v| move |out: &mut Vec<u8>| out.extend_from_slice(v)),
-            );
+            let value = row.value.as_deref().unwrap_or_default();
+            records.push(row.table, &row.key, row.value.is_some(), |out| {
+                out.extend_from_slice(value);
+                Ok::<(), io::Error>(())
+            })?;
         }
         self.append_records(&records)
     }

@@ -574,10 +574,9 @@ fn fold_into(db: &Database, rows: &[RowRef]) -> Result<(), DbError> {
         for row in rows {
             let result = match row.table {
                 Table::Alerts => {
-                    let Ok(fp) = <[u8; 8]>::try_from(row.key) else {
+                    let Some(fp) = alert_key(row) else {
                         continue;
                     };
-                    let fp = u64::from_le_bytes(fp);
                     match row.value {
                         Some(v) => alerts.insert(fp, v).map(|_| ()),
                         None => alerts.remove(fp).map(|_| ()),
@@ -604,8 +603,12 @@ fn fold_into(db: &Database, rows: &[RowRef]) -> Result<(), DbError> {
     Ok(txn.commit()?)
 }
 
-fn json<T: Serialize>(value: &T, what: &'static str) -> Result<Vec<u8>, DbError> {
-    serde_json::to_vec(value).map_err(|source| DbError::Encode { what, source })
+fn json_into<T: Serialize>(
+    out: &mut Vec<u8>,
+    value: &T,
+    what: &'static str,
+) -> Result<(), DbError> {
+    serde_json::to_writer(out, value).map_err(|source| DbError::Encode { what, source })
 }
 
 /// A batch of writes encoded as log records, and the alerts it writes.
@@ -639,25 +642,10 @@ fn encode(writes: Vec<Write>) -> Result<Batch, DbError> {
         } else if let Write::DeleteAlert(fp) = &write {
             batch.alerts.push(*fp);
         }
-        match write {
-            Write::PutAlert(a) => {
-                batch.records.push(
-                    table,
-                    &key,
-                    Some(|out: &mut Vec<u8>| codec::encode_alert(&a, out)),
-                );
-            }
-            other => {
-                let value = other.value()?;
-                batch.records.push(
-                    table,
-                    &key,
-                    value
-                        .as_ref()
-                        .map(|v| move |out: &mut Vec<u8>| out.extend_from_slice(v)),
-                );
-            }
-        }
+        let put = write.is_put();
+        batch
+            .records
+            .push(table, &key, put, |out| write.encode_value(out))?;
     }
     Ok(batch)
 }
@@ -677,22 +665,26 @@ impl Write {
         }
     }
 
-    /// The encoded row value; `None` for a delete.
-    fn value(self) -> Result<Option<Vec<u8>>, DbError> {
-        Ok(match self {
-            Write::PutAlert(a) => {
-                let mut value = Vec::with_capacity(256);
-                codec::encode_alert(&a, &mut value);
-                Some(value)
-            }
-            Write::PutNflog(_, e) => Some(json(&e, "notification log entry")?),
-            Write::PutGroup(_, s) => Some(json(&s, "group schedule")?),
-            Write::PutIncident(_, bytes) => Some(bytes),
+    fn is_put(&self) -> bool {
+        matches!(
+            self,
+            Write::PutAlert(_) | Write::PutNflog(..) | Write::PutGroup(..) | Write::PutIncident(..)
+        )
+    }
+
+    /// Appends the row value of a put (nothing for a delete).
+    fn encode_value(self, out: &mut Vec<u8>) -> Result<(), DbError> {
+        match self {
+            Write::PutAlert(a) => codec::encode_alert(&a, out),
+            Write::PutNflog(_, e) => json_into(out, &e, "notification log entry")?,
+            Write::PutGroup(_, s) => json_into(out, &s, "group schedule")?,
+            Write::PutIncident(_, bytes) => out.extend_from_slice(&bytes),
             Write::DeleteAlert(_)
             | Write::DeleteNflog(_)
             | Write::DeleteGroup(_)
-            | Write::DeleteIncident(_) => None,
-        })
+            | Write::DeleteIncident(_) => {}
+        }
+        Ok(())
     }
 }
 
