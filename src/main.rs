@@ -13,6 +13,14 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+/// jemalloc rather than glibc's malloc: ingest replaces an alert's version on every re-send
+/// from whichever worker took the request, and the writer and compactor threads allocate
+/// buffers of megabytes; glibc's per-thread arenas kept the freed memory as fragments. Measured
+/// on the changed-annotation benchmark: peak RSS a sixth lower with `fsync` and ingest CPU a
+/// tenth lower (mimalloc, tried before, cut CPU too but raised RSS by a fifth).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "alert-router",

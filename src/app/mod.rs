@@ -29,7 +29,7 @@ use crate::route::RouteTree;
 use crate::state::embedded::{Embedded, StateError};
 use crate::state::memory::Memory;
 use crate::state::{Durability, StateBackend, StorageHealth};
-use crate::store::{AlertStore, Save, Silences, StoreError};
+use crate::store::{AlertStore, Save, Silences, StoreError, SHARDS};
 
 #[derive(Debug, Error)]
 pub enum AppError {
@@ -265,7 +265,9 @@ impl App {
                 let put = self.store.put_tracked(alert, slack);
                 runtime.muter.inhibitor.observe(&put.alert);
                 if put.regroup {
-                    runtime.dispatcher.process(&put.alert);
+                    runtime
+                        .dispatcher
+                        .process_replacing(&put.alert, put.relabelled.as_ref());
                 }
                 if put.save == Save::BeforeAnswer && slack.is_some() {
                     writes.push(put.alert);
@@ -369,41 +371,37 @@ impl App {
     }
 
     /// Writes the latest version of every alert owed a deferred write, and waits for the
-    /// commit.
+    /// commits.
     ///
-    /// Taking a round (a whole second of changes, up to every alert) and marking it saved are
-    /// loops over many alerts: they run on a blocking thread, not on a worker that answers
-    /// requests. Every failed batch is owed again, whatever the others did.
+    /// A round (a whole second of changes, up to every alert) goes out a store shard at a time,
+    /// at most [`SOON_IN_FLIGHT`] shards queued at once: the writer never holds a whole round
+    /// and the versions it supersedes, and a commit that an answer waits for never waits
+    /// behind a whole round's encoding and write. Each shard is a short loop (a 32nd of the
+    /// alerts). Every failed batch is owed again, whatever the others did.
     async fn write_soon(&self) -> Result<usize, StoreError> {
-        let (store, backend) = (self.store.clone(), self.backend.clone());
-        let taken = tokio::task::spawn_blocking(move || {
-            let mut taken = Vec::new();
-            store.take_soon(|batch| taken.push((backend.queue_alerts(batch.clone()), batch)));
-            taken
-        })
-        .await
-        .map_err(|_| StoreError::Stopped)?;
-        let count = taken.iter().map(|(_, batch)| batch.len()).sum();
-        let mut results = Vec::with_capacity(taken.len());
-        for (commit, batch) in taken {
-            results.push((commit.await, batch));
-        }
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut first_error = None;
-            for (result, batch) in results {
-                match result {
-                    Ok(()) => store.mark_saved_soon(&batch),
-                    Err(e) => {
-                        store.retry_soon(&batch);
-                        first_error.get_or_insert(e);
+        let mut in_flight = std::collections::VecDeque::with_capacity(SOON_IN_FLIGHT + 1);
+        let (mut count, mut first_error) = (0, None);
+        for shard in 0..SHARDS {
+            let mut queued = None;
+            count += self.store.take_soon_in(shard, |batch| {
+                queued = Some((self.backend.queue_alerts(batch.clone()), batch));
+            });
+            in_flight.extend(queued);
+            while in_flight.len() > SOON_IN_FLIGHT || (shard + 1 == SHARDS && !in_flight.is_empty())
+            {
+                if let Some((commit, batch)) = in_flight.pop_front() {
+                    let result: Result<(), StoreError> = commit.await;
+                    match result {
+                        Ok(()) => self.store.mark_saved_soon(&batch),
+                        Err(e) => {
+                            self.store.retry_soon(&batch);
+                            first_error.get_or_insert(e);
+                        }
                     }
                 }
             }
-            first_error.map_or(Ok(count), Err)
-        })
-        .await
-        .map_err(|_| StoreError::Stopped)?
+        }
+        first_error.map_or(Ok(count), Err)
     }
 
     /// Every [`SOON`], writes what re-sends changed without needing it before their answers.
@@ -416,7 +414,11 @@ impl App {
             loop {
                 tick.tick().await;
                 let Some(app) = weak.upgrade() else { return };
-                match app.write_soon().await {
+                let started = std::time::Instant::now();
+                let written = app.write_soon().await;
+                metrics::histogram!("alert_router_deferred_round_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                match written {
                     Ok(n) => {
                         metrics::counter!("alert_router_deferred_alert_writes_total")
                             .increment(n as u64);
@@ -449,6 +451,9 @@ impl App {
 /// often it changed, which keeps a rule whose annotations change every evaluation from
 /// costing a write per re-send.
 pub const SOON: Duration = Duration::from_secs(1);
+
+/// Store shards of a deferred-write round queued to the writer at once.
+const SOON_IN_FLIGHT: usize = 2;
 
 /// How far a re-send may push an alert's end past the saved copy before it is written again: a
 /// quarter of resolve_timeout (at least 30s). Prometheus re-sends every minute with an end four

@@ -8,12 +8,24 @@ pub struct AggrGroup {
     pub labels: LabelSet,
     /// `<route key>:<group labels>`, Alertmanager's groupKey.
     pub key: String,
-    /// Shared with the store: a group holds a reference, not a copy. The store may have a newer
-    /// version (see `Dispatcher::latest`).
-    pub alerts: HashMap<Fingerprint, Arc<Alert>, Prehashed>,
+    pub alerts: HashMap<Fingerprint, Held, Prehashed>,
     pub has_flushed: bool,
     /// The deadline in the heap that counts; `None` while a flush is under way.
     pub next_flush: Option<Instant>,
+}
+
+/// What a group holds of one of its alerts.
+///
+/// The store has the latest version of every alert a group holds (garbage collection keeps
+/// them), so a group keeps only the labels it took the alert in with. Holding the version
+/// itself would keep every superseded version alive: an alert whose annotations change on
+/// every evaluation would cost its memory twice.
+pub enum Held {
+    /// The store's version counts while it carries these labels.
+    Live(LabelSet),
+    /// The alert's labels changed since (classification moved it to other groups): this
+    /// group keeps the last version it had, which it still notifies (until it resolves).
+    Retired(Arc<Alert>),
 }
 
 impl AggrGroup {

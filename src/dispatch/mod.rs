@@ -24,7 +24,7 @@ use crate::store::{AlertStore, SHARDS};
 
 pub use crate::model::sort_for_notification;
 use crate::timers::DeadlineHeap;
-use group::AggrGroup;
+use group::{AggrGroup, Held};
 pub use schedule::{GroupSchedule, ScheduleStore};
 
 /// A group is named by its route and the fingerprint of its group labels.
@@ -126,6 +126,16 @@ impl Dispatcher {
 
     /// Puts a (merged) alert into the group of every route it matches.
     pub fn process(&self, alert: &Arc<Alert>) {
+        self.process_replacing(alert, None);
+    }
+
+    /// Like `process`, for an alert whose labels changed from `replaced`'s: the groups that
+    /// held the replaced version keep it as it was (see [`Held::Retired`]) unless the new
+    /// version belongs to them too.
+    pub fn process_replacing(&self, alert: &Arc<Alert>, replaced: Option<&Arc<Alert>>) {
+        if let Some(old) = replaced {
+            self.retire(old);
+        }
         for route_id in self.routes.match_labels(&alert.labels) {
             let route = self.routes.get(route_id);
             let id = GroupId {
@@ -142,7 +152,8 @@ impl Dispatcher {
                 Arc::new(Mutex::new(AggrGroup::new(labels, key, first_flush)))
             });
             let mut g = group.lock();
-            g.alerts.insert(alert.fingerprint, alert.clone());
+            g.alerts
+                .insert(alert.fingerprint, Held::Live(alert.labels.clone()));
             // An alert that started more than group_wait ago has waited long enough: a group
             // that has not flushed yet flushes now rather than delaying a known-old alert.
             if !g.has_flushed && g.next_flush.is_some() {
@@ -152,6 +163,24 @@ impl Dispatcher {
                     let now = Instant::now();
                     g.next_flush = Some(now);
                     self.timers.push(now, id);
+                }
+            }
+        }
+    }
+
+    fn retire(&self, old: &Arc<Alert>) {
+        for route_id in self.routes.match_labels(&old.labels) {
+            let id = GroupId {
+                route: route_id,
+                labels: self.routes.get(route_id).group_fingerprint(&old.labels),
+            };
+            let Some(group) = self.shard(&id).lock().get(&id).cloned() else {
+                continue;
+            };
+            let mut g = group.lock();
+            if let Some(held) = g.alerts.get_mut(&old.fingerprint) {
+                if matches!(held, Held::Live(labels) if *labels == old.labels) {
+                    *held = Held::Retired(old.clone());
                 }
             }
         }
@@ -266,9 +295,11 @@ impl Dispatcher {
         let mut g = group.lock();
         if let Some((ctx, sent)) = delivered {
             for a in sent.iter().filter(|a| a.resolved_at(ctx.now)) {
-                if g.alerts
+                let latest = g
+                    .alerts
                     .get(&a.fingerprint)
-                    .is_some_and(|held| self.latest(held).updated_at == a.updated_at)
+                    .map(|held| self.latest(a.fingerprint, held));
+                if latest.is_some_and(|latest| latest.is_none_or(|l| l.updated_at == a.updated_at))
                 {
                     g.alerts.remove(&a.fingerprint);
                 }
@@ -353,12 +384,17 @@ impl Dispatcher {
 
     /// The latest version of an alert a group holds. A re-send that changes neither the labels
     /// nor whether the alert fires goes to the store only (see `AlertStore::put_tracked`), so
-    /// the store has the newest version; the group's copy counts once the store has let go of
-    /// the alert, or when its labels there changed (then it is another group's alert).
-    fn latest(&self, held: &Arc<Alert>) -> Arc<Alert> {
-        match self.store.get(held.fingerprint) {
-            Some(stored) if stored.labels == held.labels => stored,
-            _ => held.clone(),
+    /// the store has the newest version. `None` when the store no longer has the alert with
+    /// the labels the group took it in with and the group has no retired version: only for
+    /// the instant between a label change in the store and `process_replacing`, or for a
+    /// dispatcher a reload replaced, whose groups garbage collection no longer keeps.
+    fn latest(&self, fingerprint: Fingerprint, held: &Held) -> Option<Arc<Alert>> {
+        match held {
+            Held::Retired(alert) => Some(alert.clone()),
+            Held::Live(labels) => self
+                .store
+                .get(fingerprint)
+                .filter(|stored| stored.labels == *labels),
         }
     }
 
@@ -366,8 +402,9 @@ impl Dispatcher {
     fn snapshot(&self, group: &AggrGroup) -> Vec<Alert> {
         let mut alerts: Vec<Alert> = group
             .alerts
-            .values()
-            .map(|held| (*self.latest(held)).clone())
+            .iter()
+            .filter_map(|(fp, held)| self.latest(*fp, held))
+            .map(|alert| (*alert).clone())
             .collect();
         sort_for_notification(&mut alerts);
         alerts

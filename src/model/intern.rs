@@ -10,7 +10,7 @@
 //! same locks and bounce the same reference counts between cores (15% of ingest CPU in a
 //! profile). A string is thus held once per worker thread at most.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
@@ -28,6 +28,16 @@ const MAX_INTERNED_LEN: usize = 64;
 /// table of them went by, so high-cardinality values (a fresh id per alert) cost amortized
 /// constant time rather than a scan per string.
 const MAX_PER_THREAD: usize = 1 << 17;
+/// A table also drops what nobody uses whenever it has doubled since the last purge (and holds
+/// at least this many): the first annotations of an alert whose annotations then change every
+/// evaluation are held by no alert after the first change, and a table that only purged when
+/// full kept them all, a second copy of every alert's annotations.
+const MIN_PURGE_AT: usize = 4096;
+/// Decoded alerts between purges that no new entry asked for: a table stops taking entries
+/// once its alerts are known (a re-sent alert reuses the stored one's strings), and what the
+/// alerts let go of since (the first version of changing annotations) is dropped then. A purge
+/// scans at most `MAX_PER_THREAD` entries, about two per alert decoded meanwhile.
+const DECODED_PER_PURGE: usize = 1 << 16;
 
 /// FNV-1a: a few nanoseconds for a short label string, where SipHash costs several times that.
 #[derive(Default)]
@@ -46,8 +56,16 @@ impl Hasher for Fnv {
 #[derive(Default)]
 struct Table {
     strings: HashSet<Arc<str>, BuildHasherDefault<Fnv>>,
-    /// Strings not interned since the last purge because the table was full.
+    growth: Growth,
+}
+
+/// When a table purges next.
+#[derive(Default)]
+struct Growth {
+    /// Entries not taken in since the last purge because the table was full.
     overflow: usize,
+    /// The length at which the table purges before taking more.
+    purge_at: usize,
 }
 
 /// Annotation sets by a hash of their content. A hash shared by two sets keeps the later one;
@@ -55,27 +73,56 @@ struct Table {
 #[derive(Default)]
 struct SetTable {
     sets: HashMap<u64, LabelSet, Prehashed>,
-    overflow: usize,
+    growth: Growth,
 }
 
 thread_local! {
     static TABLE: RefCell<Table> = RefCell::new(Table::default());
     static SETS: RefCell<SetTable> = RefCell::new(SetTable::default());
+    static DECODED: Cell<usize> = const { Cell::new(0) };
 }
 
-/// Whether a table of `len` entries may take one more. A full table drops what nobody else
-/// holds (`purge` does, and returns the length left), at most once per quarter table of entries
-/// turned away meanwhile.
-fn has_room(len: usize, overflow: &mut usize, purge: impl FnOnce() -> usize) -> bool {
-    if len < MAX_PER_THREAD {
+/// Counts one decoded alert, and every [`DECODED_PER_PURGE`] drops the entries of this thread's
+/// tables that nobody else holds.
+pub fn note_decoded() {
+    let due = DECODED.with(|decoded| {
+        let n = decoded.get() + 1;
+        decoded.set(n % DECODED_PER_PURGE);
+        n == DECODED_PER_PURGE
+    });
+    if !due {
+        return;
+    }
+    TABLE.with(|table| {
+        let Table { strings, growth } = &mut *table.borrow_mut();
+        strings.retain(|s| Arc::strong_count(s) > 1);
+        growth.purge_at = (strings.len() * 2).max(MIN_PURGE_AT);
+    });
+    SETS.with(|table| {
+        let SetTable { sets, growth } = &mut *table.borrow_mut();
+        sets.retain(|_, set| set.is_shared());
+        growth.purge_at = (sets.len() * 2).max(MIN_PURGE_AT);
+    });
+}
+
+/// Whether a table of `len` entries may take one more. A table drops what nobody else holds
+/// (`purge` does, and returns the length left) when it has doubled since its last purge, and
+/// a full one at most once per quarter table of entries turned away meanwhile: each purge
+/// scans a table that took at least as many entries since the last one.
+fn has_room(len: usize, growth: &mut Growth, purge: impl FnOnce() -> usize) -> bool {
+    if len < MAX_PER_THREAD && len < growth.purge_at {
         return true;
     }
-    *overflow += 1;
-    if *overflow < MAX_PER_THREAD / 4 {
-        return false;
+    if len >= MAX_PER_THREAD {
+        growth.overflow += 1;
+        if growth.overflow < MAX_PER_THREAD / 4 {
+            return false;
+        }
+        growth.overflow = 0;
     }
-    *overflow = 0;
-    purge() < MAX_PER_THREAD
+    let left = purge();
+    growth.purge_at = (left * 2).max(MIN_PURGE_AT);
+    left < MAX_PER_THREAD
 }
 
 /// The shared copy of `s` (a new allocation for a long string).
@@ -95,8 +142,8 @@ pub fn intern_up_to(s: &str, max_len: usize) -> Arc<str> {
             return found.clone();
         }
         let new: Arc<str> = Arc::from(s);
-        let Table { strings, overflow } = &mut *table;
-        let room = has_room(strings.len(), overflow, || {
+        let Table { strings, growth } = &mut *table;
+        let room = has_room(strings.len(), growth, || {
             strings.retain(|s| Arc::strong_count(s) > 1);
             strings.len()
         });
@@ -117,8 +164,8 @@ pub fn shared_set<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)], hash: u64) -> 
             return found.clone();
         }
         let set = interned_set(pairs);
-        let SetTable { sets, overflow } = &mut *table;
-        let room = has_room(sets.len(), overflow, || {
+        let SetTable { sets, growth } = &mut *table;
+        let room = has_room(sets.len(), growth, || {
             sets.retain(|_, set| set.is_shared());
             sets.len()
         });
@@ -203,5 +250,42 @@ mod tests {
         let kept = intern("kept-after-purge");
         assert!(Arc::ptr_eq(&kept, &intern("kept-after-purge")));
         TABLE.with(|t| assert!(t.borrow().strings.len() < MAX_PER_THREAD, "purged"));
+    }
+
+    #[test]
+    fn strings_nobody_holds_are_dropped_long_before_the_table_is_full() {
+        // On a thread of its own: the table starts empty.
+        std::thread::spawn(|| {
+            let held: Vec<Arc<str>> = (0..100).map(|i| intern(&format!("held-{i}"))).collect();
+            for i in 0..MIN_PURGE_AT * 8 {
+                intern(&format!("dropped-{i}"));
+            }
+            let len = TABLE.with(|t| t.borrow().strings.len());
+            assert!(
+                len <= MIN_PURGE_AT * 2,
+                "{len} strings kept, most held by nobody"
+            );
+            for s in &held {
+                assert!(Arc::ptr_eq(s, &intern(s)), "a string in use stays shared");
+            }
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn what_alerts_let_go_of_is_dropped_while_no_new_entry_comes() {
+        std::thread::spawn(|| {
+            let first: Vec<Arc<str>> = (0..1000).map(|i| intern(&format!("first-{i}"))).collect();
+            drop(first);
+            let len = || TABLE.with(|t| t.borrow().strings.len());
+            assert_eq!(len(), 1000, "no purge yet: the table is small");
+            for _ in 0..DECODED_PER_PURGE {
+                note_decoded();
+            }
+            assert_eq!(len(), 0, "dropped once enough alerts were decoded");
+        })
+        .join()
+        .unwrap();
     }
 }

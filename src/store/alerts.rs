@@ -42,10 +42,12 @@ pub struct Put {
     pub save: Save,
     /// Aggregation groups must take it in: it is new, it had resolved, or its labels changed.
     pub regroup: bool,
+    /// The version it replaced, when the labels changed: its groups keep it.
+    pub relabelled: Option<Arc<Alert>>,
 }
 
 struct Slot {
-    /// Shared with the aggregation groups that hold the alert: one copy, however many routes.
+    /// The latest version, which the aggregation groups holding the alert read when they flush.
     alert: Arc<Alert>,
     /// The `ends_at` of the newest committed version; `None` while a write that must precede
     /// an answer is pending or after one failed, so a re-send is written rather than taken as
@@ -119,6 +121,7 @@ impl AlertStore {
                 alert: stored,
                 save: Save::BeforeAnswer,
                 regroup: true,
+                relabelled: None,
             };
         };
         // A re-send with the same start and a later end does not overlap: Alertmanager
@@ -152,16 +155,17 @@ impl AlertStore {
         }
         // The groups of an alert that was firing hold it still, and read its latest version
         // from here when they flush: unless its labels changed, they need no update.
-        let regroup = slot.alert.resolved_at(received_at) || slot.alert.labels != next.labels;
+        let relabelled = slot.alert.labels != next.labels;
+        let regroup = relabelled || slot.alert.resolved_at(received_at);
         let stored = Arc::new(next);
         let replaced = std::mem::replace(&mut slot.alert, stored.clone());
         drop(guard);
-        // Freed (when no group holds it either) outside the lock.
-        drop(replaced);
         Put {
             alert: stored,
             save,
             regroup,
+            // Otherwise freed here, outside the lock.
+            relabelled: relabelled.then_some(replaced),
         }
     }
 
@@ -184,29 +188,37 @@ impl AlertStore {
     }
 
     /// Hands the latest version of every alert owed a deferred write to `queue`, a shard at a
-    /// time and under that shard's lock, so no later version of the same alert can be queued
-    /// for writing before it (which would leave the older one last in the state file). Returns
-    /// how many were handed over.
+    /// time (see [`AlertStore::take_soon_in`]). Returns how many were handed over.
     pub fn take_soon(&self, mut queue: impl FnMut(Vec<Arc<Alert>>)) -> usize {
-        let mut taken = 0;
-        for shard in &self.shards {
-            let mut guard = shard.lock();
-            let shard = &mut *guard;
-            if shard.soon.is_empty() {
-                continue;
-            }
-            let mut batch = Vec::with_capacity(shard.soon.len());
-            for fp in shard.soon.drain(..) {
-                if let Some(slot) = shard.alerts.get_mut(&fp) {
-                    if std::mem::take(&mut slot.owed_soon) {
-                        batch.push(slot.alert.clone());
-                    }
+        (0..SHARDS)
+            .map(|shard| self.take_soon_in(shard, &mut queue))
+            .sum()
+    }
+
+    /// Hands the latest version of every alert of one shard (`0..SHARDS`) owed a deferred
+    /// write to `queue`, under that shard's lock, so no later version of the same alert can be
+    /// queued for writing before it (which would leave the older one last in the state file).
+    /// Returns how many were handed over.
+    pub fn take_soon_in(&self, shard: usize, queue: impl FnOnce(Vec<Arc<Alert>>)) -> usize {
+        let Some(shard) = self.shards.get(shard) else {
+            return 0;
+        };
+        let mut guard = shard.lock();
+        let shard = &mut *guard;
+        if shard.soon.is_empty() {
+            return 0;
+        }
+        let mut batch = Vec::with_capacity(shard.soon.len());
+        for fp in shard.soon.drain(..) {
+            if let Some(slot) = shard.alerts.get_mut(&fp) {
+                if std::mem::take(&mut slot.owed_soon) {
+                    batch.push(slot.alert.clone());
                 }
             }
-            if !batch.is_empty() {
-                taken += batch.len();
-                queue(batch);
-            }
+        }
+        let taken = batch.len();
+        if taken > 0 {
+            queue(batch);
         }
         taken
     }
@@ -288,9 +300,9 @@ impl AlertStore {
         self.len() == 0
     }
 
-    /// Drops alerts resolved before `now`, except those in `keep`, and returns their
-    /// fingerprints. Aggregation groups hold their own copies, so a resolved notification still
-    /// goes out after this.
+    /// Drops alerts resolved before `now`, except those in `keep` (the alerts aggregation
+    /// groups still hold: they read them here when they flush, and may owe a resolved
+    /// notification), and returns their fingerprints.
     pub fn collect_resolved(
         &self,
         now: Timestamp,

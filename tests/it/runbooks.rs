@@ -171,3 +171,63 @@ fn rules_check_and_test_commands() {
         "{text}"
     );
 }
+
+/// An alert whose value crosses a threshold is classified again and moves to the groups of its
+/// new priority; the group it left keeps the version it had (it notifies that until it
+/// resolves), while the new group shows the latest.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alert_reclassified_by_its_value_moves_and_its_old_group_keeps_what_it_had() {
+    let (p1, p2) = (Sink::start().await, Sink::start().await);
+    let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/rules");
+    let config = format!(
+        r#"rule_files: ['{rules}']
+route:
+  receiver: p2
+  group_by: [alertname, priority]
+  group_wait: 100ms
+  routes:
+    - matchers: [priority="P1"]
+      receiver: p1
+receivers:
+  - name: p1
+    webhook_configs: [{{url: '{}'}}]
+  - name: p2
+    webhook_configs: [{{url: '{}'}}]
+"#,
+        p1.url(),
+        p2.url()
+    );
+    let router = Router::start(&config);
+    let mut prom = alert(&[
+        ("alertname", "HighErrorRate"),
+        ("service", "agentic-platform"),
+    ]);
+    prom["annotations"] = json!({"value": "7.5%"});
+    router.post_json("/api/v2/alerts", &json!([prom])).await;
+    let first = &p2.wait_for(1, Duration::from_secs(5)).await[0].body["alerts"][0];
+    assert_eq!(first["labels"]["priority"], "P2");
+
+    prom["annotations"] = json!({"value": "12%"});
+    router.post_json("/api/v2/alerts", &json!([prom])).await;
+    let page = &p1.wait_for(1, Duration::from_secs(5)).await[0].body["alerts"][0];
+    assert_eq!(page["labels"]["priority"], "P1");
+    assert_eq!(page["annotations"]["value"], "12%");
+
+    let groups = router.get_json("/api/v2/alerts/groups").await;
+    let by_priority = |priority: &str| {
+        groups
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["labels"]["priority"] == priority)
+            .unwrap_or_else(|| panic!("no {priority} group in {groups}"))["alerts"]
+            .clone()
+    };
+    let left = by_priority("P2");
+    assert_eq!(left.as_array().unwrap().len(), 1, "{left}");
+    assert_eq!(left[0]["labels"]["priority"], "P2");
+    assert_eq!(left[0]["annotations"]["value"], "7.5%");
+    let now = by_priority("P1");
+    assert_eq!(now[0]["annotations"]["value"], "12%");
+    assert_eq!(router.alert_count().await, 1, "still one alert");
+}

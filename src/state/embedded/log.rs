@@ -50,6 +50,13 @@ pub(super) struct Records {
 }
 
 impl Records {
+    pub fn with_capacity(bytes: usize) -> Records {
+        Records {
+            bytes: Vec::with_capacity(bytes),
+            count: 0,
+        }
+    }
+
     /// Encodes a put (`write_value` appends the value) or a delete (`put` false, and
     /// `write_value` appends nothing). A value that fails to encode leaves no record behind.
     pub fn push<E>(

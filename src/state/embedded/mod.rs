@@ -10,7 +10,7 @@
 //! A failed write is reported in `health`, and the table file is reopened after one, since redb
 //! refuses every later write otherwise; nothing redb does on a damaged file may panic the router.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -31,7 +31,7 @@ use self::manifest::Manifest;
 use super::health::{StorageHealth, StorePart};
 use super::{Durability, Recovered};
 use crate::dispatch::GroupSchedule;
-use crate::model::Alert;
+use crate::model::{Alert, Prehashed};
 use crate::notify::{NflogEntry, NflogKey};
 use crate::store::StoreError;
 
@@ -68,6 +68,12 @@ const COMPACT_CHUNK: usize = 5_000;
 #[cfg(test)]
 const COMPACT_CHUNK: usize = 7;
 
+/// Full logs kept from the compactor until as many later ones are full (see
+/// `LogState::held_back`). Two hold more than a deferred-write round (rewriting 100k alerts
+/// fills about a log and a half), so an alert rewritten every round is folded only once it
+/// settles; a restart replays at most these and the open one.
+const HELD_BACK: usize = 2;
+
 pub(super) enum Write {
     PutAlert(Arc<Alert>),
     DeleteAlert(u64),
@@ -91,7 +97,7 @@ pub struct StateDb {
     /// latest row. Compaction skips a row a later log supersedes: that log stays until it is
     /// folded itself, so the newer row is what recovery and the tables get. An alert re-sent
     /// with changes every second thus costs the tables nothing until it settles.
-    unfolded_alerts: Mutex<HashMap<u64, u64, crate::model::Prehashed>>,
+    unfolded_alerts: Mutex<HashMap<u64, u64, Prehashed>>,
     /// Held by a compaction and by recovery: a log folded and deleted between recovery's read
     /// of the tables and its listing of the logs would be in neither.
     folding: Mutex<()>,
@@ -436,7 +442,7 @@ impl StateDb {
             path: path.to_path_buf(),
             source,
         })?;
-        let mut last: HashMap<(Table, &[u8]), RowRef> = HashMap::new();
+        let mut last: HashMap<(Table, &[u8]), RowRef, Prehashed> = HashMap::default();
         let report = replay_bytes(&bytes, |row| {
             last.insert((row.table, row.key), row);
         });
@@ -617,11 +623,16 @@ struct Batch {
     alerts: Vec<u64>,
 }
 
+/// About the size of an alert row: a batch's buffer starts at this per write, so a large one
+/// is not copied over and over as it grows.
+const TYPICAL_ROW: usize = 256;
+
 /// Encodes a batch of writes; only the last write of each key counts (and only it is
 /// encoded), so an alert re-sent many times within one batch is written once.
 fn encode(writes: Vec<Write>) -> Result<Batch, DbError> {
     let keyed: Vec<((Table, Vec<u8>), Write)> = writes.into_iter().map(|w| (w.key(), w)).collect();
-    let mut last: HashMap<&(Table, Vec<u8>), usize> = HashMap::with_capacity(keyed.len());
+    let mut last: HashMap<&(Table, Vec<u8>), usize, Prehashed> =
+        HashMap::with_capacity_and_hasher(keyed.len(), Prehashed::default());
     for (i, (key, _)) in keyed.iter().enumerate() {
         last.insert(key, i);
     }
@@ -630,8 +641,8 @@ fn encode(writes: Vec<Write>) -> Result<Batch, DbError> {
         keep[i] = true;
     }
     let mut batch = Batch {
-        records: Records::default(),
-        alerts: Vec::new(),
+        records: Records::with_capacity(keyed.len() * TYPICAL_ROW),
+        alerts: Vec::with_capacity(keyed.len()),
     };
     for (((table, key), write), keep) in keyed.into_iter().zip(keep) {
         if !keep {
@@ -737,7 +748,7 @@ impl Persister {
                     db,
                     log: None,
                     next_generation,
-                    held_back: None,
+                    held_back: VecDeque::with_capacity(HELD_BACK + 1),
                     to_compact,
                 };
                 writer_loop(&mut writer, &rx, durability, &q, &d)
@@ -854,10 +865,10 @@ struct LogState {
     db: Arc<StateDb>,
     log: Option<LogWriter>,
     next_generation: u64,
-    /// The last full log, held back from the compactor until the next one is full too: its
-    /// rows that the next one supersedes (an alert changing every second) are then skipped
-    /// rather than folded.
-    held_back: Option<(u64, PathBuf)>,
+    /// The last [`HELD_BACK`] full logs, held back from the compactor until as many later
+    /// ones are full too: their rows that a later one supersedes (an alert changing every
+    /// second) are then skipped rather than folded.
+    held_back: VecDeque<(u64, PathBuf)>,
     to_compact: mpsc::Sender<(u64, PathBuf)>,
 }
 
@@ -894,7 +905,7 @@ impl LogState {
         Ok(())
     }
 
-    /// Hands the full file before this one to the compactor (see `held_back`) and starts the next. If the next cannot be
+    /// Hands the oldest full file held back to the compactor (see `held_back`) and starts the next. If the next cannot be
     /// started, writing goes on in this one and rotation is tried again after the next batch.
     fn rotate(&mut self) {
         let Some(full) = self.log.as_ref() else {
@@ -918,8 +929,11 @@ impl LogState {
             tracing::warn!(error = %e, "could not record the closed state log's size");
         }
         let path = self.db.dir.join(log::file_name(generation));
-        if let Some(previous) = self.held_back.replace((generation, path)) {
-            let _ = self.to_compact.send(previous);
+        self.held_back.push_back((generation, path));
+        while self.held_back.len() > HELD_BACK {
+            if let Some(oldest) = self.held_back.pop_front() {
+                let _ = self.to_compact.send(oldest);
+            }
         }
     }
 }
@@ -1103,7 +1117,8 @@ mod tests {
             .collect();
         persister.commit(deleted).await.unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
-        while log_files(dir.path()).unwrap().len() > 2 {
+        // The open log and those held back stay.
+        while log_files(dir.path()).unwrap().len() > HELD_BACK + 1 {
             assert!(Instant::now() < deadline, "logs not compacted");
             std::thread::sleep(Duration::from_millis(20));
         }
