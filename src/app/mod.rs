@@ -447,7 +447,7 @@ impl App {
 }
 
 /// How often the changes answers do not wait for ([`Save::Soon`]) are written: each is
-/// committed within this plus one group commit. Each alert is written once per round however
+/// committed within this plus the time its round takes (`alert_router_deferred_round_seconds`). Each alert is written once per round however
 /// often it changed, which keeps a rule whose annotations change every evaluation from
 /// costing a write per re-send.
 pub const SOON: Duration = Duration::from_secs(1);

@@ -148,7 +148,6 @@ impl RawAlert<'_, '_> {
             // Every alert of one alerting rule carries the same URL.
             _ => crate::model::intern::intern_up_to(self.generator_url, 1024),
         };
-        crate::model::intern::note_decoded();
         Ok(Alert {
             fingerprint: self.labels.fingerprint,
             labels: self.labels.to_set(stored.map(|a| &a.labels)),

@@ -10,7 +10,7 @@
 //! same locks and bounce the same reference counts between cores (15% of ingest CPU in a
 //! profile). A string is thus held once per worker thread at most.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
@@ -29,15 +29,10 @@ const MAX_INTERNED_LEN: usize = 64;
 /// constant time rather than a scan per string.
 const MAX_PER_THREAD: usize = 1 << 17;
 /// A table also drops what nobody uses whenever it has doubled since the last purge (and holds
-/// at least this many): the first annotations of an alert whose annotations then change every
-/// evaluation are held by no alert after the first change, and a table that only purged when
-/// full kept them all, a second copy of every alert's annotations.
+/// at least this many): as new alerts come, the strings of alerts that left or changed since
+/// (the first annotations of one whose annotations change every evaluation) go, instead of
+/// staying until the table is full.
 const MIN_PURGE_AT: usize = 4096;
-/// Decoded alerts between purges that no new entry asked for: a table stops taking entries
-/// once its alerts are known (a re-sent alert reuses the stored one's strings), and what the
-/// alerts let go of since (the first version of changing annotations) is dropped then. A purge
-/// scans at most `MAX_PER_THREAD` entries, about two per alert decoded meanwhile.
-const DECODED_PER_PURGE: usize = 1 << 16;
 
 /// FNV-1a: a few nanoseconds for a short label string, where SipHash costs several times that.
 #[derive(Default)]
@@ -79,30 +74,6 @@ struct SetTable {
 thread_local! {
     static TABLE: RefCell<Table> = RefCell::new(Table::default());
     static SETS: RefCell<SetTable> = RefCell::new(SetTable::default());
-    static DECODED: Cell<usize> = const { Cell::new(0) };
-}
-
-/// Counts one decoded alert, and every [`DECODED_PER_PURGE`] drops the entries of this thread's
-/// tables that nobody else holds.
-pub fn note_decoded() {
-    let due = DECODED.with(|decoded| {
-        let n = decoded.get() + 1;
-        decoded.set(n % DECODED_PER_PURGE);
-        n == DECODED_PER_PURGE
-    });
-    if !due {
-        return;
-    }
-    TABLE.with(|table| {
-        let Table { strings, growth } = &mut *table.borrow_mut();
-        strings.retain(|s| Arc::strong_count(s) > 1);
-        growth.purge_at = (strings.len() * 2).max(MIN_PURGE_AT);
-    });
-    SETS.with(|table| {
-        let SetTable { sets, growth } = &mut *table.borrow_mut();
-        sets.retain(|_, set| set.is_shared());
-        growth.purge_at = (sets.len() * 2).max(MIN_PURGE_AT);
-    });
 }
 
 /// Whether a table of `len` entries may take one more. A table drops what nobody else holds
@@ -268,22 +239,6 @@ mod tests {
             for s in &held {
                 assert!(Arc::ptr_eq(s, &intern(s)), "a string in use stays shared");
             }
-        })
-        .join()
-        .unwrap();
-    }
-
-    #[test]
-    fn what_alerts_let_go_of_is_dropped_while_no_new_entry_comes() {
-        std::thread::spawn(|| {
-            let first: Vec<Arc<str>> = (0..1000).map(|i| intern(&format!("first-{i}"))).collect();
-            drop(first);
-            let len = || TABLE.with(|t| t.borrow().strings.len());
-            assert_eq!(len(), 1000, "no purge yet: the table is small");
-            for _ in 0..DECODED_PER_PURGE {
-                note_decoded();
-            }
-            assert_eq!(len(), 0, "dropped once enough alerts were decoded");
         })
         .join()
         .unwrap();

@@ -624,14 +624,31 @@ struct Batch {
 }
 
 /// About the size of an alert row: a batch's buffer starts at this per write, so a large one
-/// is not copied over and over as it grows.
-const TYPICAL_ROW: usize = 256;
+/// is not copied over as it grows.
+const TYPICAL_ROW: usize = 384;
+
+/// The row a write puts or deletes. Alerts, nearly every write, are keyed by fingerprint
+/// without an allocation.
+#[derive(PartialEq, Eq, Hash)]
+enum RowKey {
+    Alert(u64),
+    Other(Table, Vec<u8>),
+}
+
+impl RowKey {
+    fn table(&self) -> Table {
+        match self {
+            RowKey::Alert(_) => Table::Alerts,
+            RowKey::Other(table, _) => *table,
+        }
+    }
+}
 
 /// Encodes a batch of writes; only the last write of each key counts (and only it is
 /// encoded), so an alert re-sent many times within one batch is written once.
 fn encode(writes: Vec<Write>) -> Result<Batch, DbError> {
-    let keyed: Vec<((Table, Vec<u8>), Write)> = writes.into_iter().map(|w| (w.key(), w)).collect();
-    let mut last: HashMap<&(Table, Vec<u8>), usize, Prehashed> =
+    let keyed: Vec<(RowKey, Write)> = writes.into_iter().map(|w| (w.key(), w)).collect();
+    let mut last: HashMap<&RowKey, usize, Prehashed> =
         HashMap::with_capacity_and_hasher(keyed.len(), Prehashed::default());
     for (i, (key, _)) in keyed.iter().enumerate() {
         last.insert(key, i);
@@ -644,34 +661,42 @@ fn encode(writes: Vec<Write>) -> Result<Batch, DbError> {
         records: Records::with_capacity(keyed.len() * TYPICAL_ROW),
         alerts: Vec::with_capacity(keyed.len()),
     };
-    for (((table, key), write), keep) in keyed.into_iter().zip(keep) {
+    for ((key, write), keep) in keyed.into_iter().zip(keep) {
         if !keep {
             continue;
         }
-        if let Write::PutAlert(a) = &write {
-            batch.alerts.push(a.fingerprint.0);
-        } else if let Write::DeleteAlert(fp) = &write {
-            batch.alerts.push(*fp);
-        }
         let put = write.is_put();
-        batch
-            .records
-            .push(table, &key, put, |out| write.encode_value(out))?;
+        let table = key.table();
+        match key {
+            RowKey::Alert(fp) => {
+                batch.alerts.push(fp);
+                batch
+                    .records
+                    .push(table, &fp.to_le_bytes(), put, |out| write.encode_value(out))?;
+            }
+            RowKey::Other(_, bytes) => {
+                batch
+                    .records
+                    .push(table, &bytes, put, |out| write.encode_value(out))?;
+            }
+        }
     }
     Ok(batch)
 }
 
 impl Write {
-    fn key(&self) -> (Table, Vec<u8>) {
+    fn key(&self) -> RowKey {
         match self {
-            Write::PutAlert(a) => (Table::Alerts, a.fingerprint.0.to_le_bytes().to_vec()),
-            Write::DeleteAlert(fp) => (Table::Alerts, fp.to_le_bytes().to_vec()),
+            Write::PutAlert(a) => RowKey::Alert(a.fingerprint.0),
+            Write::DeleteAlert(fp) => RowKey::Alert(*fp),
             Write::PutNflog(k, _) | Write::DeleteNflog(k) => {
-                (Table::Nflog, k.encode().into_bytes())
+                RowKey::Other(Table::Nflog, k.encode().into_bytes())
             }
-            Write::PutGroup(k, _) | Write::DeleteGroup(k) => (Table::Groups, k.as_bytes().to_vec()),
+            Write::PutGroup(k, _) | Write::DeleteGroup(k) => {
+                RowKey::Other(Table::Groups, k.as_bytes().to_vec())
+            }
             Write::PutIncident(id, _) | Write::DeleteIncident(id) => {
-                (Table::Incidents, id.as_bytes().to_vec())
+                RowKey::Other(Table::Incidents, id.as_bytes().to_vec())
             }
         }
     }
