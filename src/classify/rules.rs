@@ -113,8 +113,10 @@ pub struct Rule {
     /// The unit of the thresholds; absent for an identity rule.
     #[serde(default)]
     pub unit: Option<Unit>,
-    /// The unit of a bare observed number, when it differs from `unit` (e.g. ratios sent for a
-    /// percent threshold).
+    /// The unit of a bare observed number (one sent without `%`, `s` or `ms`), when it differs
+    /// from `unit`. Required when `unit` is `percent`: Prometheus computes availability and
+    /// error rates as ratios (0.9995), exporters' usage rules often as percents (95), and a
+    /// bare number cannot say which.
     #[serde(default)]
     pub value_unit: Option<Unit>,
     #[serde(default)]
@@ -254,6 +256,12 @@ impl RuleFile {
                 (None, false, None) => {
                     return Err(format!("rule {:?}: thresholds need a unit", rule.name))
                 }
+                (None, false, Some(Unit::Percent)) if rule.value_unit.is_none() => {
+                    return Err(format!(
+                        "rule {:?}: percent thresholds need `value_unit`, the unit of a bare observed number: `ratio` (0.9995 is 99.95%) or `percent` (99.95 is 99.95%)",
+                        rule.name
+                    ))
+                }
                 (None, false, Some(_)) => {}
             }
             for t in &rule.thresholds {
@@ -366,5 +374,23 @@ mod tests {
             .contains("not one of the file's levels"));
         let bare = parse("    unit: percent\n");
         assert!(bare.unwrap_err().contains("no thresholds"));
+    }
+
+    #[test]
+    fn percent_thresholds_say_what_a_bare_number_is() {
+        let file = |value_unit: &str| {
+            format!(
+                "runbook: r\ntitle: t\nlevels: [{{priority: P0, severity: critical, description: d}}]\nescalation: []\nrules:\n  - name: x\n    matchers: ['alertname=\"A\"']\n    unit: percent\n{value_unit}    thresholds: [{{op: '>', value: 5, severity: critical, priority: P0}}]\n"
+            )
+        };
+        let parse = |value_unit: &str| -> Result<(), String> {
+            let f: RuleFile =
+                serde_yaml_ng::from_str(&file(value_unit)).map_err(|e| e.to_string())?;
+            f.validate()
+        };
+        let unstated = parse("").unwrap_err();
+        assert!(unstated.contains("need `value_unit`"), "{unstated}");
+        assert_eq!(parse("    value_unit: ratio\n"), Ok(()));
+        assert_eq!(parse("    value_unit: percent\n"), Ok(()));
     }
 }

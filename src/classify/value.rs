@@ -39,10 +39,15 @@ pub fn parse_observed(text: &str) -> Option<Observed> {
     })
 }
 
-/// Converts to the rule's unit; `None` when the units cannot be compared.
+/// Converts to the rule's unit; `None` when the units cannot be compared, or when a number
+/// read as a ratio is not one (a bare 99.95 where the rule expects 0.9995 is a sender using
+/// another unit, not an availability of 9995%).
 pub fn convert(observed: Observed, bare_unit: Unit, to: Unit) -> Option<f64> {
     let from = observed.unit.unwrap_or(bare_unit);
     let v = observed.number;
+    if from == Unit::Ratio && !(0.0..=1.0).contains(&v) {
+        return None;
+    }
     match (from, to) {
         (a, b) if a == b => Some(v),
         (Unit::Ratio, Unit::Percent) => Some(v * 100.0),
@@ -149,6 +154,29 @@ mod tests {
         assert_eq!(
             convert(o(2.0, Some(Unit::Seconds)), Unit::Percent, Unit::Percent),
             None
+        );
+    }
+
+    #[test]
+    fn a_bare_number_read_as_a_ratio_must_be_one() {
+        let bare = |n| Observed {
+            number: n,
+            unit: None,
+        };
+        assert_eq!(
+            convert(bare(0.9995), Unit::Ratio, Unit::Percent),
+            Some(99.95)
+        );
+        assert_eq!(convert(bare(1.0), Unit::Ratio, Unit::Percent), Some(100.0));
+        assert_eq!(convert(bare(99.95), Unit::Ratio, Unit::Percent), None);
+        assert_eq!(convert(bare(-0.1), Unit::Ratio, Unit::Percent), None);
+        let sent_as_percent = Observed {
+            number: 99.95,
+            unit: Some(Unit::Percent),
+        };
+        assert_eq!(
+            convert(sent_as_percent, Unit::Ratio, Unit::Percent),
+            Some(99.95)
         );
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use alert_router::classify::rules::files_in_dir;
+use alert_router::classify::rules::{files_in_dir, Rule, Unit};
 use alert_router::classify::Classifier;
 use alert_router::model::{Alert, LabelSet};
 use chrono::Utc;
@@ -35,7 +35,19 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn alert(labels: &BTreeMap<String, String>, value: f64) -> Alert {
+/// A fixture's value as a sender writes it in the rule's unit: with its suffix where the unit
+/// has one, so the boundary cases test the thresholds, not how a bare number is read.
+fn in_unit(rule: &Rule, value: f64) -> String {
+    let suffix = match rule.unit {
+        Some(Unit::Percent) => "%",
+        Some(Unit::Seconds) => "s",
+        Some(Unit::Milliseconds) => "ms",
+        _ => "",
+    };
+    format!("{value}{suffix}")
+}
+
+fn alert(labels: &BTreeMap<String, String>, value: &str) -> Alert {
     let labels: LabelSet = labels
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -44,7 +56,7 @@ fn alert(labels: &BTreeMap<String, String>, value: f64) -> Alert {
     Alert {
         fingerprint: labels.fingerprint(),
         labels,
-        annotations: [("value", value.to_string())].into_iter().collect(),
+        annotations: [("value", value)].into_iter().collect(),
         // Long enough ago for every rule's `for`.
         starts_at: now - chrono::Duration::hours(2),
         ends_at: now + chrono::Duration::minutes(5),
@@ -83,7 +95,12 @@ fn every_threshold_row_of_every_runbook_at_its_boundaries() {
                 !case.labels.contains_key("severity"),
                 "fixtures test values, not sender severities"
             );
-            let a = alert(&case.labels, case.value);
+            let rule = file
+                .rules
+                .iter()
+                .find(|r| r.name == case.rule)
+                .unwrap_or_else(|| panic!("{}: no rule {}", fixture.runbook, case.rule));
+            let a = alert(&case.labels, &in_unit(rule, case.value));
             let got = classifier.classify(&a, Utc::now());
             let what = format!("{} {} value {}", fixture.runbook, case.rule, case.value);
             match &case.expect {
@@ -132,7 +149,7 @@ fn sender_severity_stands_in_without_a_value_and_labels_are_added() {
     let (sender, mapped) = file.severity_map.iter().next().unwrap();
     let mut labels = case.labels.clone();
     labels.insert("severity".into(), sender.clone());
-    let mut a = alert(&labels, 0.0);
+    let mut a = alert(&labels, "0");
     a.annotations = LabelSet::new();
     let fingerprint = a.fingerprint;
     let c = classifier
@@ -195,7 +212,7 @@ fn a_sender_severity_never_outranks_the_threshold() {
                 match &case.expect {
                     // Below every threshold: at most as urgent as the least urgent threshold.
                     Expect::None(_) => {
-                        let a = alert(&labels, case.value);
+                        let a = alert(&labels, &in_unit(rule, case.value));
                         if let Some(c) = classifier.classify(&a, Utc::now()) {
                             assert!(urgency(&c.priority) >= least, "{what}: {}", c.priority);
                             checked += 1;
@@ -203,7 +220,7 @@ fn a_sender_severity_never_outranks_the_threshold() {
                     }
                     // Above a threshold but just started (inside `for`): at most that threshold.
                     Expect::Some { priority, .. } if rule.for_duration.is_some() => {
-                        let mut a = alert(&labels, case.value);
+                        let mut a = alert(&labels, &in_unit(rule, case.value));
                         a.starts_at = Utc::now();
                         if let Some(c) = classifier.classify(&a, Utc::now()) {
                             assert!(
@@ -267,7 +284,7 @@ fn alerts_the_runbooks_name_without_a_number_are_classified_by_identity() {
             if let Some(s) = sent {
                 labels.insert("severity".into(), s.into());
             }
-            let mut a = alert(&labels, 0.0);
+            let mut a = alert(&labels, "0");
             a.annotations = LabelSet::new();
             let c = classifier
                 .classify(&a, Utc::now())
@@ -280,4 +297,61 @@ fn alerts_the_runbooks_name_without_a_number_are_classified_by_identity() {
             assert!(c.by_identity && c.observed.is_none());
         }
     }
+}
+
+/// A bare number is read in the unit its rule states (`value_unit`): availability and error
+/// rates as the ratios Prometheus computes, usage as a percent.
+#[test]
+fn bare_numbers_are_read_in_the_unit_each_rule_states() {
+    let classifier = Classifier::load(&files_in_dir(&root().join("rules")).unwrap()).unwrap();
+    let labels = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let classify = |pairs: &[(&str, &str)], value: &str| {
+        classifier
+            .classify(&alert(&labels(pairs), value), Utc::now())
+            .map(|c| (c.priority, c.observed))
+    };
+    let availability = [("alertname", "LowAvailability"), ("service", "hitl-api")];
+    // Uptime < 99.9% is the P0 line: 0.9995 is 99.95%, above it.
+    assert_eq!(classify(&availability, "0.9995"), None);
+    assert_eq!(
+        classify(&availability, "0.998"),
+        Some(("P0".to_string(), Some(99.8)))
+    );
+    assert_eq!(classify(&availability, "99.95%"), None);
+    // A bare number that is no ratio is not read as 9995%: the alert carries no usable value.
+    let unread = classifier
+        .classify(&alert(&labels(&availability), "99.95"), Utc::now())
+        .map(|c| c.observed);
+    assert!(matches!(unread, None | Some(None)), "{unread:?}");
+
+    let errors = [
+        ("alertname", "HighErrorRate"),
+        ("service", "agentic-platform"),
+    ];
+    // > 10% is P1, > 5% P2.
+    assert_eq!(
+        classify(&errors, "0.12"),
+        Some(("P1".to_string(), Some(12.0)))
+    );
+    assert_eq!(
+        classify(&errors, "12%"),
+        Some(("P1".to_string(), Some(12.0)))
+    );
+    assert_eq!(classify(&errors, "0.02"), None);
+
+    let memory = [
+        ("alertname", "HighMemoryUsage"),
+        ("service", "agentic-platform"),
+    ];
+    let as_percent = classify(&memory, "95").map(|(_, observed)| observed);
+    assert_eq!(
+        as_percent,
+        Some(Some(95.0)),
+        "usage: a bare number is a percent"
+    );
 }
