@@ -51,6 +51,14 @@ pub fn check_config(files: &[impl AsRef<Path>]) -> (String, bool) {
                                 built.policies.iter().count()
                             );
                         }
+                        // A warning, not a failure: the runbook is advice, the config decides.
+                        for m in crate::app::channels::check(
+                            &built.config,
+                            &built.classifier,
+                            &built.policies,
+                        ) {
+                            let _ = writeln!(out, "WARNING: {m}");
+                        }
                         if templates {
                             let _ = writeln!(out, "  SUCCESS");
                         }
@@ -181,6 +189,8 @@ pub enum RulesTestError {
     App(#[from] crate::app::AppError),
     #[error("value={0:?} is not a number")]
     Value(String),
+    #[error(transparent)]
+    Policy(#[from] crate::escalate::PolicyError),
 }
 
 /// `rules test`: how the runbooks classify an alert with these labels and observed value, and
@@ -218,7 +228,8 @@ pub fn rules_test(
         values: Default::default(),
     };
     let mut out = String::new();
-    match classifier.apply(&mut alert, now) {
+    let classification = classifier.apply(&mut alert, now);
+    match &classification {
         Some(c) => {
             let _ = writeln!(out, "runbook: {}", c.runbook);
             let _ = writeln!(out, "rule: {}", c.rule);
@@ -247,10 +258,42 @@ pub fn rules_test(
     }
     let _ = writeln!(out, "labels: {}", alert.labels);
     let routes = RouteTree::build(config.route());
-    let _ = writeln!(
-        out,
-        "receivers: {}",
-        routes.receivers_for(&alert.labels).join(",")
-    );
+    let receivers = routes.receivers_for(&alert.labels);
+    let _ = writeln!(out, "receivers: {}", receivers.join(","));
+    let policies = crate::escalate::Policies::build(&config, &classifier)?;
+    let notified = crate::app::channels::first_notified(&routes, &policies, &alert.labels);
+    let reached = crate::app::channels::channels_of(&config, notified.iter().copied());
+    let join = |set: &mut dyn Iterator<Item = &String>| {
+        set.map(String::as_str).collect::<Vec<_>>().join(", ")
+    };
+    let _ = writeln!(out, "channels: {}", join(&mut reached.iter()));
+    if let Some(named) = classification.as_ref().and_then(|c| {
+        classifier
+            .files()
+            .find(|f| f.runbook == c.runbook)
+            .and_then(|f| f.level(&c.priority))
+            .map(|l| &l.channels)
+    }) {
+        let named_set: std::collections::BTreeSet<String> = named.iter().cloned().collect();
+        match (named.is_empty(), named_set == reached) {
+            (true, _) => {
+                let _ = writeln!(out, "runbook channels: none named");
+            }
+            (false, true) => {
+                let _ = writeln!(
+                    out,
+                    "runbook channels: {} (as routed)",
+                    join(&mut named.iter())
+                );
+            }
+            (false, false) => {
+                let _ = writeln!(
+                    out,
+                    "runbook channels: {} (WARNING: the route reaches other channels)",
+                    join(&mut named.iter())
+                );
+            }
+        }
+    }
     Ok(out)
 }

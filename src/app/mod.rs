@@ -2,8 +2,10 @@
 //! (routes, receivers, dispatcher) that a reload swaps as one piece. The API reaches it through
 //! the handles in [`services`].
 
+pub mod channels;
 mod load;
 pub mod services;
+mod settle;
 
 pub use load::{load_config, parse_config};
 
@@ -22,6 +24,7 @@ use crate::escalate::{AckLinks, Clock, Escalator, Policies};
 use crate::ingest::{Decoded, Timeouts};
 use crate::leases::{Leases, SingleNode};
 use crate::model::time::Timestamp;
+use crate::model::Alert;
 use crate::mute::{Inhibitor, Muter, TimeIntervals};
 use crate::notify::NotificationLog;
 use crate::notify::{Notifier, Receivers};
@@ -122,6 +125,8 @@ pub struct App {
     started_at: Timestamp,
     generation: RwLock<Arc<Generation>>,
     config_path: Option<PathBuf>,
+    /// Alerts to classify again when their rule's `for` window ends.
+    settling: settle::Settling,
 }
 
 impl App {
@@ -179,7 +184,13 @@ impl App {
         escalator.set_policies(runtime.policies.clone());
         // Regroup the recovered alerts and put each group back on its saved schedule before
         // the timers run, so nothing flushes early and nothing starts over.
+        let settling = settle::Settling::default();
+        let now = Utc::now();
         for alert in recovered.alerts {
+            // A `for` window that ended while the router was down is classified at once.
+            if let Some(at) = runtime.classifier.settles_at(&alert) {
+                settling.schedule(alert.fingerprint, at.max(now), now);
+            }
             // Already saved: only later changes need writing.
             let put = store.put_tracked(alert, Some(chrono::Duration::MAX));
             store.mark_saved(&put.alert);
@@ -202,8 +213,10 @@ impl App {
             started_at: Utc::now(),
             generation: RwLock::new(Arc::new(runtime)),
             config_path,
+            settling,
         });
         app.clone().spawn_maintenance();
+        app.clone().spawn_settler();
         app.clone().spawn_soon_writer();
         app.clone().spawn_deliverer(actions);
         Ok(app)
@@ -261,17 +274,11 @@ impl App {
             let runtime = self.generation.read();
             for mut alert in decoded.alerts {
                 resolved += usize::from(alert.resolved_at(now));
-                runtime.classifier.apply(&mut alert, now);
-                let put = self.store.put_tracked(alert, slack);
-                runtime.muter.inhibitor.observe(&put.alert);
-                if put.regroup {
-                    runtime
-                        .dispatcher
-                        .process_replacing(&put.alert, put.relabelled.as_ref());
+                let (_, settles_at) = runtime.classifier.apply_settling(&mut alert, now);
+                if let Some(at) = settles_at {
+                    self.settling.schedule(alert.fingerprint, at, now);
                 }
-                if put.save == Save::BeforeAnswer && slack.is_some() {
-                    writes.push(put.alert);
-                }
+                self.put_classified(&runtime, alert, slack, &mut writes);
             }
         }
         metrics::counter!("alertmanager_alerts_received_total", "status" => "firing")
@@ -280,21 +287,112 @@ impl App {
             .increment(resolved as u64);
         metrics::counter!("alertmanager_alerts_invalid_total")
             .increment(decoded.errors.len() as u64);
-        if !writes.is_empty() {
-            // Saved only once committed: if the commit fails, the sender's re-send (it got no
-            // 2xx) must be written, not taken for one already saved.
-            let written = writes.clone();
-            match self.backend.save_alerts(writes).await {
-                Ok(()) => written.iter().for_each(|a| self.store.mark_saved(a)),
-                Err(e) => {
-                    written
-                        .iter()
-                        .for_each(|a| self.store.mark_unsaved(a.fingerprint));
-                    return Err(e);
-                }
+        self.save_now(writes).await?;
+        Ok(accepted)
+    }
+
+    /// Stores a classified alert and (re)groups it; collects it in `writes` when it must be
+    /// committed before the answer.
+    fn put_classified(
+        &self,
+        runtime: &Generation,
+        alert: Alert,
+        slack: Option<chrono::Duration>,
+        writes: &mut Vec<Arc<Alert>>,
+    ) {
+        let put = self.store.put_tracked(alert, slack);
+        runtime.muter.inhibitor.observe(&put.alert);
+        if put.regroup {
+            runtime
+                .dispatcher
+                .process_replacing(&put.alert, put.relabelled.as_ref());
+        }
+        if put.save == Save::BeforeAnswer && slack.is_some() {
+            writes.push(put.alert);
+        }
+    }
+
+    /// Commits alert writes and marks them saved.
+    async fn save_now(&self, writes: Vec<Arc<Alert>>) -> Result<(), StoreError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        // Saved only once committed: if the commit fails, the sender's re-send (it got no
+        // 2xx) must be written, not taken for one already saved.
+        let written = writes.clone();
+        match self.backend.save_alerts(writes).await {
+            Ok(()) => {
+                written.iter().for_each(|a| self.store.mark_saved(a));
+                Ok(())
+            }
+            Err(e) => {
+                written
+                    .iter()
+                    .for_each(|a| self.store.mark_unsaved(a.fingerprint));
+                Err(e)
             }
         }
-        Ok(accepted)
+    }
+
+    /// Classifies alerts again as their `for` windows end.
+    fn spawn_settler(self: Arc<Self>) {
+        let weak = Arc::downgrade(&self);
+        drop(self);
+        tokio::spawn(async move {
+            loop {
+                let Some(app) = weak.upgrade() else { return };
+                // Holding the app only while due: a dropped app ends the loop at the next one.
+                let due = {
+                    let settling = &app.settling;
+                    tokio::select! {
+                        due = settling.due() => due,
+                        _ = tokio::time::sleep(Duration::from_secs(5)) => Vec::new(),
+                    }
+                };
+                if !due.is_empty() {
+                    app.settle(due).await;
+                }
+            }
+        });
+    }
+
+    /// Classifies the stored versions of these alerts again, now that their windows ended, and
+    /// regroups those whose labels change.
+    async fn settle(&self, due: Vec<crate::model::Fingerprint>) {
+        let now = Utc::now();
+        let mut writes = Vec::new();
+        {
+            let slack = self
+                .backend
+                .keeps_alerts()
+                .then(|| renewal_slack(self.generation.read().config.resolve_timeout));
+            let runtime = self.generation.read();
+            for fingerprint in due {
+                let Some(stored) = self.store.get(fingerprint) else {
+                    continue;
+                };
+                if stored.resolved_at(now) {
+                    continue;
+                }
+                let mut alert = Alert::clone(&stored);
+                // The newer version, so the store takes its labels.
+                alert.updated_at = now.max(stored.updated_at + chrono::Duration::milliseconds(1));
+                let (_, again) = runtime.classifier.apply_settling(&mut alert, now);
+                if let Some(at) = again {
+                    self.settling.schedule(fingerprint, at, now);
+                }
+                if alert.labels == stored.labels {
+                    continue;
+                }
+                tracing::debug!(%fingerprint, labels = %alert.labels, "classified again at the end of its for window");
+                metrics::counter!("alert_router_alerts_reclassified_total").increment(1);
+                self.put_classified(&runtime, alert, slack, &mut writes);
+            }
+        }
+        if let Err(e) = self.save_now(writes).await {
+            // Stored and grouped already: the write is retried with the alert's next change.
+            tracing::error!(error = %e, "saving alerts classified at the end of their for window failed");
+        }
     }
 
     /// Re-reads the config file. An invalid file leaves the running config in place.

@@ -55,12 +55,47 @@ impl Classifier {
     /// What the runbooks say about this alert, if a rule selects it: from its observed value
     /// when it carries one, else from the sender's `severity` through the file's severity_map.
     pub fn classify(&self, alert: &Alert, now: Timestamp) -> Option<Classification> {
-        let (file, rule) = self.files.iter().find_map(|(_, f)| {
+        self.evaluate(alert, now).0
+    }
+
+    /// The classification, and when it may change by time alone (see [`Classifier::settles_at`])
+    /// if that is still to come.
+    fn evaluate(
+        &self,
+        alert: &Alert,
+        now: Timestamp,
+    ) -> (Option<Classification>, Option<Timestamp>) {
+        let Some((file, rule)) = self.files.iter().find_map(|(_, f)| {
             f.rules
                 .iter()
                 .find(|r| r.selects(&alert.labels))
                 .map(|r| (f, r))
-        })?;
+        }) else {
+            return (None, None);
+        };
+        let observed = (rule.identity.is_none())
+            .then(|| read_value(alert, rule))
+            .flatten();
+        let settles_at = rule
+            .for_duration
+            .and_then(|d| chrono::Duration::from_std(d.0).ok())
+            .filter(|_| observed.and_then(|v| rule.evaluate(v)).is_some())
+            .and_then(|window| alert.starts_at.checked_add_signed(window))
+            .filter(|at| *at > now);
+        (
+            self.decide(file, rule, observed, alert, settles_at.is_none()),
+            settles_at,
+        )
+    }
+
+    fn decide(
+        &self,
+        file: &RuleFile,
+        rule: &rules::Rule,
+        observed: Option<f64>,
+        alert: &Alert,
+        firing_long_enough: bool,
+    ) -> Option<Classification> {
         if let Some(identity) = &rule.identity {
             return Some(Classification {
                 runbook: file.runbook.clone(),
@@ -75,10 +110,6 @@ impl Classifier {
                 by_identity: true,
             });
         }
-        let observed = read_value(alert, rule);
-        let firing_long_enough = rule.for_duration.is_none_or(|d| {
-            chrono::Duration::from_std(d.0).is_ok_and(|d| now - alert.starts_at >= d)
-        });
         let from_threshold = observed
             .filter(|_| firing_long_enough)
             .and_then(|v| rule.evaluate(v))
@@ -115,10 +146,30 @@ impl Classifier {
         })
     }
 
+    /// When this alert's classification may change by time alone: the end of its rule's `for`
+    /// window, if it carries a value that meets a threshold (inside the window the sender's
+    /// severity stands in). The router classifies it again then, without waiting for a re-send.
+    pub fn settles_at(&self, alert: &Alert) -> Option<Timestamp> {
+        self.evaluate(alert, Timestamp::MIN_UTC).1
+    }
+
     /// Adds the classification labels; the sender's labels stay, a replaced severity is kept
     /// under `original_severity`, and the fingerprint is left as sent.
     pub fn apply(&self, alert: &mut Alert, now: Timestamp) -> Option<Classification> {
-        let c = self.classify(alert, now)?;
+        self.apply_settling(alert, now).0
+    }
+
+    /// Like [`Classifier::apply`], and also says when to classify the alert again: the end of
+    /// its `for` window, when that is still to come.
+    pub fn apply_settling(
+        &self,
+        alert: &mut Alert,
+        now: Timestamp,
+    ) -> (Option<Classification>, Option<Timestamp>) {
+        let (classification, settles_at) = self.evaluate(alert, now);
+        let Some(c) = classification else {
+            return (None, settles_at);
+        };
         if let Some(sent) = alert.labels.get("severity") {
             if sent != c.severity && !alert.labels.contains(ORIGINAL_SEVERITY_LABEL) {
                 let sent = sent.to_string();
@@ -131,6 +182,6 @@ impl Classifier {
         if let Some(sla) = &c.response_sla {
             alert.labels.insert("response_sla", sla.as_str());
         }
-        Some(c)
+        (Some(c), settles_at)
     }
 }

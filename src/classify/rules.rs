@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use thiserror::Error;
 
-use crate::config::{ConfigMatchers, PromDuration};
+use crate::config::{ConfigMatchers, EscalateUntil, PromDuration};
 use crate::model::{LabelSet, Matcher};
 
 #[derive(Debug, Error)]
@@ -45,8 +45,18 @@ pub struct Level {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EscalationStep {
-    pub after: PromDuration,
+    /// The delay since the incident opened; `None` where the runbook gives none, and the
+    /// config's `escalation_delays` must.
+    #[serde(default)]
+    pub after: Option<PromDuration>,
     pub notify: String,
+    /// `resolved` where the runbook escalates "if not resolved": an acknowledgement does not
+    /// stop this step.
+    #[serde(default)]
+    pub until: EscalateUntil,
+    /// The channels the runbook says this step notifies through, as a level's `channels`.
+    #[serde(default)]
+    pub channels: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -164,6 +174,24 @@ impl Rule {
 
 const PRIORITIES: [&str; 4] = ["P0", "P1", "P2", "P3"];
 
+/// The channels a level or escalation step may name; `log` is "log only": no notification.
+pub const CHANNELS: [&str; 5] = ["pagerduty", "slack", "email", "phone", "log"];
+
+fn check_channels(what: &str, channels: &[String]) -> Result<(), String> {
+    if let Some(c) = channels.iter().find(|c| !CHANNELS.contains(&c.as_str())) {
+        return Err(format!(
+            "{what}: channel {c:?} is not one of {}",
+            CHANNELS.join(", ")
+        ));
+    }
+    if channels.len() > 1 && channels.iter().any(|c| c == "log") {
+        return Err(format!(
+            "{what}: `log` (log only) cannot go with other channels"
+        ));
+    }
+    Ok(())
+}
+
 /// P0 is 0, the most urgent; an unknown priority ranks below P3.
 pub(crate) fn rank(priority: &str) -> usize {
     PRIORITIES
@@ -199,6 +227,7 @@ impl RuleFile {
             if !seen.insert(level.priority.as_str()) {
                 return Err(format!("level {} is defined twice", level.priority));
             }
+            check_channels(&format!("level {}", level.priority), &level.channels)?;
         }
         for (sender, priority) in &self.severity_map {
             if self.level(priority).is_none() {
@@ -207,11 +236,22 @@ impl RuleFile {
                 ));
             }
         }
-        for pair in self.escalation.windows(2) {
-            if pair[1].after < pair[0].after {
+        for step in &self.escalation {
+            check_channels(
+                &format!("escalation step {:?}", step.notify),
+                &step.channels,
+            )?;
+        }
+        let stated: Vec<(PromDuration, &str)> = self
+            .escalation
+            .iter()
+            .filter_map(|s| s.after.map(|after| (after, s.notify.as_str())))
+            .collect();
+        for pair in stated.windows(2) {
+            if pair[1].0 < pair[0].0 {
                 return Err(format!(
                     "escalation step {:?} comes before the step above it",
-                    pair[1].notify
+                    pair[1].1
                 ));
             }
         }

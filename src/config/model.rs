@@ -37,6 +37,20 @@ pub struct Config {
     /// `team-lead`, ...) pages. A role not listed pages the receiver of the same name.
     #[serde(default)]
     pub escalation_roles: BTreeMap<String, Vec<String>>,
+    /// alert-router's extension: the delays of a runbook's escalation steps, one per step, for
+    /// runbooks that give the order of their contacts but no times. Keyed by runbook name.
+    #[serde(default)]
+    pub escalation_delays: BTreeMap<String, Vec<PromDuration>>,
+}
+
+/// What stops an escalation step from paging: a human's acknowledgement (the default), or
+/// only the incident resolving, for runbooks that escalate "if not resolved in 30 minutes".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EscalateUntil {
+    #[default]
+    Acknowledged,
+    Resolved,
 }
 
 /// Notify, wait, escalate, repeat: until a human acknowledges or the alerts resolve.
@@ -52,6 +66,9 @@ pub struct EscalationPolicyConfig {
     /// Slack and email receivers already paged get an "acknowledged by ..." notice.
     #[serde(default)]
     pub notify_acknowledged: bool,
+    /// What stops the steps; a step's own `until` overrides it.
+    #[serde(default)]
+    pub until: EscalateUntil,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -63,6 +80,9 @@ pub struct EscalationStepConfig {
     /// The step pages only while one of these intervals is active (skipped otherwise).
     #[serde(default)]
     pub active_time_intervals: Vec<String>,
+    /// Overrides the policy's `until` for this step.
+    #[serde(default)]
+    pub until: Option<EscalateUntil>,
 }
 
 /// Run the steps again `count` more times, each round `interval` after the one before.

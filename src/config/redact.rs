@@ -42,6 +42,7 @@ pub fn redacted_yaml(source: &str) -> String {
         map.remove("rule_files");
         map.remove("escalation_policies");
         map.remove("escalation_roles");
+        map.remove("escalation_delays");
         if let Some(route) = map.get_mut("route") {
             remove_route_escalation(route);
         }

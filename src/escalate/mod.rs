@@ -39,6 +39,7 @@ pub trait IncidentStore: Send + Sync {
     /// Resolves once every save queued so far is durable.
     fn incidents_saved(&self) -> Pending<'_, Result<(), StoreError>>;
 }
+pub use crate::config::EscalateUntil;
 pub use link::{AckLinks, LinkError};
 pub use policy::{Policies, Policy, PolicyError, Step, StepPosition, RUNBOOK_POLICY_PREFIX};
 
@@ -381,7 +382,16 @@ impl Escalator {
             return;
         };
         // A deadline moved later (re-armed) leaves its old heap entry behind: not due yet.
-        if incident.state != IncidentState::Triggered || due > now {
+        if incident.state == IncidentState::Resolved || due > now {
+            return;
+        }
+        let acknowledged = incident.state == IncidentState::Acknowledged;
+        if acknowledged
+            && policies
+                .get(&incident.policy)
+                .and_then(|p| p.steps.get(position.step))
+                .is_none_or(|s| s.until != EscalateUntil::Resolved)
+        {
             return;
         }
         if !self.leases.may_escalate(&incident.group_key) {
@@ -409,6 +419,9 @@ impl Escalator {
         };
         incident.last_step = Some(position);
         incident.next_step = policy.next(position);
+        if acknowledged {
+            incident.next_step = policy.next_despite_ack(incident.next_step);
+        }
         incident.next_escalation_at = incident
             .next_step
             .and_then(|n| policy.offset(n))
@@ -628,8 +641,18 @@ impl Escalator {
                 incident.state = IncidentState::Acknowledged;
                 incident.acknowledged_at = Some(now);
                 incident.acknowledged_by = Some(by.into());
-                incident.next_step = None;
-                incident.next_escalation_at = None;
+                // Steps that escalate "if not resolved" still page; the others stop here.
+                let policy = self.policies.read().get(&incident.policy).cloned();
+                incident.next_step = policy
+                    .as_ref()
+                    .and_then(|p| p.next_despite_ack(incident.next_step));
+                incident.next_escalation_at = match (&policy, incident.next_step) {
+                    (Some(p), Some(n)) => p.offset(n).map(|d| after(incident.armed_at, d)),
+                    _ => None,
+                };
+                if let Some(at) = incident.next_escalation_at {
+                    self.schedule(&incident.id, at);
+                }
                 let mut entry = TimelineEntry::new(now, "acknowledged");
                 entry.by = Some(by.into());
                 entry.comment = comment.clone();
@@ -749,9 +772,11 @@ impl Escalator {
                 book.by_group
                     .insert(incident.group_key.clone(), incident.id.clone());
             }
-            if let (IncidentState::Triggered, Some(at)) =
-                (incident.state, incident.next_escalation_at)
-            {
+            // An acknowledged incident may still have steps that page until it resolves.
+            if let (false, Some(at)) = (
+                incident.state == IncidentState::Resolved,
+                incident.next_escalation_at,
+            ) {
                 timers.push((incident.id.clone(), at));
             }
             book.incidents.insert(incident.id.clone(), incident);

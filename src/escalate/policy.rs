@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::classify::Classifier;
-use crate::config::LoadedConfig;
+use crate::config::{EscalateUntil, LoadedConfig};
 
 /// Routes name a runbook's escalation path as `runbook:<runbook name>`.
 pub use crate::config::RUNBOOK_POLICY_PREFIX;
@@ -16,6 +16,8 @@ pub struct Step {
     pub after: Duration,
     pub receivers: Vec<String>,
     pub active_time_intervals: Vec<String>,
+    /// Whether an acknowledgement stops this step, or only the incident resolving.
+    pub until: EscalateUntil,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -78,6 +80,17 @@ impl Policy {
         }
     }
 
+    /// The first step at or after `from` that pages although the incident is acknowledged.
+    pub fn next_despite_ack(&self, from: Option<StepPosition>) -> Option<StepPosition> {
+        let mut at = from?;
+        loop {
+            if self.steps.get(at.step)?.until == EscalateUntil::Resolved {
+                return Some(at);
+            }
+            at = self.next(at)?;
+        }
+    }
+
     /// Every receiver some step pages.
     pub fn receivers(&self) -> impl Iterator<Item = &str> {
         self.steps
@@ -96,6 +109,8 @@ pub enum PolicyError {
         "undefined escalation policy {name:?} used in route (no runbook of that name is loaded)"
     )]
     Undefined { name: String },
+    #[error("escalation_delays.{runbook}: {why}")]
+    Delays { runbook: String, why: String },
 }
 
 #[derive(Debug, Default)]
@@ -118,6 +133,7 @@ impl Policies {
                         after: s.after.0,
                         receivers: s.notify.clone(),
                         active_time_intervals: s.active_time_intervals.clone(),
+                        until: s.until.unwrap_or(p.until),
                     })
                     .collect(),
                 repeat_count: p.repeat.map_or(0, |r| r.count),
@@ -134,12 +150,61 @@ impl Policies {
             .map(|r| r.name.as_str())
             .collect();
         let mut unmapped: BTreeMap<String, String> = BTreeMap::new();
+        for runbook in config.config.escalation_delays.keys() {
+            if !classifier.files().any(|f| f.runbook == *runbook) {
+                return Err(PolicyError::Delays {
+                    runbook: runbook.clone(),
+                    why: "no runbook of that name is loaded".into(),
+                });
+            }
+        }
         for file in classifier.files() {
             let name = format!("{RUNBOOK_POLICY_PREFIX}{}", file.runbook);
+            let delays = config.config.escalation_delays.get(&file.runbook);
+            if let Some(delays) = delays {
+                if delays.len() != file.escalation.len() {
+                    return Err(PolicyError::Delays {
+                        runbook: file.runbook.clone(),
+                        why: format!(
+                            "{} delays for the runbook's {} escalation steps: give one per step",
+                            delays.len(),
+                            file.escalation.len()
+                        ),
+                    });
+                }
+                if delays.windows(2).any(|w| w[1] < w[0]) {
+                    return Err(PolicyError::Delays {
+                        runbook: file.runbook.clone(),
+                        why: "delays are in increasing order".into(),
+                    });
+                }
+            }
             let mut steps = Vec::new();
-            for step in &file.escalation {
+            for (index, step) in file.escalation.iter().enumerate() {
+                let after = match (delays.and_then(|d| d.get(index)), step.after) {
+                    (Some(configured), _) => *configured,
+                    (None, Some(stated)) => stated,
+                    (None, None) => {
+                        unmapped.insert(
+                            name.clone(),
+                            format!(
+                                "the runbook gives no delay for its step {} ({:?}); set escalation_delays: {{{}: [...]}}, one delay per step",
+                                index + 1,
+                                step.notify,
+                                file.runbook
+                            ),
+                        );
+                        break;
+                    }
+                };
                 let role = step.notify.as_str();
-                let mapped = match config.config.escalation_roles.get(role) {
+                // `<runbook>:<role>` maps a role for one runbook; a bare role, for every runbook.
+                let mapped = match config
+                    .config
+                    .escalation_roles
+                    .get(&format!("{}:{role}", file.runbook))
+                    .or_else(|| config.config.escalation_roles.get(role))
+                {
                     Some(list) => list.clone(),
                     None if receivers.contains(role) => vec![role.to_string()],
                     None => {
@@ -151,9 +216,10 @@ impl Policies {
                     }
                 };
                 steps.push(Step {
-                    after: step.after.0,
+                    after: after.0,
                     receivers: mapped,
                     active_time_intervals: Vec::new(),
+                    until: step.until,
                 });
             }
             if unmapped.contains_key(&name) || steps.is_empty() {
@@ -223,6 +289,7 @@ mod tests {
                     after: Duration::from_secs(*s),
                     receivers: vec!["r".into()],
                     active_time_intervals: Vec::new(),
+                    until: EscalateUntil::Acknowledged,
                 })
                 .collect(),
             repeat_count,
@@ -274,5 +341,14 @@ mod tests {
         assert_eq!(p.steps[0].receivers, vec!["on-call"]);
         assert_eq!(p.steps[1].receivers, vec!["lead-pager"]);
         assert_eq!(p.steps[1].after, Duration::from_secs(1800));
+        // A role mapped for this runbook alone wins over the role for every runbook.
+        let built = Policies::build(
+            &config("escalation_roles: {team-lead: [on-call], 'rb:team-lead': [lead-pager], 'other:on-call': [lead-pager]}"),
+            &classifier,
+        )
+        .unwrap();
+        let p = built.get("runbook:rb").unwrap();
+        assert_eq!(p.steps[0].receivers, vec!["on-call"]);
+        assert_eq!(p.steps[1].receivers, vec!["lead-pager"]);
     }
 }

@@ -22,6 +22,7 @@ fn policy(name: &str, steps: &[(u64, &str)], repeat: Option<(u32, u64)>) -> Poli
                 after: Duration::from_secs(*after),
                 receivers: vec![r.to_string()],
                 active_time_intervals: Vec::new(),
+                until: EscalateUntil::Acknowledged,
             })
             .collect(),
         repeat_count: repeat.map_or(0, |r| r.0),
@@ -249,6 +250,78 @@ async fn acknowledging_stops_the_steps_and_unacknowledging_rearms_with_the_polic
             "exhausted"
         ]
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn steps_that_escalate_until_resolved_page_after_an_acknowledgement() {
+    // As ai-code-review's path: Slack at once, on-call after 5 minutes, then the team lead and
+    // everyone "if not resolved", which an acknowledgement does not stop.
+    let mut p = policy(
+        "p",
+        &[
+            (0, "slack"),
+            (5 * MIN, "on-call"),
+            (15 * MIN, "lead"),
+            (30 * MIN, "all-hands"),
+        ],
+        None,
+    );
+    p.steps[2].until = EscalateUntil::Resolved;
+    p.steps[3].until = EscalateUntil::Resolved;
+    let mut h = Harness::new(vec![p]);
+    let id = h.flush("p", &[alert("Down")], true).unwrap();
+    assert_eq!(
+        h.pages(Duration::from_secs(2 * MIN)).await,
+        vec![(0, "slack".to_string())]
+    );
+    let acked = h.escalator.acknowledge(&id, "alice", None).await.unwrap();
+    assert_eq!(acked.state, IncidentState::Acknowledged);
+    assert_eq!(acked.next_step, Some(StepPosition { round: 0, step: 2 }));
+    h.expect_tell(Update::Acknowledged).await;
+    // The on-call step (stopped by the ack) is skipped; the steps until resolved still page.
+    assert_eq!(
+        h.pages(Duration::from_secs(20 * MIN)).await,
+        vec![(15, "lead".to_string())]
+    );
+    assert_eq!(
+        h.escalator.get(&id).unwrap().state,
+        IncidentState::Acknowledged,
+        "paging does not undo the acknowledgement"
+    );
+    h.escalator.resolve(&id, "alice", None).await.unwrap();
+    h.expect_tell(Update::Resolved).await;
+    assert!(
+        h.pages(Duration::from_secs(2 * HOUR)).await.is_empty(),
+        "a resolved incident pages no one"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_acknowledged_incident_restored_after_a_restart_still_escalates_until_resolved() {
+    let mut p = policy("p", &[(0, "slack"), (30 * MIN, "lead")], None);
+    p.steps[1].until = EscalateUntil::Resolved;
+    let mut h = Harness::new(vec![p.clone()]);
+    let id = h.flush("p", &[alert("Down")], true).unwrap();
+    h.pages(Duration::from_secs(MIN)).await;
+    h.escalator.acknowledge(&id, "alice", None).await.unwrap();
+    let saved = serde_json::to_vec(&h.escalator.get(&id).unwrap()).unwrap();
+
+    let (restarted, mut actions) = Escalator::new(
+        Clock::tokio(),
+        Arc::new(crate::state::memory::Memory::new()),
+        Arc::new(crate::leases::SingleNode),
+        None,
+    );
+    restarted.set_policies(Arc::new(Policies::from_list(vec![p])));
+    restarted.restore(vec![saved]);
+    restarted.start();
+    let page = tokio::time::timeout(Duration::from_secs(HOUR), actions.recv())
+        .await
+        .expect("the until-resolved step pages after the restart");
+    match page {
+        Some(Action::Page { step, .. }) => assert_eq!(step.receivers, vec!["lead"]),
+        other => panic!("expected a page, got {other:?}"),
+    }
 }
 
 #[tokio::test(start_paused = true)]

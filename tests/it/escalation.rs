@@ -566,23 +566,39 @@ async fn escalation_config_errors_name_the_problem_and_status_stays_amtool_reada
         assert!(!out.status.success(), "{extra}");
         assert!(text.contains(expected), "{extra}: {text}");
     }
-    // A route naming a runbook path whose roles map to no receiver.
+    // A route naming a runbook path that gives no delays (core-agent states the order of its
+    // contacts only), then one whose roles map to no receiver.
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("am.yml");
-    std::fs::write(
-        &file,
-        format!(
-            "route: {{receiver: on-call, routes: [{{matchers: ['runbook=\"core-agent\"'], escalation: 'runbook:core-agent'}}]}}\nreceivers: [{{name: on-call}}]\nrule_files: ['{}/rules/core-agent.yml']\n",
-            env!("CARGO_MANIFEST_DIR")
-        ),
-    )
-    .unwrap();
-    let out = std::process::Command::new(crate::common::BIN)
-        .args(["check-config", file.to_str().unwrap()])
-        .output()
+    let check = |extra: &str| {
+        std::fs::write(
+            &file,
+            format!(
+                "route: {{receiver: on-call, routes: [{{matchers: ['runbook=\"core-agent\"'], escalation: 'runbook:core-agent'}}]}}\nreceivers: [{{name: on-call}}]\nrule_files: ['{}/rules/core-agent.yml']\n{extra}",
+                env!("CARGO_MANIFEST_DIR")
+            ),
+        )
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(!out.status.success());
+        let out = std::process::Command::new(crate::common::BIN)
+            .args(["check-config", file.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{extra}");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let text = check("");
+    assert!(
+        text.contains(r#"the runbook gives no delay for its step 2 ("team-lead"); set escalation_delays: {core-agent: [...]}"#),
+        "{text}"
+    );
+    let text = check("escalation_delays: {core-agent: [0m, 30m]}\n");
+    assert!(
+        text.contains(
+            "escalation_delays.core-agent: 2 delays for the runbook's 4 escalation steps"
+        ),
+        "{text}"
+    );
+    let text = check("escalation_delays: {core-agent: [0m, 30m, 1h, 2h]}\n");
     assert!(
         text.contains(r#"its role "team-lead" is neither in escalation_roles nor a receiver name"#),
         "{text}"
@@ -590,7 +606,7 @@ async fn escalation_config_errors_name_the_problem_and_status_stays_amtool_reada
 
     // Mapped: it loads, and /api/v2/status shows Alertmanager YAML without our extensions.
     let config = format!(
-        "route:\n  receiver: on-call\n  escalation: 'runbook:core-agent'\nreceivers: [{{name: on-call}}, {{name: lead}}, {{name: cto}}]\nrule_files: ['{}/rules/core-agent.yml']\nescalation_roles: {{team-lead: [lead], engineering-manager: [lead]}}\n",
+        "route:\n  receiver: on-call\n  escalation: 'runbook:core-agent'\nreceivers: [{{name: on-call}}, {{name: lead}}, {{name: cto}}]\nrule_files: ['{}/rules/core-agent.yml']\nescalation_roles: {{team-lead: [lead], engineering-manager: [lead]}}\nescalation_delays: {{core-agent: [0m, 30m, 1h, 2h]}}\n",
         env!("CARGO_MANIFEST_DIR")
     );
     let router = Router::start(&config);

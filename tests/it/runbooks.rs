@@ -167,9 +167,198 @@ fn rules_check_and_test_commands() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(
-        text.contains("priority: P1") && text.contains("receivers: p1-slack-email"),
+        text.contains("priority: P1") && text.contains("receivers: ap-incident-slack"),
         "{text}"
     );
+    // "Page immediately": Slack from the route, the phone call from the path's first step.
+    assert!(text.contains("channels: phone, slack"), "{text}");
+    assert!(
+        text.contains("runbook channels: slack, phone (as routed)"),
+        "{text}"
+    );
+}
+
+/// Each runbook names the channels of its levels and escalation steps; the shipped example
+/// reaches exactly those, and a config that sends them elsewhere is warned about.
+#[test]
+fn the_example_routes_each_runbook_to_the_channels_it_names() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let example = format!("{root}/examples/runbooks.yml");
+    let out = std::process::Command::new(crate::common::BIN)
+        .args(["check-config", &example])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(!text.contains("WARNING"), "{text}");
+
+    // The same check as a library call, with what it covers counted: it must look at every
+    // level and escalation step that names channels.
+    let config = alert_router::app::load_config(std::path::Path::new(&example)).unwrap();
+    let built = alert_router::app::Blueprint::build(config, None).unwrap();
+    let named_levels: usize = built
+        .classifier
+        .files()
+        .map(|f| f.levels.iter().filter(|l| !l.channels.is_empty()).count())
+        .sum();
+    let named_steps: usize = built
+        .classifier
+        .files()
+        .map(|f| {
+            f.escalation
+                .iter()
+                .filter(|s| !s.channels.is_empty())
+                .count()
+        })
+        .sum();
+    assert_eq!((named_levels, named_steps), (11, 11));
+    assert_eq!(
+        alert_router::app::channels::check(&built.config, &built.classifier, &built.policies),
+        Vec::new()
+    );
+    // ai-code-review's escalation levels, each with its own notification.
+    let acr = built.policies.get("runbook:ai-code-review").unwrap();
+    let reached: Vec<String> = acr
+        .steps
+        .iter()
+        .map(|s| {
+            let set = alert_router::app::channels::channels_of(
+                &built.config,
+                s.receivers.iter().map(String::as_str),
+            );
+            set.into_iter().collect::<Vec<_>>().join("+")
+        })
+        .collect();
+    assert_eq!(reached, ["slack", "email+slack", "pagerduty", "phone"]);
+
+    // One route for every runbook, as the example used to have: warned, level by level.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("am.yml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"rule_files: ['{root}/rules/*.yml']
+route:
+  receiver: email
+  routes:
+    - {{matchers: [priority="P0"], receiver: page}}
+receivers:
+  - name: page
+    pagerduty_configs: [{{routing_key: k}}]
+    slack_configs: [{{api_url: 'http://127.0.0.1:9/', channel: '#x'}}]
+  - name: email
+    email_configs: [{{to: a@example.org, from: b@example.org, smarthost: '127.0.0.1:25'}}]
+"#
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(crate::common::BIN)
+        .args(["check-config", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "a warning is not a failure: {text}");
+    for expected in [
+        "WARNING: runbook hitl-api, level P0: the runbook names slack; the config reaches pagerduty, slack",
+        "WARNING: runbook counterfactual-lab, level P0: the runbook names email, phone; the config reaches pagerduty, slack",
+        "WARNING: runbook agentic-platform, level P3: the runbook names log; the config reaches email",
+    ] {
+        assert!(text.contains(expected), "{expected}\n{text}");
+    }
+}
+
+/// An alert inside its rule's `for` window is classified from the sender's severity; when the
+/// window ends the threshold decides, without a re-send, and after a restart too.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alert_is_classified_again_when_its_for_window_ends() {
+    let (page, other) = (Sink::start().await, Sink::start().await);
+    let rules_dir = tempfile::tempdir().unwrap();
+    let rules = rules_dir.path().join("rb.yml");
+    std::fs::write(
+        &rules,
+        r#"runbook: rb
+title: t
+levels:
+  - {priority: P1, severity: critical, response_time: 15m, description: d}
+  - {priority: P3, severity: info, response_time: 1d, description: d}
+severity_map: {info: P3}
+escalation: []
+rules:
+  - name: cpu
+    matchers: ['alertname="HighCPU"']
+    unit: percent
+    value_unit: percent
+    for: 3s
+    thresholds: [{op: '>', value: 80, severity: critical, priority: P1}]
+"#,
+    )
+    .unwrap();
+    let config = format!(
+        r#"rule_files: ['{}']
+route:
+  receiver: other
+  group_by: [alertname, instance]
+  group_wait: 100ms
+  group_interval: 1h
+  repeat_interval: 1h
+  routes:
+    - matchers: [priority="P1"]
+      receiver: page
+receivers:
+  - name: page
+    webhook_configs: [{{url: '{}'}}]
+  - name: other
+    webhook_configs: [{{url: '{}'}}]
+"#,
+        rules.display(),
+        page.url(),
+        other.url()
+    );
+    let router = Router::start(&config);
+    let post = |instance: &str| {
+        let mut a = alert(&[
+            ("alertname", "HighCPU"),
+            ("instance", instance),
+            ("severity", "info"),
+        ]);
+        a["annotations"] = json!({"value": "95"});
+        a["startsAt"] = json!(chrono::Utc::now().to_rfc3339());
+        json!([a])
+    };
+    let instance = |r: &crate::common::Received| {
+        let labels = &r.body["alerts"][0]["labels"];
+        (
+            labels["instance"].as_str().unwrap_or("").to_string(),
+            labels["priority"].as_str().unwrap_or("").to_string(),
+        )
+    };
+
+    // Running throughout: P3 at first, P1 once the 3 s have passed, with no re-send.
+    assert_eq!(router.post_json("/api/v2/alerts", &post("a")).await.0, 200);
+    let early = other.wait_for(1, Duration::from_secs(5)).await;
+    assert_eq!(
+        instance(&early[0]),
+        ("a".into(), "P3".into()),
+        "inside the window"
+    );
+    assert_eq!(page.count(), 0, "no page inside the window");
+    let pages = page.wait_for(1, Duration::from_secs(8)).await;
+    assert_eq!(instance(&pages[0]), ("a".into(), "P1".into()));
+    let labels = &pages[0].body["alerts"][0]["labels"];
+    assert_eq!(labels["severity"], "critical");
+    assert_eq!(labels["original_severity"], "info");
+
+    // Down inside the window of instance b, up again after it ended.
+    assert_eq!(router.post_json("/api/v2/alerts", &post("b")).await.0, 200);
+    other.wait_for(2, Duration::from_secs(5)).await;
+    let router = Router::start_in(router.kill9(), &[]);
+    let pages = page.wait_for(2, Duration::from_secs(10)).await;
+    assert_eq!(instance(&pages[1]), ("b".into(), "P1".into()));
+    let listed = router.get_json("/api/v2/alerts").await;
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    for a in listed.as_array().unwrap() {
+        assert_eq!(a["labels"]["priority"], "P1", "{a}");
+    }
 }
 
 /// An alert whose value crosses a threshold is classified again and moves to the groups of its
