@@ -45,6 +45,15 @@ impl<T: Ord + Copy> DeadlineHeap<T> {
         self.changed.notify_one();
     }
 
+    /// Like [`DeadlineHeap::wait_due`], giving up after `bound` with nothing due, so a loop
+    /// that holds its owner only through a weak reference gets to check it is still wanted.
+    pub async fn wait_due_within(&self, bound: std::time::Duration) -> Vec<(Instant, T)> {
+        tokio::select! {
+            due = self.wait_due() => due,
+            _ = tokio::time::sleep(bound) => Vec::new(),
+        }
+    }
+
     /// Waits until at least one deadline has passed (or `wake` is called) and returns the
     /// entries that are due, possibly none.
     pub async fn wait_due(&self) -> Vec<(Instant, T)> {

@@ -45,7 +45,7 @@ impl fmt::Display for Mismatch {
 /// The channels a receiver notifies through. A webhook counts as `phone` when its receiver's
 /// name says so (`phone-oncall`: a webhook to a paging provider that calls); a receiver with no
 /// integrations only logs.
-pub fn receiver_channels(receiver: &ReceiverConfig) -> BTreeSet<String> {
+fn receiver_channels(receiver: &ReceiverConfig) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     if !receiver.pagerduty_configs.is_empty() {
         out.insert("pagerduty".to_string());
@@ -112,7 +112,7 @@ pub fn first_notified<'a>(
 }
 
 /// The labels classification gives an alert of this runbook level, which routes match on.
-pub fn level_labels(runbook: &str, priority: &str, severity: &str) -> LabelSet {
+fn level_labels(runbook: &str, priority: &str, severity: &str) -> LabelSet {
     [
         ("runbook", runbook),
         ("priority", priority),

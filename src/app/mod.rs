@@ -263,15 +263,12 @@ impl App {
         let accepted = decoded.alerts.len();
         let mut writes = Vec::with_capacity(accepted);
         let mut resolved = 0;
-        let slack = self
-            .backend
-            .keeps_alerts()
-            .then(|| renewal_slack(self.generation.read().config.resolve_timeout));
         {
             // Held for reading so a reload cannot swap dispatchers between store and dispatch,
             // which would leave an alert out of the new dispatcher's groups. Not held across
             // the commit below.
             let runtime = self.generation.read();
+            let slack = self.write_slack(&runtime);
             for mut alert in decoded.alerts {
                 resolved += usize::from(alert.resolved_at(now));
                 let (_, settles_at) = runtime.classifier.apply_settling(&mut alert, now);
@@ -289,6 +286,15 @@ impl App {
             .increment(decoded.errors.len() as u64);
         self.save_now(writes).await?;
         Ok(accepted)
+    }
+
+    /// How much later a renewed end may be than the saved one before it must be written (see
+    /// [`AlertStore::put_tracked`]); `None` when the backend keeps no alerts (nothing is
+    /// written).
+    fn write_slack(&self, runtime: &Generation) -> Option<chrono::Duration> {
+        self.backend
+            .keeps_alerts()
+            .then(|| renewal_slack(runtime.config.resolve_timeout))
     }
 
     /// Stores a classified alert and (re)groups it; collects it in `writes` when it must be
@@ -341,14 +347,8 @@ impl App {
         tokio::spawn(async move {
             loop {
                 let Some(app) = weak.upgrade() else { return };
-                // Holding the app only while due: a dropped app ends the loop at the next one.
-                let due = {
-                    let settling = &app.settling;
-                    tokio::select! {
-                        due = settling.due() => due,
-                        _ = tokio::time::sleep(Duration::from_secs(5)) => Vec::new(),
-                    }
-                };
+                // The wait is bounded so that a dropped app ends the loop.
+                let due = app.settling.due_within(Duration::from_secs(5)).await;
                 if !due.is_empty() {
                     app.settle(due).await;
                 }
@@ -362,11 +362,8 @@ impl App {
         let now = Utc::now();
         let mut writes = Vec::new();
         {
-            let slack = self
-                .backend
-                .keeps_alerts()
-                .then(|| renewal_slack(self.generation.read().config.resolve_timeout));
             let runtime = self.generation.read();
+            let slack = self.write_slack(&runtime);
             for fingerprint in due {
                 let Some(stored) = self.store.get(fingerprint) else {
                     continue;

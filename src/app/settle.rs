@@ -38,9 +38,9 @@ impl Settling {
         self.heap.push(due, fingerprint);
     }
 
-    /// Waits for deadlines and returns the alerts due now.
-    pub async fn due(&self) -> Vec<Fingerprint> {
-        let entries = self.heap.wait_due().await;
+    /// Waits for deadlines (at most `bound`) and returns the alerts due now.
+    pub async fn due_within(&self, bound: std::time::Duration) -> Vec<Fingerprint> {
+        let entries = self.heap.wait_due_within(bound).await;
         let mut scheduled = self.scheduled.lock();
         entries
             .into_iter()

@@ -65,84 +65,27 @@ impl Classifier {
         alert: &Alert,
         now: Timestamp,
     ) -> (Option<Classification>, Option<Timestamp>) {
-        let Some((file, rule)) = self.files.iter().find_map(|(_, f)| {
+        let Some((file, rule)) = self.select(alert) else {
+            return (None, None);
+        };
+        if rule.identity.is_some() {
+            return (decide(file, rule, None, None, alert), None);
+        }
+        let observed = read_value(alert, rule);
+        let met = observed.and_then(|v| rule.evaluate(v));
+        let settles_at = window_end(rule, met, alert).filter(|at| *at > now);
+        // Inside the `for` window the threshold met does not count yet.
+        let counted = met.filter(|_| settles_at.is_none());
+        (decide(file, rule, observed, counted, alert), settles_at)
+    }
+
+    /// The first rule that selects the alert, and its file.
+    fn select(&self, alert: &Alert) -> Option<(&RuleFile, &rules::Rule)> {
+        self.files.iter().find_map(|(_, f)| {
             f.rules
                 .iter()
                 .find(|r| r.selects(&alert.labels))
                 .map(|r| (f, r))
-        }) else {
-            return (None, None);
-        };
-        let observed = (rule.identity.is_none())
-            .then(|| read_value(alert, rule))
-            .flatten();
-        let settles_at = rule
-            .for_duration
-            .and_then(|d| chrono::Duration::from_std(d.0).ok())
-            .filter(|_| observed.and_then(|v| rule.evaluate(v)).is_some())
-            .and_then(|window| alert.starts_at.checked_add_signed(window))
-            .filter(|at| *at > now);
-        (
-            self.decide(file, rule, observed, alert, settles_at.is_none()),
-            settles_at,
-        )
-    }
-
-    fn decide(
-        &self,
-        file: &RuleFile,
-        rule: &rules::Rule,
-        observed: Option<f64>,
-        alert: &Alert,
-        firing_long_enough: bool,
-    ) -> Option<Classification> {
-        if let Some(identity) = &rule.identity {
-            return Some(Classification {
-                runbook: file.runbook.clone(),
-                rule: rule.name.clone(),
-                observed: None,
-                severity: identity.severity.clone(),
-                priority: identity.priority.clone(),
-                response_sla: file
-                    .level(&identity.priority)
-                    .and_then(|l| l.response_time)
-                    .map(|d| d.to_string()),
-                by_identity: true,
-            });
-        }
-        let from_threshold = observed
-            .filter(|_| firing_long_enough)
-            .and_then(|v| rule.evaluate(v))
-            .map(|t| (t.severity.clone(), t.priority.clone()));
-        let (severity, priority) = match from_threshold {
-            Some(found) => found,
-            None => {
-                let sender = alert.labels.get("severity")?;
-                let mut priority = file.severity_map.get(sender)?;
-                // The sender's word never outranks the runbook's numbers: with a value below
-                // every threshold, or inside the `for` window, the alert ranks at most as the
-                // same alert would above threshold.
-                if let Some(ceiling) = observed.and_then(|v| rule.ceiling(v)) {
-                    if rank(priority) < rank(&ceiling.priority) {
-                        priority = &ceiling.priority;
-                    }
-                }
-                let level = file.level(priority)?;
-                (level.severity.clone(), priority.clone())
-            }
-        };
-        let response_sla = file
-            .level(&priority)
-            .and_then(|l| l.response_time)
-            .map(|d| d.to_string());
-        Some(Classification {
-            runbook: file.runbook.clone(),
-            rule: rule.name.clone(),
-            observed,
-            severity,
-            priority,
-            response_sla,
-            by_identity: false,
         })
     }
 
@@ -150,7 +93,9 @@ impl Classifier {
     /// window, if it carries a value that meets a threshold (inside the window the sender's
     /// severity stands in). The router classifies it again then, without waiting for a re-send.
     pub fn settles_at(&self, alert: &Alert) -> Option<Timestamp> {
-        self.evaluate(alert, Timestamp::MIN_UTC).1
+        let (_, rule) = self.select(alert)?;
+        let met = read_value(alert, rule).and_then(|v| rule.evaluate(v));
+        window_end(rule, met, alert)
     }
 
     /// Adds the classification labels; the sender's labels stay, a replaced severity is kept
@@ -184,4 +129,72 @@ impl Classifier {
         }
         (Some(c), settles_at)
     }
+}
+
+/// The classification of an alert its rule selects: an identity rule's at once, else the
+/// threshold `threshold` met (`None` below every threshold or inside the `for` window), else
+/// the sender's severity through the file's severity_map, capped by what the value meets.
+fn decide(
+    file: &RuleFile,
+    rule: &rules::Rule,
+    observed: Option<f64>,
+    threshold: Option<&rules::Threshold>,
+    alert: &Alert,
+) -> Option<Classification> {
+    if let Some(identity) = &rule.identity {
+        return Some(Classification {
+            runbook: file.runbook.clone(),
+            rule: rule.name.clone(),
+            observed: None,
+            severity: identity.severity.clone(),
+            priority: identity.priority.clone(),
+            response_sla: file
+                .level(&identity.priority)
+                .and_then(|l| l.response_time)
+                .map(|d| d.to_string()),
+            by_identity: true,
+        });
+    }
+    let from_threshold = threshold.map(|t| (t.severity.clone(), t.priority.clone()));
+    let (severity, priority) = match from_threshold {
+        Some(found) => found,
+        None => {
+            let sender = alert.labels.get("severity")?;
+            let mut priority = file.severity_map.get(sender)?;
+            // The sender's word never outranks the runbook's numbers: with a value below
+            // every threshold, or inside the `for` window, the alert ranks at most as the
+            // same alert would above threshold.
+            if let Some(ceiling) = observed.and_then(|v| rule.ceiling(v)) {
+                if rank(priority) < rank(&ceiling.priority) {
+                    priority = &ceiling.priority;
+                }
+            }
+            let level = file.level(priority)?;
+            (level.severity.clone(), priority.clone())
+        }
+    };
+    let response_sla = file
+        .level(&priority)
+        .and_then(|l| l.response_time)
+        .map(|d| d.to_string());
+    Some(Classification {
+        runbook: file.runbook.clone(),
+        rule: rule.name.clone(),
+        observed,
+        severity,
+        priority,
+        response_sla,
+        by_identity: false,
+    })
+}
+
+/// The end of the rule's `for` window, when the alert carries a value that meets a threshold.
+fn window_end(
+    rule: &rules::Rule,
+    met: Option<&rules::Threshold>,
+    alert: &Alert,
+) -> Option<Timestamp> {
+    met?;
+    let window = chrono::Duration::from_std(rule.for_duration?.0).ok()?;
+    alert.starts_at.checked_add_signed(window)
 }

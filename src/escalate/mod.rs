@@ -232,14 +232,8 @@ impl Escalator {
         tokio::spawn(async move {
             loop {
                 let Some(me) = weak.upgrade() else { return };
-                let due = {
-                    let timers = &me.timers;
-                    // Do not keep the escalator alive only for the wait.
-                    tokio::select! {
-                        due = timers.wait_due() => due,
-                        _ = tokio::time::sleep(Duration::from_secs(60)) => Vec::new(),
-                    }
-                };
+                // Do not keep the escalator alive only for the wait.
+                let due = me.timers.wait_due_within(Duration::from_secs(60)).await;
                 for (_, key) in due {
                     me.fire(key);
                 }
