@@ -426,6 +426,18 @@ impl App {
             runtime.dispatcher.process(&alert);
         }
         self.escalator.set_policies(runtime.policies.clone());
+        // The new rules' windows: a changed `for` applies to the alerts already waiting, and
+        // an alert whose window the new rules end (or drop) is classified again at once.
+        let now = Utc::now();
+        for alert in self.store.list() {
+            match runtime.classifier.settles_at(&alert) {
+                Some(at) => self.settling.schedule(alert.fingerprint, at.max(now), now),
+                None if self.settling.is_waiting(alert.fingerprint) => {
+                    self.settling.schedule(alert.fingerprint, now, now)
+                }
+                None => {}
+            }
+        }
         runtime.dispatcher.start();
         *current = Arc::new(runtime);
         metrics::gauge!("alertmanager_config_last_reload_successful").set(1.0);

@@ -38,6 +38,11 @@ impl Settling {
         self.heap.push(due, fingerprint);
     }
 
+    /// Whether the alert waits for the end of a window.
+    pub fn is_waiting(&self, fingerprint: Fingerprint) -> bool {
+        self.scheduled.lock().contains_key(&fingerprint)
+    }
+
     /// Waits for deadlines (at most `bound`) and returns the alerts due now.
     pub async fn due_within(&self, bound: std::time::Duration) -> Vec<Fingerprint> {
         let entries = self.heap.wait_due_within(bound).await;

@@ -420,3 +420,66 @@ receivers:
     assert_eq!(now[0]["annotations"]["value"], "12%");
     assert_eq!(router.alert_count().await, 1, "still one alert");
 }
+
+/// A reload that changes a rule's `for` applies to the alerts already waiting in their window:
+/// shortened, the alert is classified when the new window ends, not the old one.
+#[tokio::test]
+async fn a_reload_that_shortens_a_for_window_reclassifies_the_waiting_alert() {
+    let page = Sink::start().await;
+    let rules_dir = tempfile::tempdir().unwrap();
+    let rules = rules_dir.path().join("rb.yml");
+    let rule_file = |window: &str| {
+        format!(
+            r#"runbook: rb
+title: t
+levels:
+  - {{priority: P1, severity: critical, response_time: 15m, description: d}}
+escalation: []
+rules:
+  - name: cpu
+    matchers: ['alertname="HighCPU"']
+    unit: percent
+    value_unit: percent
+    for: {window}
+    thresholds: [{{op: '>', value: 80, severity: critical, priority: P1}}]
+"#
+        )
+    };
+    std::fs::write(&rules, rule_file("1h")).unwrap();
+    let config = format!(
+        r#"rule_files: ['{}']
+route:
+  receiver: none
+  group_by: [alertname]
+  group_wait: 100ms
+  group_interval: 1h
+  repeat_interval: 1h
+  routes:
+    - matchers: [priority="P1"]
+      receiver: page
+receivers:
+  - name: none
+  - name: page
+    webhook_configs: [{{url: '{}'}}]
+"#,
+        rules.display(),
+        page.url()
+    );
+    let router = Router::start(&config);
+    let mut a = alert(&[("alertname", "HighCPU")]);
+    a["annotations"] = json!({"value": "95"});
+    a["startsAt"] = json!(chrono::Utc::now().to_rfc3339());
+    assert_eq!(router.post_json("/api/v2/alerts", &json!([a])).await.0, 200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(page.count(), 0, "inside its hour-long window");
+
+    std::fs::write(&rules, rule_file("2s")).unwrap();
+    let reload = reqwest::Client::new()
+        .post(router.url("/-/reload"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reload.status(), 200);
+    let pages = page.wait_for(1, Duration::from_secs(8)).await;
+    assert_eq!(pages[0].body["alerts"][0]["labels"]["priority"], "P1");
+}
