@@ -254,6 +254,166 @@ runbook_rows! {
         "agentic-platform", "DatabaseDown" on "agentic-platform", Kind::Identity => "critical" "P0";
 }
 
+/// A row of a runbook's severity-level table: its priority, severity, response time (seconds;
+/// `None` where the runbook states none) and the channels it names.
+struct LevelRow {
+    runbook: &'static str,
+    priority: &'static str,
+    severity: &'static str,
+    response_secs: Option<u64>,
+    channels: &'static [&'static str],
+}
+
+/// A row of a runbook's escalation path, in order: the delay (seconds; `None` where the runbook
+/// gives none), who is notified, through what, and whether only resolving stops it.
+struct StepRow {
+    runbook: &'static str,
+    position: usize,
+    after_secs: Option<u64>,
+    notify: &'static str,
+    channels: &'static [&'static str],
+    until_resolved: bool,
+}
+
+macro_rules! level_rows {
+    ($( $(#[doc = $says:literal])+ $name:ident: $runbook:literal $priority:literal
+        => $severity:literal, $response:expr, [$($channel:literal),*]; )+) => {
+        const LEVELS: &[(&str, LevelRow)] = &[$((
+            stringify!($name),
+            LevelRow {
+                runbook: $runbook,
+                priority: $priority,
+                severity: $severity,
+                response_secs: $response,
+                channels: &[$($channel),*],
+            },
+        )),+];
+        $( $(#[doc = $says])+ #[test] fn $name() { check_level(stringify!($name)); } )+
+    };
+}
+
+macro_rules! step_rows {
+    ($( $(#[doc = $says:literal])+ $name:ident: $runbook:literal $position:literal
+        => $after:expr, $notify:literal, [$($channel:literal),*], $until_resolved:literal; )+) => {
+        const STEPS: &[(&str, StepRow)] = &[$((
+            stringify!($name),
+            StepRow {
+                runbook: $runbook,
+                position: $position,
+                after_secs: $after,
+                notify: $notify,
+                channels: &[$($channel),*],
+                until_resolved: $until_resolved,
+            },
+        )),+];
+        $( $(#[doc = $says])+ #[test] fn $name() { check_step(stringify!($name)); } )+
+    };
+}
+
+const MIN: u64 = 60;
+const HOUR: u64 = 3600;
+const DAY: u64 = 86_400;
+
+level_rows! {
+    /// "Incident Severity Levels": | P0 | Complete service outage | 15 minutes | (Slack only).
+    hitl_api_level_p0_complete_service_outage_15_minutes:
+        "hitl-api" "P0" => "critical", Some(15 * MIN), ["slack"];
+    /// | P1 | Partial outage | 1 hour |.
+    hitl_api_level_p1_partial_outage_1_hour: "hitl-api" "P1" => "critical", Some(HOUR), ["slack"];
+    /// | P2 | Degraded performance | 4 hours |.
+    hitl_api_level_p2_degraded_performance_4_hours:
+        "hitl-api" "P2" => "warning", Some(4 * HOUR), ["slack"];
+    /// | P3 | Minor issue | 1 business day |.
+    hitl_api_level_p3_minor_issue_1_business_day: "hitl-api" "P3" => "info", Some(DAY), ["slack"];
+    /// "Critical Alerts (P0 - Response within 15 minutes)", notified by email and phone.
+    counterfactual_lab_level_p0_critical_within_15_minutes:
+        "counterfactual-lab" "P0" => "critical", Some(15 * MIN), ["email", "phone"];
+    /// "Warning Alerts (P1 - Response within 1 hour)", notified by email.
+    counterfactual_lab_level_p1_warning_within_1_hour:
+        "counterfactual-lab" "P1" => "warning", Some(HOUR), ["email"];
+    /// "P0 - Critical: Service down, data loss, security breach" (no response time stated).
+    core_agent_level_p0_critical: "core-agent" "P0" => "critical", None, [];
+    /// "P1 - High: Severe performance degradation, partial outage".
+    core_agent_level_p1_high: "core-agent" "P1" => "critical", None, [];
+    /// "P2 - Medium: Non-critical feature broken, performance issues".
+    core_agent_level_p2_medium: "core-agent" "P2" => "warning", None, [];
+    /// "P3 - Low: Minor issues, no user impact".
+    core_agent_level_p3_low: "core-agent" "P3" => "info", None, [];
+    /// "Critical Alerts (PagerDuty + Slack)", "Response Time: Immediate (< 2 min)".
+    ai_code_review_level_critical_pagerduty_slack_2_minutes:
+        "ai-code-review" "P0" => "critical", Some(2 * MIN), ["pagerduty", "slack"];
+    /// "Warning Alerts (Slack + Email)", "Response Time: < 15 min".
+    ai_code_review_level_warning_slack_email_15_minutes:
+        "ai-code-review" "P2" => "warning", Some(15 * MIN), ["slack", "email"];
+    /// "P0 - Critical": complete service outage, "P0 Response (< 5 minutes)", paged.
+    agentic_platform_level_p0_critical_5_minutes:
+        "agentic-platform" "P0" => "critical", Some(5 * MIN), ["slack", "phone"];
+    /// "P1 - Major": significant degradation, "Response Time: < 15 minutes", paged.
+    agentic_platform_level_p1_major_15_minutes:
+        "agentic-platform" "P1" => "critical", Some(15 * MIN), ["slack", "phone"];
+    /// "P2 - Minor": "Response Time: < 1 hour", warnings "Notify during business hours".
+    agentic_platform_level_p2_minor_1_hour: "agentic-platform" "P2" => "warning", Some(HOUR), [];
+    /// "P3 - Low": "Response Time: Next business day", "Info Alerts (Log only)".
+    agentic_platform_level_p3_low_next_business_day_log_only:
+        "agentic-platform" "P3" => "info", Some(DAY), ["log"];
+}
+
+step_rows! {
+    /// "On-Call Rotation": | Primary | Adaptive Immune Team | Slack: #adaptive-immune-oncall |.
+    hitl_api_on_call_primary_adaptive_immune_team:
+        "hitl-api" 0 => Some(0), "on-call", ["slack"], false;
+    /// | Secondary | Platform Team | Slack: #platform-oncall |, after one P0 response time.
+    hitl_api_on_call_secondary_platform_team:
+        "hitl-api" 1 => Some(15 * MIN), "platform-team", ["slack"], false;
+    /// | Escalation | Engineering Manager | Slack: #engineering-leadership |.
+    hitl_api_on_call_escalation_engineering_manager:
+        "hitl-api" 2 => Some(30 * MIN), "engineering-manager", ["slack"], false;
+    /// "On-call Rotation": "Primary: daniel@terragon.ai (24/7)", an email address.
+    counterfactual_lab_escalation_on_call:
+        "counterfactual-lab" 0 => Some(0), "on-call", ["email"], false;
+    /// "Secondary: team@terragon.ai", after one P0 response time.
+    counterfactual_lab_escalation_secondary_on_call:
+        "counterfactual-lab" 1 => Some(15 * MIN), "secondary-on-call", ["email"], false;
+    /// "Escalation: security@terragon.ai", after two.
+    counterfactual_lab_escalation_security_team:
+        "counterfactual-lab" 2 => Some(30 * MIN), "security-team", ["email"], false;
+    /// "Escalation Path": "1. On-Call Engineer".
+    core_agent_escalation_on_call: "core-agent" 0 => Some(0), "on-call", [], false;
+    /// "2. Team Lead" (no time given: the config's `escalation_delays`).
+    core_agent_escalation_team_lead: "core-agent" 1 => None, "team-lead", [], false;
+    /// "3. Engineering Manager" (no time given).
+    core_agent_escalation_engineering_manager:
+        "core-agent" 2 => None, "engineering-manager", [], false;
+    /// "4. CTO" (no time given).
+    core_agent_escalation_cto: "core-agent" 3 => None, "cto", [], false;
+    /// "Level 1: Auto-Repair": "Duration: 0-5 minutes", "Notification: Info alert to Slack".
+    ai_code_review_escalation_level_1_auto_repair:
+        "ai-code-review" 0 => Some(0), "auto-repair", ["slack"], false;
+    /// "Level 2: On-Call Engineer": "Duration: 5-15 minutes", "Warning alert to Slack + Email".
+    ai_code_review_escalation_level_2_on_call_5_minutes:
+        "ai-code-review" 1 => Some(5 * MIN), "on-call", ["slack", "email"], false;
+    /// "Level 3: Team Lead": "Duration: 15-30 minutes", "Error alert + PagerDuty", "Escalate if
+    /// not resolved in 15min".
+    ai_code_review_escalation_level_3_team_lead_not_resolved_15_minutes:
+        "ai-code-review" 2 => Some(15 * MIN), "team-lead", ["pagerduty"], true;
+    /// "Level 4: Emergency Response": "Duration: 30+ minutes", "All hands on deck", "Critical
+    /// alert + Phone calls".
+    ai_code_review_escalation_level_4_all_hands_not_resolved_30_minutes:
+        "ai-code-review" 3 => Some(30 * MIN), "all-hands", ["phone"], true;
+    /// "Escalation Path": "1. On-call engineer (first responder)", by phone.
+    agentic_platform_escalation_on_call_engineer:
+        "agentic-platform" 0 => Some(0), "on-call", ["phone"], false;
+    /// "2. Team lead (if issue not resolved in 30 minutes)".
+    agentic_platform_escalation_team_lead_not_resolved_30_minutes:
+        "agentic-platform" 1 => Some(30 * MIN), "team-lead", [], true;
+    /// "3. Director of Engineering (if critical impact > 1 hour)".
+    agentic_platform_escalation_director_critical_impact_1_hour:
+        "agentic-platform" 2 => Some(HOUR), "director", [], true;
+    /// "4. CTO (if major outage > 2 hours)".
+    agentic_platform_escalation_cto_major_outage_2_hours:
+        "agentic-platform" 3 => Some(2 * HOUR), "cto", [], true;
+}
+
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -713,4 +873,98 @@ fn bare_numbers_are_read_in_the_unit_each_rule_states() {
         Some(Some(95.0)),
         "usage: a bare number is a percent"
     );
+}
+
+fn file(runbook: &str) -> &'static alert_router::classify::rules::RuleFile {
+    classifier()
+        .files()
+        .find(|f| f.runbook == runbook)
+        .unwrap_or_else(|| panic!("no runbook {runbook}"))
+}
+
+fn check_level(name: &str) {
+    let (_, want) = LEVELS.iter().find(|(n, _)| *n == name).unwrap();
+    let level = file(want.runbook)
+        .levels
+        .iter()
+        .find(|l| l.priority == want.priority)
+        .unwrap_or_else(|| panic!("{name}: no level {}", want.priority));
+    assert_eq!(level.severity, want.severity, "{name}");
+    assert_eq!(
+        level.response_time.map(|d| d.0.as_secs()),
+        want.response_secs,
+        "{name}"
+    );
+    assert_eq!(level.channels, want.channels, "{name}");
+    // An alert classified at this level carries its response time.
+    for (row_name, row) in ROWS
+        .iter()
+        .filter(|(_, r)| r.runbook == want.runbook && r.priority == want.priority)
+    {
+        let (_, rule, _) = file_row_of(row_name, row);
+        let firing = match row.kind {
+            Kind::Identity => alert(row, None, None, 0),
+            Kind::Threshold {
+                op, value, unit, ..
+            } => {
+                let holds = match op {
+                    Op::Greater | Op::GreaterOrEqual => value + STEP,
+                    Op::Less | Op::LessOrEqual => value - STEP,
+                };
+                alert(row, None, Some(&with_suffix(holds, unit)), DAY as i64)
+            }
+        };
+        let c = classify(&firing).unwrap();
+        assert_eq!(c.rule, rule);
+        assert_eq!(
+            c.response_sla.is_some(),
+            want.response_secs.is_some(),
+            "{name}: {row_name}: response_sla {:?}",
+            c.response_sla
+        );
+    }
+}
+
+fn check_step(name: &str) {
+    let (_, want) = STEPS.iter().find(|(n, _)| *n == name).unwrap();
+    let steps = &file(want.runbook).escalation;
+    let step = steps
+        .get(want.position)
+        .unwrap_or_else(|| panic!("{name}: no step {}", want.position));
+    assert_eq!(step.notify, want.notify, "{name}");
+    assert_eq!(step.after.map(|d| d.0.as_secs()), want.after_secs, "{name}");
+    assert_eq!(step.channels, want.channels, "{name}");
+    assert_eq!(
+        step.until == alert_router::config::EscalateUntil::Resolved,
+        want.until_resolved,
+        "{name}: until resolved"
+    );
+}
+
+#[test]
+fn every_level_and_escalation_step_has_its_runbook_test() {
+    let mut levels: Vec<(String, String)> = LEVELS
+        .iter()
+        .map(|(_, l)| (l.runbook.to_string(), l.priority.to_string()))
+        .collect();
+    let mut steps: Vec<(String, usize)> = STEPS
+        .iter()
+        .map(|(_, s)| (s.runbook.to_string(), s.position))
+        .collect();
+    levels.sort();
+    steps.sort();
+    let mut encoded_levels = Vec::new();
+    let mut encoded_steps = Vec::new();
+    for f in classifier().files() {
+        encoded_levels.extend(
+            f.levels
+                .iter()
+                .map(|l| (f.runbook.clone(), l.priority.clone())),
+        );
+        encoded_steps.extend((0..f.escalation.len()).map(|i| (f.runbook.clone(), i)));
+    }
+    encoded_levels.sort();
+    encoded_steps.sort();
+    assert_eq!(levels, encoded_levels);
+    assert_eq!(steps, encoded_steps);
 }
