@@ -21,7 +21,8 @@
 //! [`classify`] adds runbook severity labels before routing; [`mute`] holds silences,
 //! inhibition and time intervals; [`timers`] is the deadline heap groups and escalations share.
 //! [`config`] loads and checks the configuration; [`app`] ties the pieces together and owns
-//! reloads; [`cli`] holds the command-line commands other than `serve`.
+//! reloads; [`cli`] holds the command-line commands other than `serve`; [`logging`] writes
+//! Alertmanager's log formats.
 //!
 //! State crosses one seam. Each aggregate's owner defines the port it needs to keep it across
 //! restarts (`store::AlertLog` and `store::SilencePersistence`, `notify::NflogStore`,
@@ -40,6 +41,7 @@ pub mod dispatch;
 pub mod escalate;
 pub mod ingest;
 pub mod leases;
+pub mod logging;
 pub mod model;
 pub mod mute;
 pub mod notify;

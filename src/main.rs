@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use alert_router::app::{App, Settings};
+use alert_router::app::{App, ClusterPeer, Settings};
 use alert_router::config::PromDuration;
 use alert_router::state::Durability;
 use alert_router::{api, cli};
@@ -25,11 +25,17 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[command(
     name = "alert-router",
     version,
-    about = "An Alertmanager-compatible alert router"
+    about = "An Alertmanager-compatible alert router",
+    // Without a subcommand the binary is `serve` and takes Alertmanager's command line, so it
+    // replaces the `alertmanager` binary in a unit file, container or chart unchanged.
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
 )]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
 }
 
 #[derive(Subcommand)]
@@ -99,9 +105,9 @@ enum RoutesCommand {
 struct ServeArgs {
     #[arg(long = "config.file", default_value = "alertmanager.yml")]
     config_file: PathBuf,
-    /// Address to listen on; `:9093` means every interface.
+    /// Address to listen on; `:9093` means every interface. May be repeated.
     #[arg(long = "web.listen-address", default_value = ":9093")]
-    listen_address: String,
+    listen_address: Vec<String>,
     /// Once listening, write the bound address (`127.0.0.1:40123`) to this file: what a
     /// supervisor or a test needs when the port is chosen by the system (`:0`).
     #[arg(long = "web.listen-address-file")]
@@ -109,6 +115,29 @@ struct ServeArgs {
     /// The URL users reach the router under, used in notifications.
     #[arg(long = "web.external-url")]
     external_url: Option<String>,
+    /// The path the API is served under; by default the path of --web.external-url.
+    #[arg(long = "web.route-prefix")]
+    route_prefix: Option<String>,
+    /// Exporter-toolkit's web config (TLS, basic auth). Not supported yet: a router asked to
+    /// secure its API must not serve it open, so a non-empty value is refused.
+    #[arg(long = "web.config.file", default_value = "")]
+    web_config_file: String,
+    /// Alertmanager's gossip address. alert-router does not gossip; set (the default, as in
+    /// Alertmanager), `/api/v2/status` reports a one-member cluster that is ready, with this
+    /// instance as its peer; empty, the cluster is disabled.
+    #[arg(long = "cluster.listen-address", default_value = "0.0.0.0:9094")]
+    cluster_listen_address: String,
+    /// The address this instance reports as its peer address.
+    #[arg(long = "cluster.advertise-address")]
+    cluster_advertise_address: Option<String>,
+    /// The name this instance reports as its peer name; by default a random one per start,
+    /// as Alertmanager does.
+    #[arg(long = "cluster.peer-name")]
+    cluster_peer_name: Option<String>,
+    #[arg(long = "log.format", default_value = "logfmt", value_parser = ["logfmt", "json"])]
+    log_format: String,
+    #[command(flatten)]
+    alertmanager_only: AlertmanagerOnlyArgs,
     /// Directory for the router's state.
     #[arg(long = "storage.path", default_value = "data/")]
     storage_path: PathBuf,
@@ -157,6 +186,145 @@ struct ServeArgs {
     ack_link_ttl: Duration,
 }
 
+/// Alertmanager flags that mean nothing here: accepted as a unit file writes them, and each
+/// one given is logged once at start, so the same command line starts either binary.
+#[derive(clap::Args)]
+struct AlertmanagerOnlyArgs {
+    #[arg(long = "data.maintenance-interval", hide = true)]
+    data_maintenance_interval: Option<String>,
+    #[arg(long = "silences.max-silences", hide = true)]
+    silences_max_silences: Option<String>,
+    #[arg(long = "silences.max-silence-size-bytes", hide = true)]
+    silences_max_silence_size_bytes: Option<String>,
+    #[arg(long = "log.silences", hide = true)]
+    log_silences: bool,
+    #[arg(long = "no-log.silences", hide = true)]
+    no_log_silences: bool,
+    #[arg(long = "alerts.per-alertname-limit", hide = true)]
+    alerts_per_alertname_limit: Option<String>,
+    #[arg(long = "dispatch.maintenance-interval", hide = true)]
+    dispatch_maintenance_interval: Option<String>,
+    #[arg(long = "dispatch.start-delay", hide = true)]
+    dispatch_start_delay: Option<String>,
+    #[arg(long = "web.get-concurrency", hide = true)]
+    web_get_concurrency: Option<String>,
+    #[arg(long = "web.timeout", hide = true)]
+    web_timeout: Option<String>,
+    /// Debian's packaging adds these two.
+    #[arg(long = "web.ui-path", hide = true)]
+    web_ui_path: Option<String>,
+    #[arg(long = "template.default", hide = true)]
+    template_default: Option<String>,
+    #[arg(long = "auto-gomemlimit.ratio", hide = true)]
+    auto_gomemlimit_ratio: Option<String>,
+    /// Gossip peers: alert-router does not gossip, so they are not contacted.
+    #[arg(long = "cluster.peer", hide = true)]
+    cluster_peer: Vec<String>,
+    #[arg(long = "cluster.peer-timeout", hide = true)]
+    cluster_peer_timeout: Option<String>,
+    #[arg(long = "cluster.peers-resolve-timeout", hide = true)]
+    cluster_peers_resolve_timeout: Option<String>,
+    #[arg(long = "cluster.gossip-interval", hide = true)]
+    cluster_gossip_interval: Option<String>,
+    #[arg(long = "cluster.pushpull-interval", hide = true)]
+    cluster_pushpull_interval: Option<String>,
+    #[arg(long = "cluster.tcp-timeout", hide = true)]
+    cluster_tcp_timeout: Option<String>,
+    #[arg(long = "cluster.probe-timeout", hide = true)]
+    cluster_probe_timeout: Option<String>,
+    #[arg(long = "cluster.probe-interval", hide = true)]
+    cluster_probe_interval: Option<String>,
+    #[arg(long = "cluster.settle-timeout", hide = true)]
+    cluster_settle_timeout: Option<String>,
+    #[arg(long = "cluster.reconnect-interval", hide = true)]
+    cluster_reconnect_interval: Option<String>,
+    #[arg(long = "cluster.reconnect-timeout", hide = true)]
+    cluster_reconnect_timeout: Option<String>,
+    #[arg(long = "cluster.tls-config", hide = true)]
+    cluster_tls_config: Option<String>,
+    #[arg(
+        long = "cluster.allow-insecure-public-advertise-address-discovery",
+        hide = true
+    )]
+    cluster_allow_insecure_public_advertise_address_discovery: bool,
+    #[arg(
+        long = "no-cluster.allow-insecure-public-advertise-address-discovery",
+        hide = true
+    )]
+    no_cluster_allow_insecure_public_advertise_address_discovery: bool,
+    #[arg(long = "cluster.label", hide = true)]
+    cluster_label: Option<String>,
+    #[arg(long = "enable-feature", hide = true)]
+    enable_feature: Vec<String>,
+    /// Socket activation is not supported: refused rather than listening elsewhere.
+    #[arg(long = "web.systemd-socket", hide = true)]
+    web_systemd_socket: bool,
+    #[arg(long = "no-web.systemd-socket", hide = true)]
+    no_web_systemd_socket: bool,
+}
+
+impl AlertmanagerOnlyArgs {
+    /// The flags given, by name.
+    fn given(&self) -> Vec<&'static str> {
+        let options = [
+            ("data.maintenance-interval", &self.data_maintenance_interval),
+            ("silences.max-silences", &self.silences_max_silences),
+            (
+                "silences.max-silence-size-bytes",
+                &self.silences_max_silence_size_bytes,
+            ),
+            (
+                "alerts.per-alertname-limit",
+                &self.alerts_per_alertname_limit,
+            ),
+            (
+                "dispatch.maintenance-interval",
+                &self.dispatch_maintenance_interval,
+            ),
+            ("dispatch.start-delay", &self.dispatch_start_delay),
+            ("web.get-concurrency", &self.web_get_concurrency),
+            ("web.timeout", &self.web_timeout),
+            ("web.ui-path", &self.web_ui_path),
+            ("template.default", &self.template_default),
+            ("auto-gomemlimit.ratio", &self.auto_gomemlimit_ratio),
+            ("cluster.peer-timeout", &self.cluster_peer_timeout),
+            (
+                "cluster.peers-resolve-timeout",
+                &self.cluster_peers_resolve_timeout,
+            ),
+            ("cluster.gossip-interval", &self.cluster_gossip_interval),
+            ("cluster.pushpull-interval", &self.cluster_pushpull_interval),
+            ("cluster.tcp-timeout", &self.cluster_tcp_timeout),
+            ("cluster.probe-timeout", &self.cluster_probe_timeout),
+            ("cluster.probe-interval", &self.cluster_probe_interval),
+            ("cluster.settle-timeout", &self.cluster_settle_timeout),
+            (
+                "cluster.reconnect-interval",
+                &self.cluster_reconnect_interval,
+            ),
+            ("cluster.reconnect-timeout", &self.cluster_reconnect_timeout),
+            ("cluster.tls-config", &self.cluster_tls_config),
+            ("cluster.label", &self.cluster_label),
+        ];
+        let switches = [
+            ("log.silences", self.log_silences || self.no_log_silences),
+            (
+                "cluster.allow-insecure-public-advertise-address-discovery",
+                self.cluster_allow_insecure_public_advertise_address_discovery
+                    || self.no_cluster_allow_insecure_public_advertise_address_discovery,
+            ),
+            ("cluster.peer", !self.cluster_peer.is_empty()),
+            ("enable-feature", !self.enable_feature.is_empty()),
+        ];
+        options
+            .into_iter()
+            .filter(|(_, v)| v.is_some())
+            .map(|(name, _)| name)
+            .chain(switches.into_iter().filter(|(_, on)| *on).map(|(n, _)| n))
+            .collect()
+    }
+}
+
 fn read_secret_file(
     path: &std::path::Path,
     flag: &str,
@@ -196,7 +364,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {
+    let Some(command) = cli.command else {
+        return start(cli.serve);
+    };
+    match command {
         Command::CheckConfig { files } => {
             let (report, ok) = cli::check_config(&files);
             print!("{report}");
@@ -261,42 +432,90 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve(args) => {
-            init_logging(&args.log_level);
-            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            runtime.block_on(serve(*args))?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Serve(args) => start(*args),
     }
 }
 
-fn init_logging(level: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .init();
+fn start(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&args.log_level));
+    let format = match args.log_format.as_str() {
+        "json" => alert_router::logging::Format::Json,
+        _ => alert_router::logging::Format::Logfmt,
+    };
+    alert_router::logging::init(filter, format);
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(serve(args))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let addr = parse_listen_address(&args.listen_address)?;
+    if !args.web_config_file.is_empty() {
+        bail!(
+            "--web.config.file {}: TLS and basic auth are not supported yet, and the API is not served open in their place",
+            args.web_config_file
+        );
+    }
+    let ignored = args.alertmanager_only.given();
+    if args.alertmanager_only.web_systemd_socket {
+        bail!("--web.systemd-socket: socket activation is not supported; listen with --web.listen-address");
+    }
+    let addrs = args
+        .listen_address
+        .iter()
+        .map(|a| parse_listen_address(a))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let config = alert_router::app::load_config(&args.config_file)
         .with_context(|| format!("loading {}", args.config_file.display()))?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("listening on {addr}"))?;
-    let bound = listener.local_addr()?;
+    let mut listeners = Vec::new();
+    for addr in addrs {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening on {addr}"))?;
+        listeners.push(listener);
+    }
+    let bound = match listeners.first() {
+        Some(l) => l.local_addr()?,
+        None => bail!("no --web.listen-address"),
+    };
     let external_url = match args.external_url {
         Some(u) => u.trim_end_matches('/').to_string(),
         None => default_external_url(bound),
     };
-    if url::Url::parse(&external_url).is_err() {
+    let Ok(parsed_external_url) = url::Url::parse(&external_url) else {
         bail!("invalid --web.external-url {external_url:?}");
+    };
+    let route_prefix = route_prefix(
+        args.route_prefix
+            .as_deref()
+            .unwrap_or(parsed_external_url.path()),
+    );
+    let cluster_peer = (!args.cluster_listen_address.is_empty()).then(|| ClusterPeer {
+        name: args
+            .cluster_peer_name
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string().to_uppercase()),
+        address: args
+            .cluster_advertise_address
+            .clone()
+            .unwrap_or_else(|| args.cluster_listen_address.clone()),
+    });
+    if !ignored.is_empty() {
+        tracing::info!(
+            flags = %ignored.join(", "),
+            "Alertmanager flags accepted without effect: alert-router has no gossip, UI path, default template file or Go runtime to tune"
+        );
+    }
+    if !args.alertmanager_only.cluster_peer.is_empty() {
+        tracing::warn!(
+            peers = %args.alertmanager_only.cluster_peer.join(", "),
+            "--cluster.peer: alert-router does not gossip with Alertmanager peers; this instance notifies its groups on its own"
+        );
     }
     api::metrics::install();
     let settings = Settings {
+        route_prefix,
+        cluster_peer,
         external_url,
         retention: args.retention,
         gc_interval: args.gc_interval,
@@ -319,7 +538,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         rules_dir: args.rules_dir.clone(),
     };
     let app = App::start(settings, config)?;
-    tracing::info!(address = %bound, config = %args.config_file.display(), "listening");
+    for listener in &listeners {
+        tracing::info!(address = %listener.local_addr()?, config = %args.config_file.display(), "listening");
+    }
     if let Some(path) = &args.listen_address_file {
         // Written whole then renamed, so a reader never sees half an address.
         let partial = path.with_extension("partial");
@@ -342,7 +563,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     api::serve(
         alert_router::app::services::Services::new(&app),
-        listener,
+        listeners,
         args.read_header_timeout,
         shutdown_signal(),
     )
@@ -366,6 +587,16 @@ async fn shutdown_signal() {
         _ = term => {}
     }
     tracing::info!("shutting down");
+}
+
+/// Alertmanager's form of a route prefix: one leading slash, none trailing, `/` for none.
+fn route_prefix(path: &str) -> String {
+    let trimmed = path.trim_matches('/');
+    if trimmed.is_empty() {
+        "/".into()
+    } else {
+        format!("/{trimmed}")
+    }
 }
 
 /// Alertmanager's default: `http://<hostname>:<port>`.

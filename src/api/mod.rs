@@ -3,6 +3,7 @@
 
 mod health;
 mod incidents;
+mod index;
 pub mod metrics;
 mod silences;
 mod v2;
@@ -19,9 +20,37 @@ use tokio::net::TcpListener;
 
 use crate::app::services::Services;
 
+/// Every route, under `--web.route-prefix`; with a prefix, `/` redirects to it as in
+/// Alertmanager.
 pub fn router(services: Services) -> Router {
+    let prefix = services.admin.route_prefix().to_string();
+    let routes = routes(&prefix);
+    let router = if prefix == "/" {
+        routes
+    } else {
+        let target = prefix.clone();
+        let page = index::page(&prefix);
+        Router::new()
+            .nest(&prefix, routes)
+            .route(
+                &format!("{prefix}/"),
+                get(move || index::serve(page.clone())),
+            )
+            .route("/", get(move || index::redirect(target.clone())))
+    };
     let limit = services.admin.max_body_bytes();
+    router
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(services)
+}
+
+fn routes(prefix: &str) -> Router<Services> {
+    let page = index::page(prefix);
     Router::new()
+        .route("/", get(move || index::serve(page.clone())))
+        // Alertmanager 0.27 removed API v1 and answers 410 there; the incident endpoints
+        // below are alert-router's own and stay.
+        .route("/api/v1/{*rest}", axum::routing::any(index::gone))
         .route("/api/v2/alerts", get(v2::get_alerts).post(v2::post_alerts))
         .route("/api/v2/alerts/groups", get(v2::get_alert_groups))
         .route("/api/v2/receivers", get(v2::get_receivers))
@@ -54,8 +83,6 @@ pub fn router(services: Services) -> Router {
         .route("/-/ready", get(health::ready).head(health::ready))
         .route("/-/reload", post(health::reload))
         .route("/metrics", get(metrics::render))
-        .layer(DefaultBodyLimit::max(limit))
-        .with_state(services)
 }
 
 /// Serves until `shutdown` completes, then lets in-flight requests finish.
@@ -67,23 +94,25 @@ pub fn router(services: Services) -> Router {
 /// cannot hold connections (and file descriptors) for ever.
 pub async fn serve(
     services: Services,
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
     read_header_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = router(services);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // One accept loop per listener (`--web.listen-address` may be repeated), feeding one queue.
+    let (accepted, mut incoming) = tokio::sync::mpsc::channel(64);
+    let acceptors: Vec<_> = listeners
+        .into_iter()
+        .map(|listener| tokio::spawn(accept_loop(listener, accepted.clone())))
+        .collect();
+    drop(accepted);
     tokio::pin!(shutdown);
     loop {
         let tcp = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, _)) => tcp,
-                Err(e) => {
-                    // Out of file descriptors, say: back off instead of spinning.
-                    tracing::warn!(error = %e, "accepting a connection failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
+            next = incoming.recv() => match next {
+                Some(tcp) => tcp,
+                None => break,
             },
             () = &mut shutdown => break,
         };
@@ -103,9 +132,31 @@ pub async fn serve(
             }
         });
     }
-    drop(listener);
+    for acceptor in acceptors {
+        acceptor.abort();
+    }
     graceful.shutdown().await;
     Ok(())
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    accepted: tokio::sync::mpsc::Sender<tokio::net::TcpStream>,
+) {
+    loop {
+        match listener.accept().await {
+            Ok((tcp, _)) => {
+                if accepted.send(tcp).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                // Out of file descriptors, say: back off instead of spinning.
+                tracing::warn!(error = %e, "accepting a connection failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
 }
 
 /// An API error: Alertmanager answers errors with a JSON string body.

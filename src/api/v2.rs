@@ -151,7 +151,15 @@ pub async fn get_receivers(State(services): State<Services>) -> Json<Vec<Value>>
 
 pub async fn get_status(State(services): State<Services>) -> Json<Value> {
     Json(json!({
-        "cluster": {"name": "", "peers": [], "status": "disabled"},
+        "cluster": match services.admin.cluster_peer() {
+            // One member, ready at once: there is no gossip to settle.
+            Some(peer) => json!({
+                "name": peer.name,
+                "peers": [{"name": peer.name, "address": peer.address}],
+                "status": "ready",
+            }),
+            None => json!({"name": "", "peers": [], "status": "disabled"}),
+        },
         "config": {"original": services.admin.config_yaml()},
         "uptime": format_rfc3339_millis(&services.admin.started_at()),
         "versionInfo": {

@@ -58,6 +58,10 @@ pub enum AppError {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub external_url: String,
+    /// The path the API is served under: `/`, or `/am` without a trailing slash.
+    pub route_prefix: String,
+    /// This instance as `/api/v2/status` reports it; `None`: cluster disabled.
+    pub cluster_peer: Option<ClusterPeer>,
     /// How long notification log entries (and, later, expired silences) are kept.
     pub retention: Duration,
     pub gc_interval: Duration,
@@ -77,10 +81,19 @@ pub struct Settings {
     pub ack_link_ttl: Duration,
 }
 
+/// A cluster member's name and address, as Alertmanager's status lists its peers.
+#[derive(Debug, Clone)]
+pub struct ClusterPeer {
+    pub name: String,
+    pub address: String,
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             external_url: "http://localhost:9093".into(),
+            route_prefix: "/".into(),
+            cluster_peer: None,
             retention: Duration::from_secs(120 * 3600),
             gc_interval: Duration::from_secs(30 * 60),
             webhook_resolve_timeout: Duration::from_secs(5 * 3600),

@@ -362,6 +362,16 @@ impl AdminService {
         self.app.storage_health.report()
     }
 
+    /// The path the API is served under (`/` or `/prefix`).
+    pub fn route_prefix(&self) -> &str {
+        &self.app.settings.route_prefix
+    }
+
+    /// This instance as a cluster peer; `None` when the cluster is disabled.
+    pub fn cluster_peer(&self) -> Option<&crate::app::ClusterPeer> {
+        self.app.settings.cluster_peer.as_ref()
+    }
+
     /// Largest request body accepted.
     pub fn max_body_bytes(&self) -> usize {
         self.app.settings.max_body_bytes

@@ -143,7 +143,13 @@ async fn status_shows_config_without_secrets() {
     let sink = Sink::start().await;
     let router = Router::start(&config(&sink.url()));
     let status = router.get_json("/api/v2/status").await;
-    assert_eq!(status["cluster"]["status"], "disabled");
+    // Alertmanager's default `--cluster.listen-address` (0.0.0.0:9094): a one-member
+    // cluster, ready, this instance its peer.
+    assert_eq!(status["cluster"]["status"], "ready");
+    let peers = status["cluster"]["peers"].as_array().unwrap();
+    assert_eq!(peers.len(), 1);
+    assert_eq!(peers[0]["name"], status["cluster"]["name"]);
+    assert_eq!(peers[0]["address"], "0.0.0.0:9094");
     assert!(status["versionInfo"]["version"].is_string());
     let original = status["config"]["original"].as_str().unwrap();
     for secret in ["SECRETTOKEN", "WEBHOOKSECRET", "BASICSECRET"] {

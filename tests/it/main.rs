@@ -10,6 +10,7 @@ mod api;
 mod classification;
 mod crash;
 mod delivery_faults;
+mod dropin;
 mod email;
 mod escalation;
 mod golden;

@@ -43,6 +43,17 @@ impl Router {
 
     /// Starts a router on the config and state already in `dir` (a restart).
     pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Router {
+        Router::spawn(dir, &["serve"], extra)
+    }
+
+    /// Starts the binary as Alertmanager is started: no subcommand, Alertmanager's flags.
+    pub fn start_as_alertmanager(config: &str, extra: &[&str]) -> Router {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("alertmanager.yml"), config).expect("write config");
+        Router::spawn(dir, &[], extra)
+    }
+
+    fn spawn(dir: tempfile::TempDir, subcommand: &[&str], extra: &[&str]) -> Router {
         let config_path = dir.path().join("alertmanager.yml");
         let data = dir.path().join("data");
         // Beside, not inside, the state directory: that may sit on a full filesystem.
@@ -54,7 +65,7 @@ impl Router {
         ));
         let _ = std::fs::remove_file(&address_file);
         let mut child = Command::new(BIN)
-            .arg("serve")
+            .args(subcommand)
             .arg("--config.file")
             .arg(&config_path)
             .args([

@@ -1,0 +1,143 @@
+//! The binary started as Alertmanager is started: no subcommand, Alertmanager's flags as unit
+//! files and Alertmanager's own acceptance harness write them, its route prefix, its `/`, its
+//! removed API v1 and its one-member cluster status.
+
+use serde_json::json;
+
+use crate::common::{alert, Router};
+
+const CONFIG: &str = "route:\n  receiver: d\nreceivers:\n  - name: d\n";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alertmanagers_command_line_serves_under_its_route_prefix() {
+    // As Debian's acceptance harness starts `prometheus-alertmanager`, `=` and space forms.
+    let router = Router::start_as_alertmanager(
+        CONFIG,
+        &[
+            "--log.level",
+            "debug",
+            "--template.default=/usr/share/x/default.tmpl",
+            "--web.ui-path",
+            "/usr/share/x/ui",
+            "--cluster.listen-address",
+            "127.0.0.1:19094",
+            "--cluster.settle-timeout",
+            "0s",
+            "--cluster.peer=127.0.0.1:19095",
+            "--web.route-prefix",
+            "/foo",
+            "--data.retention=120h",
+            "--enable-feature=utf8-strict-mode",
+        ],
+    );
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let root = client.get(router.url("/")).send().await.unwrap();
+    assert_eq!(root.status(), 302);
+    assert_eq!(root.headers()["location"], "/foo");
+    for page in ["/foo", "/foo/"] {
+        let r = client.get(router.url(page)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{page}");
+        assert!(r.text().await.unwrap().contains("/foo/api/v2/status"));
+    }
+    assert_eq!(
+        client
+            .get(router.url("/api/v2/status"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404,
+        "outside the prefix"
+    );
+    let status = router.get_json("/foo/api/v2/status").await;
+    assert_eq!(status["cluster"]["status"], "ready");
+    assert_eq!(
+        status["cluster"]["peers"],
+        json!([{"name": status["cluster"]["name"], "address": "127.0.0.1:19094"}])
+    );
+    let gone = client
+        .get(router.url("/foo/api/v1/alerts"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 410);
+    let (code, _) = router
+        .post_json("/foo/api/v2/alerts", &json!([alert(&[("alertname", "A")])]))
+        .await;
+    assert_eq!(code, 200);
+    let alerts = router.get_json("/foo/api/v2/alerts").await;
+    assert_eq!(alerts.as_array().unwrap().len(), 1);
+    let healthy = client
+        .get(router.url("/foo/-/healthy"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(healthy.status(), 200);
+    // Flags without meaning here are named once in the log, and gossip peers are warned of.
+    let log = router.log().join("\n");
+    assert!(
+        log.contains("web.ui-path, template.default, cluster.settle-timeout"),
+        "{log}"
+    );
+    assert!(log.contains("does not gossip"), "{log}");
+    // logfmt, Alertmanager's default log format.
+    assert!(
+        router
+            .log()
+            .iter()
+            .any(|l| l.starts_with("time=") && l.contains(" level=INFO ")),
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_cluster_listen_address_disables_the_cluster_and_json_logs_are_objects() {
+    let router =
+        Router::start_as_alertmanager(CONFIG, &["--cluster.listen-address=", "--log.format=json"]);
+    let status = router.get_json("/api/v2/status").await;
+    assert_eq!(
+        status["cluster"],
+        json!({"name": "", "peers": [], "status": "disabled"})
+    );
+    let log = router.log();
+    let listening = log
+        .iter()
+        .find(|l| l.contains("listening"))
+        .unwrap_or_else(|| panic!("{log:?}"));
+    let line: serde_json::Value = serde_json::from_str(listening).unwrap();
+    assert_eq!(line["level"], "INFO");
+    assert_eq!(line["msg"], "listening");
+    assert!(line["time"].is_string() && line["address"].is_string());
+    for l in &log {
+        assert!(serde_json::from_str::<serde_json::Value>(l).is_ok(), "{l}");
+    }
+}
+
+#[test]
+fn a_web_config_file_or_socket_activation_is_refused_not_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("am.yml");
+    std::fs::write(&config, CONFIG).unwrap();
+    for (flag, says) in [
+        ("--web.config.file=web.yml", "not supported yet"),
+        ("--web.systemd-socket", "socket activation"),
+        ("--no-such-flag", "unexpected argument"),
+    ] {
+        let out = std::process::Command::new(crate::common::BIN)
+            .arg(format!("--config.file={}", config.display()))
+            .arg("--web.listen-address=127.0.0.1:0")
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(flag)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{flag} started");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{flag}: {stderr}");
+    }
+}
