@@ -434,15 +434,12 @@ impl App {
         current.dispatcher.stop();
         // The new dispatcher regroups every known alert; the notification log carries over,
         // so regrouping re-sends nothing already delivered.
+        // The new rules' windows too: a changed `for` applies to the alerts already waiting,
+        // and an alert whose window the new rules end (or drop) is classified again at once.
+        let now = Utc::now();
         for alert in self.store.list() {
             runtime.muter.inhibitor.observe(&alert);
             runtime.dispatcher.process(&alert);
-        }
-        self.escalator.set_policies(runtime.policies.clone());
-        // The new rules' windows: a changed `for` applies to the alerts already waiting, and
-        // an alert whose window the new rules end (or drop) is classified again at once.
-        let now = Utc::now();
-        for alert in self.store.list() {
             match runtime.classifier.settles_at(&alert) {
                 Some(at) => self.settling.schedule(alert.fingerprint, at.max(now), now),
                 None if self.settling.is_waiting(alert.fingerprint) => {
@@ -451,6 +448,7 @@ impl App {
                 None => {}
             }
         }
+        self.escalator.set_policies(runtime.policies.clone());
         runtime.dispatcher.start();
         *current = Arc::new(runtime);
         metrics::gauge!("alertmanager_config_last_reload_successful").set(1.0);

@@ -473,6 +473,29 @@ fn urgency(priority: &str) -> usize {
 /// How far past or short of a row's number the boundary cases go, in the row's unit.
 const STEP: f64 = 0.01;
 
+/// One step past the line on the side where `op` holds, and one step short of it.
+fn sides(op: Op, value: f64) -> (f64, f64) {
+    match op {
+        Op::Greater | Op::GreaterOrEqual => (value + STEP, value - STEP),
+        Op::Less | Op::LessOrEqual => (value - STEP, value + STEP),
+    }
+}
+
+/// The row's alert as it fires: a threshold row's value just past its line, for a day.
+fn firing(row: &Row) -> Alert {
+    match row.kind {
+        Kind::Identity => alert(row, None, None, 0),
+        Kind::Threshold {
+            op, value, unit, ..
+        } => alert(
+            row,
+            None,
+            Some(&with_suffix(sides(op, value).0, unit)),
+            DAY as i64,
+        ),
+    }
+}
+
 /// The number written with its unit's suffix, as the rule's unit.
 fn with_suffix(number: f64, unit: Unit) -> String {
     match unit {
@@ -561,12 +584,8 @@ fn check_threshold(
     bare: Unit,
     window_secs: Option<i64>,
 ) {
-    let (holds, fails, at_holds) = match op {
-        Op::Greater => (value + STEP, value - STEP, false),
-        Op::GreaterOrEqual => (value + STEP, value - STEP, true),
-        Op::Less => (value - STEP, value + STEP, false),
-        Op::LessOrEqual => (value - STEP, value + STEP, true),
-    };
+    let (holds, fails) = sides(op, value);
+    let at_holds = matches!(op, Op::GreaterOrEqual | Op::LessOrEqual);
     let past = window_secs.unwrap_or(0) + 60;
     let at = |number: f64, since: i64| {
         classify(&alert(row, None, Some(&with_suffix(number, unit)), since))
@@ -658,23 +677,8 @@ fn check_threshold(
 
 /// The index of the row in its rule file: the rule that classifies it, and which threshold.
 fn file_row_of(name: &str, row: &Row) -> (String, String, Option<usize>) {
-    let firing = match row.kind {
-        Kind::Identity => alert(row, None, None, 0),
-        Kind::Threshold {
-            op, value, unit, ..
-        } => {
-            let holds = match op {
-                Op::Greater | Op::GreaterOrEqual => value + STEP,
-                Op::Less | Op::LessOrEqual => value - STEP,
-            };
-            alert(row, None, Some(&with_suffix(holds, unit)), 86_400)
-        }
-    };
-    let c = classify(&firing).unwrap_or_else(|| panic!("{name}: not classified"));
-    let file = classifier()
-        .files()
-        .find(|f| f.runbook == row.runbook)
-        .unwrap_or_else(|| panic!("{name}: no runbook {}", row.runbook));
+    let c = classify(&firing(row)).unwrap_or_else(|| panic!("{name}: not classified"));
+    let file = file(row.runbook);
     let rule = file.rules.iter().find(|r| r.name == c.rule).unwrap();
     let index = match row.kind {
         Kind::Identity => None,
@@ -777,14 +781,8 @@ fn a_sender_severity_never_outranks_the_threshold() {
         else {
             continue;
         };
-        let file = classifier()
-            .files()
-            .find(|f| f.runbook == row.runbook)
-            .unwrap();
-        let (holds, fails) = match op {
-            Op::Greater | Op::GreaterOrEqual => (value + STEP, value - STEP),
-            Op::Less | Op::LessOrEqual => (value - STEP, value + STEP),
-        };
+        let file = file(row.runbook);
+        let (holds, fails) = sides(op, value);
         for sender in file.severity_map.keys() {
             let short = alert(row, Some(sender), Some(&with_suffix(fails, unit)), 86_400);
             if let Some(c) = classify(&short) {
@@ -902,19 +900,7 @@ fn check_level(name: &str) {
         .filter(|(_, r)| r.runbook == want.runbook && r.priority == want.priority)
     {
         let (_, rule, _) = file_row_of(row_name, row);
-        let firing = match row.kind {
-            Kind::Identity => alert(row, None, None, 0),
-            Kind::Threshold {
-                op, value, unit, ..
-            } => {
-                let holds = match op {
-                    Op::Greater | Op::GreaterOrEqual => value + STEP,
-                    Op::Less | Op::LessOrEqual => value - STEP,
-                };
-                alert(row, None, Some(&with_suffix(holds, unit)), DAY as i64)
-            }
-        };
-        let c = classify(&firing).unwrap();
+        let c = classify(&firing(row)).unwrap();
         assert_eq!(c.rule, rule);
         assert_eq!(
             c.response_sla.is_some(),
