@@ -22,7 +22,8 @@
 //! inhibition and time intervals; [`timers`] is the deadline heap groups and escalations share.
 //! [`config`] loads and checks the configuration; [`app`] ties the pieces together and owns
 //! reloads; [`cli`] holds the command-line commands other than `serve`; [`logging`] writes
-//! Alertmanager's log formats.
+//! Alertmanager's log formats; [`web`] secures the HTTP endpoints with Alertmanager's web
+//! config file (TLS, basic auth) and alert-router's roles.
 //!
 //! State crosses one seam. Each aggregate's owner defines the port it needs to keep it across
 //! restarts (`store::AlertLog` and `store::SilencePersistence`, `notify::NflogStore`,
@@ -50,3 +51,4 @@ pub mod state;
 pub mod store;
 pub mod template;
 pub mod timers;
+pub mod web;

@@ -118,10 +118,16 @@ struct ServeArgs {
     /// The path the API is served under; by default the path of --web.external-url.
     #[arg(long = "web.route-prefix")]
     route_prefix: Option<String>,
-    /// Exporter-toolkit's web config (TLS, basic auth). Not supported yet: a router asked to
-    /// secure its API must not serve it open, so a non-empty value is refused.
+    /// Alertmanager's web config file (Prometheus exporter-toolkit's format): TLS, client
+    /// certificates, basic auth users, response headers, rate limit. Re-read every second.
     #[arg(long = "web.config.file", default_value = "")]
     web_config_file: String,
+    /// alert-router's roles for the web config's users (viewer, sender, responder, admin).
+    #[arg(long = "web.roles.file")]
+    web_roles_file: Option<PathBuf>,
+    /// Answer /-/healthy and /-/ready without credentials, for load balancers' checks.
+    #[arg(long = "web.unauthenticated-health")]
+    web_unauthenticated_health: bool,
     /// Alertmanager's gossip address. alert-router does not gossip; set (the default, as in
     /// Alertmanager), `/api/v2/status` reports a one-member cluster that is ready, with this
     /// instance as its peer; empty, the cluster is disabled.
@@ -450,11 +456,10 @@ fn start(args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    if !args.web_config_file.is_empty() {
-        bail!(
-            "--web.config.file {}: TLS and basic auth are not supported yet, and the API is not served open in their place",
-            args.web_config_file
-        );
+    if args.web_config_file.is_empty()
+        && (args.web_roles_file.is_some() || args.web_unauthenticated_health)
+    {
+        bail!("--web.roles.file and --web.unauthenticated-health need --web.config.file with basic_auth_users");
     }
     let ignored = args.alertmanager_only.given();
     if args.alertmanager_only.web_systemd_socket {
@@ -478,9 +483,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(l) => l.local_addr()?,
         None => bail!("no --web.listen-address"),
     };
+    let web_sources = (!args.web_config_file.is_empty()).then(|| alert_router::web::Sources {
+        web_config: PathBuf::from(&args.web_config_file),
+        roles: args.web_roles_file.clone(),
+        open_health: args.web_unauthenticated_health,
+    });
+    let web = web_sources.map(alert_router::web::Web::load).transpose()?;
+    // The external URL's default scheme follows TLS.
+    let tls = web.as_ref().is_some_and(|w| w.tls().is_some());
     let external_url = match args.external_url {
         Some(u) => u.trim_end_matches('/').to_string(),
-        None => default_external_url(bound),
+        None => default_external_url(bound, tls),
     };
     let Ok(parsed_external_url) = url::Url::parse(&external_url) else {
         bail!("invalid --web.external-url {external_url:?}");
@@ -511,6 +524,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             peers = %args.alertmanager_only.cluster_peer.join(", "),
             "--cluster.peer: alert-router does not gossip with Alertmanager peers; this instance notifies its groups on its own"
         );
+    }
+    let web = web.map(|w| std::sync::Arc::new(w.under_prefix(&route_prefix)));
+    if let Some(web) = &web {
+        web.watch();
     }
     api::metrics::install();
     let settings = Settings {
@@ -565,6 +582,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         alert_router::app::services::Services::new(&app),
         listeners,
         args.read_header_timeout,
+        web,
         shutdown_signal(),
     )
     .await?;
@@ -599,12 +617,13 @@ fn route_prefix(path: &str) -> String {
     }
 }
 
-/// Alertmanager's default: `http://<hostname>:<port>`.
-fn default_external_url(bound: SocketAddr) -> String {
+/// Alertmanager's default: `http://<hostname>:<port>`, `https` when served over TLS.
+fn default_external_url(bound: SocketAddr, tls: bool) -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".into());
-    format!("http://{host}:{}", bound.port())
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{host}:{}", bound.port())
 }

@@ -7,17 +7,26 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Deserialize;
 
 use super::ApiError;
 use crate::app::services::Services;
 use crate::escalate::{IncidentError, IncidentState, LinkError};
+use crate::web::{who_acted, Identity};
 
 #[derive(Deserialize)]
 struct Change {
-    by: String,
     #[serde(default)]
+    by: Option<String>,
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+/// Who acts and why: the authenticated user when there is one (a different `by` in the body
+/// is kept in the comment), else the body's `by`, which must then be given.
+struct Acting {
+    by: String,
     comment: Option<String>,
 }
 
@@ -66,24 +75,38 @@ pub async fn get_one(
     Ok(Json(incident).into_response())
 }
 
-fn change(body: &Bytes) -> Result<Change, ApiError> {
-    let change: Change = serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request(format!(
-            "body must be JSON {{\"by\": \"who\", \"comment\": \"why\"}}: {e}"
-        ))
-    })?;
-    if change.by.trim().is_empty() {
+fn change(identity: Option<Extension<Identity>>, body: &Bytes) -> Result<Acting, ApiError> {
+    let change: Change = if body.is_empty() && identity.is_some() {
+        Change {
+            by: None,
+            comment: None,
+        }
+    } else {
+        serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!(
+                "body must be JSON {{\"by\": \"who\", \"comment\": \"why\"}}: {e}"
+            ))
+        })?
+    };
+    let (by, note) = who_acted(identity.as_ref().map(|i| &i.0), change.by.as_deref());
+    let Some(by) = by else {
         return Err(ApiError::bad_request("\"by\" must name who acts"));
-    }
-    Ok(change)
+    };
+    let comment = match (change.comment, note) {
+        (Some(comment), Some(note)) => Some(format!("{comment} ({note} as by)")),
+        (None, Some(note)) => Some(format!("({note} as by)")),
+        (comment, None) => comment,
+    };
+    Ok(Acting { by, comment })
 }
 
 pub async fn acknowledge(
     State(services): State<Services>,
     Path(id): Path<String>,
+    identity: Option<Extension<Identity>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let c = change(&body)?;
+    let c = change(identity, &body)?;
     let incident = services
         .incidents
         .acknowledge(&id, &c.by, c.comment)
@@ -94,9 +117,10 @@ pub async fn acknowledge(
 pub async fn unacknowledge(
     State(services): State<Services>,
     Path(id): Path<String>,
+    identity: Option<Extension<Identity>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let c = change(&body)?;
+    let c = change(identity, &body)?;
     let incident = services
         .incidents
         .unacknowledge(&id, &c.by, c.comment)
@@ -107,9 +131,10 @@ pub async fn unacknowledge(
 pub async fn resolve(
     State(services): State<Services>,
     Path(id): Path<String>,
+    identity: Option<Extension<Identity>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let c = change(&body)?;
+    let c = change(identity, &body)?;
     let incident = services.incidents.resolve(&id, &c.by, c.comment).await?;
     Ok(Json(incident).into_response())
 }

@@ -9,16 +9,21 @@ mod silences;
 mod v2;
 
 use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
+use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use hyper::body::Incoming;
 use tokio::net::TcpListener;
+use tower::ServiceExt;
 
 use crate::app::services::Services;
+use crate::web::{ClientAddr, Web};
 
 /// Every route, under `--web.route-prefix`; with a prefix, `/` redirects to it as in
 /// Alertmanager.
@@ -85,20 +90,35 @@ fn routes(prefix: &str) -> Router<Services> {
         .route("/metrics", get(metrics::render))
 }
 
-/// Serves until `shutdown` completes, then lets in-flight requests finish.
+/// Serves until `shutdown` completes, then lets in-flight requests finish. With `web` (the
+/// web config file), connections are TLS if it says so and every request passes its guard.
 ///
 /// Connections are served by hyper directly rather than `axum::serve`, for one setting axum
 /// does not expose: `read_header_timeout` closes a connection whose request headers have not
 /// all arrived in time. hyper starts that timer whenever a connection waits for a request,
 /// so it also bounds how long a kept-open connection may sit idle; slow or stalled clients
-/// cannot hold connections (and file descriptors) for ever.
+/// cannot hold connections (and file descriptors) for ever. The same bound applies to a TLS
+/// handshake.
 pub async fn serve(
     services: Services,
     listeners: Vec<TcpListener>,
     read_header_timeout: Duration,
+    web: Option<Arc<Web>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let router = router(services);
+    let routes = router(services);
+    let router = match &web {
+        // As a fallback service, so that the guard also stands in front of unknown paths.
+        Some(web) => {
+            Router::new()
+                .fallback_service(routes)
+                .layer(axum::middleware::from_fn_with_state(
+                    web.clone(),
+                    crate::web::guard,
+                ))
+        }
+        None => routes,
+    };
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     // One accept loop per listener (`--web.listen-address` may be repeated), feeding one queue.
     let (accepted, mut incoming) = tokio::sync::mpsc::channel(64);
@@ -109,9 +129,9 @@ pub async fn serve(
     drop(accepted);
     tokio::pin!(shutdown);
     loop {
-        let tcp = tokio::select! {
+        let (tcp, peer) = tokio::select! {
             next = incoming.recv() => match next {
-                Some(tcp) => tcp,
+                Some(accepted) => accepted,
                 None => break,
             },
             () = &mut shutdown => break,
@@ -120,14 +140,48 @@ pub async fn serve(
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
-        let service = hyper_util::service::TowerToHyperService::new(router.clone());
-        let connection = hyper::server::conn::http1::Builder::new()
-            .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(read_header_timeout)
-            .serve_connection(hyper_util::rt::TokioIo::new(tcp), service);
-        let connection = graceful.watch(connection);
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(ClientAddr(peer));
+            router.clone().oneshot(request)
+        });
+        let builder = {
+            let mut b = hyper::server::conn::http1::Builder::new();
+            b.timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(read_header_timeout);
+            b
+        };
+        let watcher = graceful.watcher();
+        let tls = web.as_ref().and_then(|w| w.tls());
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            let result = match tls {
+                None => {
+                    let io = hyper_util::rt::TokioIo::new(tcp);
+                    watcher.watch(builder.serve_connection(io, service)).await
+                }
+                Some(config) => {
+                    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+                    let stream = match tokio::time::timeout(
+                        read_header_timeout,
+                        acceptor.accept(tcp),
+                    )
+                    .await
+                    {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(e)) => {
+                            tracing::debug!(client = %peer, error = %e, "TLS handshake refused");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(client = %peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    watcher.watch(builder.serve_connection(io, service)).await
+                }
+            };
+            if let Err(e) = result {
                 tracing::debug!(error = %e, "connection closed with an error");
             }
         });
@@ -141,12 +195,12 @@ pub async fn serve(
 
 async fn accept_loop(
     listener: TcpListener,
-    accepted: tokio::sync::mpsc::Sender<tokio::net::TcpStream>,
+    accepted: tokio::sync::mpsc::Sender<(tokio::net::TcpStream, SocketAddr)>,
 ) {
     loop {
         match listener.accept().await {
-            Ok((tcp, _)) => {
-                if accepted.send(tcp).await.is_err() {
+            Ok(connection) => {
+                if accepted.send(connection).await.is_err() {
                     return;
                 }
             }

@@ -4,6 +4,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use chrono::Utc;
 use serde::Deserialize;
@@ -14,6 +15,7 @@ use crate::app::services::Services;
 use crate::model::time::{format_rfc3339_millis, parse_rfc3339, Timestamp};
 use crate::model::Matcher;
 use crate::store::{Silence, SilenceError, SilenceMatcher};
+use crate::web::{who_acted, Identity};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -60,14 +62,22 @@ pub fn gettable_silence(s: &Silence, now: Timestamp) -> Value {
     })
 }
 
-pub async fn post_silence(State(services): State<Services>, body: Bytes) -> Response {
-    match create(&services, &body).await {
+pub async fn post_silence(
+    State(services): State<Services>,
+    identity: Option<Extension<Identity>>,
+    body: Bytes,
+) -> Response {
+    match create(&services, identity.as_ref().map(|i| &i.0), &body).await {
         Ok(id) => Json(json!({"silenceID": id})).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-async fn create(services: &Services, body: &[u8]) -> Result<String, ApiError> {
+async fn create(
+    services: &Services,
+    identity: Option<&Identity>,
+    body: &[u8],
+) -> Result<String, ApiError> {
     let posted: PostableSilence = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
     let now = Utc::now();
@@ -83,6 +93,11 @@ async fn create(services: &Services, body: &[u8]) -> Result<String, ApiError> {
             "Failed to create silence: end time can't be in the past",
         ));
     }
+    let (created_by, note) = who_acted(identity, Some(&posted.created_by));
+    let comment = match note {
+        Some(note) => format!("{} ({note} as createdBy)", posted.comment),
+        None => posted.comment,
+    };
     let silence = Silence {
         id: posted.id.unwrap_or_default(),
         matchers: posted
@@ -98,8 +113,8 @@ async fn create(services: &Services, body: &[u8]) -> Result<String, ApiError> {
         starts_at,
         ends_at,
         updated_at: now,
-        created_by: posted.created_by,
-        comment: posted.comment,
+        created_by: created_by.unwrap_or_default(),
+        comment,
     };
     services.silences.set(silence).await.map_err(|e| match e {
         SilenceError::NotFound => ApiError(StatusCode::NOT_FOUND, e.to_string()),

@@ -20,6 +20,7 @@ mod integrations;
 mod mute;
 mod prometheus;
 mod runbooks;
+mod security;
 mod silences;
 mod storage_faults;
 mod webhook_retry;

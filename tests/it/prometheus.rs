@@ -1,20 +1,68 @@
 //! Real Prometheus 2.42 evaluates an alerting rule and sends to alert-router, which groups it
 //! and delivers it to a webhook.
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::common::{config_with_route, require_tool, Router, Sink};
 
-const PROMETHEUS: &str = "/usr/bin/prometheus";
+pub const PROMETHEUS: &str = "/usr/bin/prometheus";
 
-struct KillOnDrop(std::process::Child);
+pub struct KillOnDrop(std::process::Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Starts Prometheus in `dir` with one always-firing rule, `alert` (severity critical, a
+/// summary that carries the value), sending to the `alertmanagers` entry given as YAML.
+pub fn start_prometheus(dir: &Path, alert: &str, alertmanager: &str) -> KillOnDrop {
+    std::fs::write(
+        dir.join("rules.yml"),
+        format!(
+            r#"groups:
+  - name: compat
+    interval: 1s
+    rules:
+      - alert: {alert}
+        expr: vector(42)
+        labels:
+          severity: critical
+        annotations:
+          summary: "value is {{{{ $value }}}}"
+"#
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("prometheus.yml"),
+        format!(
+            "global:\n  evaluation_interval: 1s\nrule_files: [rules.yml]\nalerting:\n  alertmanagers:\n{alertmanager}"
+        ),
+    )
+    .unwrap();
+    let child = Command::new(PROMETHEUS)
+        .arg(format!(
+            "--config.file={}",
+            dir.join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("tsdb").display()
+        ))
+        .arg("--web.listen-address=127.0.0.1:0")
+        // The first send can be dropped before Prometheus has discovered its Alertmanager;
+        // re-sending every second also makes the dedup check below meaningful.
+        .arg("--rules.alert.resend-delay=1s")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start prometheus");
+    KillOnDrop(child)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -28,55 +76,14 @@ async fn prometheus_alerting_rule_reaches_the_webhook() {
     let router = Router::start(&config_with_route(route, &[("hook", &sink.url())]));
 
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("rules.yml"),
-        r#"groups:
-  - name: compat
-    interval: 1s
-    rules:
-      - alert: PrometheusCompat
-        expr: vector(42)
-        labels:
-          severity: critical
-        annotations:
-          summary: "value is {{ $value }}"
-"#,
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("prometheus.yml"),
-        format!(
-            r#"global:
-  evaluation_interval: 1s
-rule_files: [rules.yml]
-alerting:
-  alertmanagers:
-    - api_version: v2
-      static_configs:
-        - targets: ['{}']
-"#,
+    let _prometheus = start_prometheus(
+        dir.path(),
+        "PrometheusCompat",
+        &format!(
+            "    - api_version: v2\n      static_configs:\n        - targets: ['{}']\n",
             router.addr
         ),
-    )
-    .unwrap();
-    let child = Command::new(PROMETHEUS)
-        .arg(format!(
-            "--config.file={}",
-            dir.path().join("prometheus.yml").display()
-        ))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("tsdb").display()
-        ))
-        .arg("--web.listen-address=127.0.0.1:0")
-        // The first send can be dropped before Prometheus has discovered its Alertmanager;
-        // re-sending every second also makes the dedup check below meaningful.
-        .arg("--rules.alert.resend-delay=1s")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start prometheus");
-    let _prometheus = KillOnDrop(child);
+    );
 
     let got = sink.wait_for(1, Duration::from_secs(60)).await;
     let msg = &got[0].body;
