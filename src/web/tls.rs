@@ -382,3 +382,104 @@ fn subject_alt_names(cert: &CertificateDer<'_>) -> Result<Vec<String>, rustls::E
     }
     Ok(names)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_pair(yaml: &str) -> TlsServerConfig {
+        let pair = rcgen::generate_simple_self_signed(vec!["localhost".into()])
+            .unwrap_or_else(|e| panic!("rcgen: {e}"));
+        let mut tls: TlsServerConfig =
+            serde_yaml_ng::from_str(yaml).unwrap_or_else(|e| panic!("{yaml}: {e}"));
+        tls.cert = Some(pair.cert.pem());
+        tls.key = Some(pair.key_pair.serialize_pem());
+        tls
+    }
+
+    fn error(yaml: &str) -> String {
+        server_config(&with_pair(yaml))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn go_cipher_names_choose_tls12_suites_and_tls13_stays_on() {
+        let tls = with_pair(
+            "cipher_suites: [TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, TLS_RSA_WITH_AES_128_CBC_SHA]",
+        );
+        let provider = provider(&tls).unwrap_or_else(|e| panic!("{e}"));
+        let names: Vec<String> = provider
+            .cipher_suites
+            .iter()
+            .map(|s| format!("{:?}", s.suite()))
+            .collect();
+        assert!(names.contains(&"TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384".to_string()));
+        assert!(!names.contains(&"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".to_string()));
+        assert!(
+            names.contains(&"TLS13_AES_128_GCM_SHA256".to_string()),
+            "{names:?}"
+        );
+        assert!(server_config(&tls).is_ok());
+    }
+
+    #[test]
+    fn exporter_toolkit_errors_are_kept() {
+        assert!(error("cipher_suites: [TLS_INVENTED]").contains("unknown cipher"));
+        assert!(error("curve_preferences: [CurveP999]").contains("unknown curve"));
+        assert!(error("min_version: TLS14").contains("unknown TLS version"));
+        assert!(error("client_auth_type: Sometimes").contains("invalid client_auth_type"));
+        assert!(error("min_version: TLS13\nmax_version: TLS12").contains("lower"));
+        assert!(error("min_version: TLS10\nmax_version: TLS11").contains("not served"));
+        assert!(
+            error("client_auth_type: RequireAndVerifyClientCert").contains("needs client_ca_file")
+        );
+        let pem = rcgen::generate_simple_self_signed(vec!["ca".into()])
+            .map(|c| c.cert.pem())
+            .unwrap_or_default();
+        let yaml = format!("client_ca: |\n  {}", pem.trim().replace('\n', "\n  "));
+        assert!(
+            error(&yaml).contains("without a client_auth_type"),
+            "{}",
+            error(&yaml)
+        );
+    }
+
+    #[test]
+    fn versions_and_curves_map_to_what_rustls_offers() {
+        let tls = with_pair("min_version: TLS10\nmax_version: TLS12");
+        let v = versions(&tls).unwrap_or_default();
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].version, rustls::ProtocolVersion::TLSv1_2);
+        let tls = with_pair("min_version: TLS13");
+        let v = versions(&tls).unwrap_or_default();
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].version, rustls::ProtocolVersion::TLSv1_3);
+        let tls = with_pair("curve_preferences: [CurveP521, CurveP384, X25519]");
+        let groups: Vec<String> = provider(&tls)
+            .map(|p| {
+                p.kx_groups
+                    .iter()
+                    .map(|g| format!("{:?}", g.name()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(groups, ["secp384r1", "X25519"]);
+        assert!(server_config(&tls).is_ok());
+    }
+
+    #[test]
+    fn a_key_that_does_not_match_its_certificate_is_refused() {
+        let mut tls = with_pair("{}");
+        let other = rcgen::generate_simple_self_signed(vec!["x".into()])
+            .map(|c| c.key_pair.serialize_pem())
+            .unwrap_or_default();
+        tls.key = Some(other);
+        let e = server_config(&tls)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("do not make a pair"), "{e}");
+    }
+}

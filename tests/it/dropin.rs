@@ -117,12 +117,13 @@ async fn an_empty_cluster_listen_address_disables_the_cluster_and_json_logs_are_
 }
 
 #[test]
-fn a_web_config_file_or_socket_activation_is_refused_not_ignored() {
+fn a_missing_web_config_file_or_socket_activation_is_refused_not_ignored() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("am.yml");
     std::fs::write(&config, CONFIG).unwrap();
     for (flag, says) in [
-        ("--web.config.file=web.yml", "not supported yet"),
+        // A web config that cannot be read never leaves the API open in its place.
+        ("--web.config.file=missing-web.yml", "reading missing-web.yml"),
         ("--web.systemd-socket", "socket activation"),
         ("--no-such-flag", "unexpected argument"),
     ] {

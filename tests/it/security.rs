@@ -718,3 +718,120 @@ async fn password_guessing_and_request_floods_are_slowed_per_client() {
     }
     assert_eq!(statuses, [200, 200, 200, 429, 429]);
 }
+
+/// A port nothing listens on: deliveries there fail with "connection refused".
+fn refused_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_never_reach_the_log_or_an_error_message() {
+    const SECRETS: &[&str] = &[
+        "WEBHOOK-PASS-1",
+        "WEBHOOK-PATH-2",
+        "WEBHOOK-TOKEN-3",
+        "WEBHOOK-PATH-4",
+        "SLACK-TOKEN-5",
+        "PD-ROUTING-KEY-6",
+        "SMTP-PASS-7",
+        "BEARER-8",
+        "BASIC-PASS-9",
+    ];
+    let failing = Sink::with_script(&[500; 64]).await;
+    let refused = refused_port();
+    let config = format!(
+        r#"global:
+  smtp_from: alerts@example.org
+route:
+  receiver: all
+  group_by: [alertname]
+  group_wait: 0s
+  group_interval: 1s
+receivers:
+  - name: all
+    webhook_configs:
+      - url: 'http://hookuser:WEBHOOK-PASS-1@127.0.0.1:{refused}/hooks/WEBHOOK-PATH-2?token=WEBHOOK-TOKEN-3'
+      - url: '{failing}/hooks/WEBHOOK-PATH-4'
+        http_config: {{authorization: {{credentials: BEARER-8}}}}
+      - url: '{failing}/hooks/basic'
+        http_config: {{basic_auth: {{username: u, password: BASIC-PASS-9}}}}
+    slack_configs:
+      - api_url: '{failing}/services/SLACK-TOKEN-5'
+        channel: '#oncall'
+    pagerduty_configs:
+      - routing_key: PD-ROUTING-KEY-6
+        url: '{failing}/v2/enqueue'
+    email_configs:
+      - to: lead@example.org
+        smarthost: '127.0.0.1:{refused}'
+        auth_username: alerts
+        auth_password: SMTP-PASS-7
+        require_tls: false
+"#,
+        failing = failing.url(),
+    );
+    let ca = Ca::new("test CA");
+    let s = secured(&config, &ca, &users_yaml(), &["--log.level", "debug"]);
+    let client = client_trusting(&ca);
+    let r = client
+        .post(s.url("/api/v2/alerts"))
+        .basic_auth("prometheus", Some(password("prometheus")))
+        .json(&json!([alert(&[("alertname", "Leak"), ("job", "api")])]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Every integration fails and retries; wait until each has logged a failure.
+    let failed_everywhere = wait_until(Duration::from_secs(20), || async {
+        let log = s.router.log().join("\n");
+        ["webhook", "slack", "pagerduty", "email"]
+            .iter()
+            .all(|i| log.contains(&format!("integration={i}")) && log.contains("failed"))
+    })
+    .await;
+    let status: Value = client
+        .get(s.url("/api/v2/status"))
+        .basic_auth("reader", Some(password("reader")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    // A reload of a config that is wrong next to a secret: the error names the problem only.
+    std::fs::write(
+        s.router.config_path(),
+        config.replace(
+            "routing_key: PD-ROUTING-KEY-6",
+            "routing_key: [PD-ROUTING-KEY-6]",
+        ),
+    )
+    .unwrap();
+    let reload = client
+        .post(s.url("/-/reload"))
+        .basic_auth("admin", Some(password("admin")))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(reload.status(), 200);
+    let reload_error = reload.text().await.unwrap();
+
+    let log = s.router.log().join("\n");
+    assert!(failed_everywhere, "not every integration failed:\n{log}");
+    for secret in SECRETS {
+        assert!(!log.contains(secret), "{secret} is in the log:\n{log}");
+        assert!(
+            !status.to_string().contains(secret),
+            "{secret} is in /api/v2/status"
+        );
+        assert!(
+            !reload_error.contains(secret),
+            "{secret} is in the reload error: {reload_error}"
+        );
+    }
+}
