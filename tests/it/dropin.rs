@@ -123,7 +123,10 @@ fn a_missing_web_config_file_or_socket_activation_is_refused_not_ignored() {
     std::fs::write(&config, CONFIG).unwrap();
     for (flag, says) in [
         // A web config that cannot be read never leaves the API open in its place.
-        ("--web.config.file=missing-web.yml", "reading missing-web.yml"),
+        (
+            "--web.config.file=missing-web.yml",
+            "reading missing-web.yml",
+        ),
         ("--web.systemd-socket", "socket activation"),
         ("--no-such-flag", "unexpected argument"),
     ] {
