@@ -97,6 +97,16 @@ pub fn routes_test(
 ) -> Result<(String, bool), RoutesTestError> {
     let config = crate::app::load_config(config_file)?;
     let routes = RouteTree::build(config.route());
+    routes_test_on(&routes, labels, tree, expected)
+}
+
+/// `routes test` on a routing tree already built: the running router's, for the web UI.
+pub fn routes_test_on(
+    routes: &RouteTree,
+    labels: &[String],
+    tree: bool,
+    expected: Option<&str>,
+) -> Result<(String, bool), RoutesTestError> {
     let mut set = LabelSet::new();
     for arg in labels {
         // amtool accepts matcher syntax (`a=b`, `a="b"`) and uses the values as labels.
@@ -112,7 +122,7 @@ pub fn routes_test(
     let mut out = String::new();
     if tree {
         out.push_str("Matching routes:\n");
-        out.push_str(&print_matching_tree(&routes, &matched));
+        out.push_str(&print_matching_tree(routes, &matched));
         out.push_str("\n\n");
     }
     let joined = receivers.join(",");
@@ -202,6 +212,16 @@ pub fn rules_test(
 ) -> Result<String, RulesTestError> {
     let config = crate::app::load_config(config_file).map_err(RoutesTestError::from)?;
     let classifier = crate::app::load_classifier(&config, rules_dir)?;
+    rules_test_on(&config, &classifier, args)
+}
+
+/// `rules test` on a config and classifier already loaded: the running router's, for the web
+/// UI.
+pub fn rules_test_on(
+    config: &crate::config::LoadedConfig,
+    classifier: &crate::classify::Classifier,
+    args: &[String],
+) -> Result<String, RulesTestError> {
     let mut labels = LabelSet::new();
     let mut annotations = LabelSet::new();
     for arg in args {
@@ -260,9 +280,9 @@ pub fn rules_test(
     let routes = RouteTree::build(config.route());
     let receivers = routes.receivers_for(&alert.labels);
     let _ = writeln!(out, "receivers: {}", receivers.join(","));
-    let policies = crate::escalate::Policies::build(&config, &classifier)?;
+    let policies = crate::escalate::Policies::build(config, classifier)?;
     let notified = crate::app::channels::first_notified(&routes, &policies, &alert.labels);
-    let reached = crate::app::channels::channels_of(&config, notified.iter().copied());
+    let reached = crate::app::channels::channels_of(config, notified.iter().copied());
     let join = |set: &mut dyn Iterator<Item = &String>| {
         set.map(String::as_str).collect::<Vec<_>>().join(", ")
     };

@@ -51,4 +51,5 @@ pub mod state;
 pub mod store;
 pub mod template;
 pub mod timers;
+pub mod ui;
 pub mod web;

@@ -34,25 +34,25 @@ pub fn router(services: Services) -> Router {
         routes
     } else {
         let target = prefix.clone();
-        let page = index::page(&prefix);
+        let page = crate::ui::index_html(&prefix);
         Router::new()
             .nest(&prefix, routes)
             .route(
                 &format!("{prefix}/"),
-                get(move || index::serve(page.clone())),
+                get(move || crate::ui::page(page.clone())),
             )
             .route("/", get(move || index::redirect(target.clone())))
     };
     let limit = services.admin.max_body_bytes();
     router
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(crate::web::refuse_cross_site))
         .with_state(services)
 }
 
 fn routes(prefix: &str) -> Router<Services> {
-    let page = index::page(prefix);
     Router::new()
-        .route("/", get(move || index::serve(page.clone())))
+        .merge(crate::ui::routes(prefix))
         // Alertmanager 0.27 removed API v1 and answers 410 there; the incident endpoints
         // below are alert-router's own and stay.
         .route("/api/v1/{*rest}", axum::routing::any(index::gone))
@@ -109,14 +109,14 @@ pub async fn serve(
     let routes = router(services);
     let router = match &web {
         // As a fallback service, so that the guard also stands in front of unknown paths.
-        Some(web) => {
-            Router::new()
-                .fallback_service(routes)
-                .layer(axum::middleware::from_fn_with_state(
-                    web.clone(),
-                    crate::web::guard,
-                ))
-        }
+        Some(web) => Router::new()
+            .fallback_service(routes)
+            .layer(axum::middleware::from_fn_with_state(
+                web.clone(),
+                crate::web::guard,
+            ))
+            // Outermost, so the guard's own login endpoint is covered too.
+            .layer(axum::middleware::from_fn(crate::web::refuse_cross_site)),
         None => routes,
     };
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();

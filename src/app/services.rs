@@ -350,6 +350,57 @@ impl AdminService {
             .collect()
     }
 
+    /// `routes test --tree` and `rules test` for these labels on the running config, as the
+    /// commands print them.
+    pub fn route_test(&self, labels: &[String]) -> Result<(String, String), String> {
+        let generation = self.app.current();
+        let (routes, _) = crate::cli::routes_test_on(&generation.routes, labels, true, None)
+            .map_err(|e| e.to_string())?;
+        let rules = crate::cli::rules_test_on(&generation.config, &generation.classifier, labels)
+            .map_err(|e| e.to_string())?;
+        Ok((routes, rules))
+    }
+
+    /// The running routing tree and escalation policies, for the web UI.
+    pub fn routing(&self) -> serde_json::Value {
+        use crate::config::PromDuration;
+        fn node(tree: &crate::route::RouteTree, route: &crate::route::Route) -> serde_json::Value {
+            serde_json::json!({
+                "receiver": route.receiver,
+                "matchers": route.matchers.0.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
+                "group_by": route.group_by,
+                "group_by_all": route.group_by_all,
+                "group_wait": PromDuration(route.group_wait).to_string(),
+                "group_interval": PromDuration(route.group_interval).to_string(),
+                "repeat_interval": PromDuration(route.repeat_interval).to_string(),
+                "continue": route.continue_matching,
+                "escalation": route.escalation,
+                "mute_time_intervals": route.mute_time_intervals,
+                "active_time_intervals": route.active_time_intervals,
+                "routes": route.children.iter().map(|&c| node(tree, tree.get(c))).collect::<Vec<_>>(),
+            })
+        }
+        let generation = self.app.current();
+        let policies: Vec<serde_json::Value> = generation
+            .policies
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "name": p.name,
+                    "steps": p.steps.iter().map(|s| serde_json::json!({
+                        "after": PromDuration(s.after).to_string(),
+                        "notify": s.receivers,
+                    })).collect::<Vec<_>>(),
+                    "repeat": p.repeat_count > 0,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "route": node(&generation.routes, generation.routes.root()),
+            "escalation_policies": policies,
+        })
+    }
+
     pub fn started_at(&self) -> Timestamp {
         self.app.started_at
     }

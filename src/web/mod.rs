@@ -10,6 +10,7 @@ mod auth;
 pub mod file;
 mod limit;
 pub mod roles;
+mod session;
 mod tls;
 
 use std::collections::BTreeMap;
@@ -29,6 +30,7 @@ use auth::PasswordCheck;
 use file::WebConfigFile;
 use limit::ClientLimiter;
 use roles::Roles;
+use session::Sessions;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebConfigError {
@@ -85,6 +87,7 @@ pub struct Web {
     current: RwLock<Arc<Security>>,
     passwords: PasswordCheck,
     login_failures: ClientLimiter,
+    sessions: Sessions,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, WebConfigError> {
@@ -188,6 +191,7 @@ impl Web {
             current: RwLock::new(Arc::new(security)),
             passwords: PasswordCheck::default(),
             login_failures: ClientLimiter::new(LOGIN_FAILURE_BURST, LOGIN_FAILURE_REFILL),
+            sessions: Sessions::default(),
         })
     }
 
@@ -272,6 +276,8 @@ impl Web {
             // handler, and whoever was paged has no password to give.
             ["api", "v1", "incidents", _, "ack"] => method == Method::GET,
             ["-", "healthy" | "ready"] => reads && self.sources.open_health,
+            // The web UI's page and assets, so it can show its login form; they hold no data.
+            [""] | ["ui", _] => reads,
             _ => false,
         }
     }
@@ -282,33 +288,91 @@ fn plain(status: StatusCode, text: &str) -> Response {
 }
 
 /// The middleware in front of every route: rate limit, authentication, roles, headers.
-pub async fn guard(State(web): State<Arc<Web>>, mut request: Request, next: Next) -> Response {
+pub async fn guard(State(web): State<Arc<Web>>, request: Request, next: Next) -> Response {
     let security = web.current();
     let client = request.extensions().get::<ClientAddr>().map(|c| c.0.ip());
+    if !security.users.is_empty() {
+        let path = web.local_path(request.uri().path()).to_string();
+        let mut response = match (request.method().as_str(), path.as_str()) {
+            ("POST", "/-/login") => session::login(&web, &security, client, request).await,
+            ("POST", "/-/logout") => session::logout(&web, &request),
+            ("GET", "/-/session") => session::current(&web, &request),
+            _ => return authorized(&web, &security, client, request, next).await,
+        };
+        add_headers(&security, &mut response);
+        return response;
+    }
+    authorized(&web, &security, client, request, next).await
+}
+
+/// Passes the request on if its credentials and role allow it.
+async fn authorized(
+    web: &Web,
+    security: &Security,
+    client: Option<std::net::IpAddr>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     // Read out before awaiting: a request body is not `Sync`, so a borrow of the request
     // would make this future not `Send`.
     let asked = Asked {
         method: request.method().clone(),
         path: web.local_path(request.uri().path()).to_string(),
-        authorization: request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
+        authorization: header_text(&request, header::AUTHORIZATION),
+        session: session::cookie(&request).map(str::to_string),
+        csrf: header_text(&request, session::CSRF_HEADER),
+        from_ui: header_text(&request, "x-requested-with").as_deref() == Some(UI_MARKER),
     };
-    let mut response = match authorize(&web, &security, client, asked).await {
+    let mut response = match authorize(web, security, client, asked).await {
         Ok(identity) => {
             if let Some(identity) = identity {
                 request.extensions_mut().insert(identity);
             }
             next.run(request).await
         }
-        Err(refused) => refused,
+        Err(refused) => refused.response(),
     };
+    add_headers(security, &mut response);
+    response
+}
+
+/// What the web UI sends as `X-Requested-With`: its 401s carry no `WWW-Authenticate`, so the
+/// browser shows the UI's login form instead of its own password dialog.
+const UI_MARKER: &str = "alert-router-ui";
+
+fn header_text(request: &Request, name: impl header::AsHeaderName) -> Option<String> {
+    request
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+fn add_headers(security: &Security, response: &mut Response) {
     for (name, value) in &security.headers {
         response.headers_mut().insert(name.clone(), value.clone());
     }
-    response
+}
+
+/// Why a request is not let through.
+enum Refusal {
+    /// No or wrong credentials; for the web UI without `WWW-Authenticate`.
+    Unauthorized {
+        from_ui: bool,
+    },
+    /// Over a per-client limit: how long until the next token.
+    TooMany(Duration),
+    Forbidden(String),
+}
+
+impl Refusal {
+    fn response(self) -> Response {
+        match self {
+            Refusal::Unauthorized { from_ui } => unauthorized(from_ui),
+            Refusal::TooMany(wait) => too_many(wait),
+            Refusal::Forbidden(why) => plain(StatusCode::FORBIDDEN, &format!("Forbidden: {why}")),
+        }
+    }
 }
 
 fn too_many(wait: Duration) -> Response {
@@ -324,6 +388,9 @@ struct Asked {
     method: Method,
     path: String,
     authorization: Option<String>,
+    session: Option<String>,
+    csrf: Option<String>,
+    from_ui: bool,
 }
 
 async fn authorize(
@@ -331,10 +398,10 @@ async fn authorize(
     security: &Security,
     client: Option<std::net::IpAddr>,
     asked: Asked,
-) -> Result<Option<Identity>, Response> {
+) -> Result<Option<Identity>, Refusal> {
     let now = Instant::now();
     if let (Some(limiter), Some(ip)) = (&security.requests, client) {
-        limiter.take(ip, now).map_err(too_many)?;
+        limiter.take(ip, now).map_err(Refusal::TooMany)?;
     }
     if security.users.is_empty() {
         return Ok(None);
@@ -343,60 +410,140 @@ async fn authorize(
     if web.is_open(method, path) {
         return Ok(None);
     }
-    let credentials = asked
-        .authorization
-        .as_deref()
-        .and_then(auth::basic_credentials);
-    let Some((user, password)) = credentials else {
-        return Err(unauthorized());
-    };
-    if let Some(ip) = client {
-        web.login_failures.check(ip, now).map_err(too_many)?;
-    }
-    let hash = security.users.get(&user).map(String::as_str);
-    if !web.passwords.verify(&user, hash, &password).await {
-        if let Some(ip) = client {
-            let _ = web.login_failures.take(ip, now);
+    let user = match session_user(web, security, &asked)? {
+        Some(user) => user,
+        None => {
+            let credentials = asked
+                .authorization
+                .as_deref()
+                .and_then(auth::basic_credentials);
+            let Some((user, password)) = credentials else {
+                return Err(Refusal::Unauthorized {
+                    from_ui: asked.from_ui,
+                });
+            };
+            if !web
+                .check_password(security, client, &user, &password)
+                .await?
+            {
+                return Err(Refusal::Unauthorized {
+                    from_ui: asked.from_ui,
+                });
+            }
+            user
         }
-        tracing::info!(user = %user, client = ?client, "basic auth failed");
-        return Err(unauthorized());
-    }
+    };
     if let Some(roles) = &security.roles {
         let needed = roles::required(method, path);
         match roles.of(&user) {
             Some(role) if role >= needed => {}
             Some(role) => {
-                return Err(plain(
-                    StatusCode::FORBIDDEN,
-                    &format!(
-                        "Forbidden: {method} {path} needs the {needed} role; {user} is a {role}"
-                    ),
-                ))
+                return Err(Refusal::Forbidden(format!(
+                    "{method} {path} needs the {needed} role; {user} is a {role}"
+                )))
             }
             None => {
-                return Err(plain(
-                    StatusCode::FORBIDDEN,
-                    &format!(
-                        "Forbidden: {user} has no role in {} (and it sets no default)",
-                        web.sources
-                            .roles
-                            .as_deref()
-                            .unwrap_or(Path::new(""))
-                            .display()
-                    ),
-                ))
+                return Err(Refusal::Forbidden(format!(
+                    "{user} has no role in {} (and it sets no default)",
+                    web.sources
+                        .roles
+                        .as_deref()
+                        .unwrap_or(Path::new(""))
+                        .display()
+                )))
             }
         }
     }
     Ok(Some(Identity(user)))
 }
 
-fn unauthorized() -> Response {
+/// The user of a valid session cookie. A browser's state-changing request must also carry the
+/// session's CSRF token, which a page of another site cannot read.
+fn session_user(web: &Web, security: &Security, asked: &Asked) -> Result<Option<String>, Refusal> {
+    let Some(user) = asked.session.as_deref().and_then(|t| web.sessions.user(t)) else {
+        return Ok(None);
+    };
+    if !security.users.contains_key(&user) {
+        // Removed from the web config since logging in.
+        return Ok(None);
+    }
+    let reads = asked.method == Method::GET || asked.method == Method::HEAD;
+    if !reads {
+        let token = asked.session.as_deref().unwrap_or("");
+        if !web
+            .sessions
+            .csrf_matches(token, asked.csrf.as_deref().unwrap_or(""))
+        {
+            return Err(Refusal::Forbidden(
+                "the CSRF token (X-CSRF-Token) is missing or wrong".into(),
+            ));
+        }
+    }
+    Ok(Some(user))
+}
+
+impl Web {
+    /// Checks a password, counting failures against the client; a client with too many
+    /// failures gets 429 before any check.
+    async fn check_password(
+        &self,
+        security: &Security,
+        client: Option<std::net::IpAddr>,
+        user: &str,
+        password: &str,
+    ) -> Result<bool, Refusal> {
+        let now = Instant::now();
+        if let Some(ip) = client {
+            self.login_failures
+                .check(ip, now)
+                .map_err(Refusal::TooMany)?;
+        }
+        let hash = security.users.get(user).map(String::as_str);
+        if self.passwords.verify(user, hash, password).await {
+            return Ok(true);
+        }
+        if let Some(ip) = client {
+            let _ = self.login_failures.take(ip, now);
+        }
+        tracing::info!(user = %user, client = ?client, "basic auth failed");
+        Ok(false)
+    }
+}
+
+fn unauthorized(from_ui: bool) -> Response {
     let mut response = plain(StatusCode::UNAUTHORIZED, "Unauthorized");
+    if !from_ui {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+    }
     response
-        .headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
-    response
+}
+
+/// Refuses a state-changing request a browser makes for another site's page (a form posted
+/// cross-site, say): with or without users, the API must not act on it. Clients that are not
+/// browsers (amtool, Prometheus, curl) send neither header and pass.
+pub async fn refuse_cross_site(request: Request, next: Next) -> Response {
+    let reads = request.method() == Method::GET || request.method() == Method::HEAD;
+    if !reads {
+        let headers = request.headers();
+        let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+        let origin_host = headers
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .filter(|o| *o != "null")
+            .map(|o| o.split_once("://").map_or(o, |(_, rest)| rest).to_string());
+        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+        let cross = fetch_site == Some("cross-site")
+            || matches!((&origin_host, host), (Some(o), Some(h)) if o != h);
+        if cross {
+            return plain(
+                StatusCode::FORBIDDEN,
+                "Forbidden: a cross-site request may not change state",
+            );
+        }
+    }
+    next.run(request).await
 }
 
 /// Who acted, for the record: the authenticated user when there is one, else the name the

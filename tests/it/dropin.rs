@@ -40,7 +40,12 @@ async fn alertmanagers_command_line_serves_under_its_route_prefix() {
     for page in ["/foo", "/foo/"] {
         let r = client.get(router.url(page)).send().await.unwrap();
         assert_eq!(r.status(), 200, "{page}");
-        assert!(r.text().await.unwrap().contains("/foo/api/v2/status"));
+        // The web UI, whose links resolve below the prefix.
+        assert!(r.text().await.unwrap().contains(r#"<base href="/foo/">"#));
+    }
+    for asset in ["/foo/ui/app.js", "/foo/ui/app.css"] {
+        let r = client.get(router.url(asset)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{asset}");
     }
     assert_eq!(
         client

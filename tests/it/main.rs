@@ -23,4 +23,5 @@ mod runbooks;
 mod security;
 mod silences;
 mod storage_faults;
+mod ui;
 mod webhook_retry;

@@ -17,6 +17,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use serde_json::Value;
 
+pub mod browser;
 pub mod smtp;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_alert-router");
@@ -490,7 +491,7 @@ pub fn require_tool(path: &str) -> bool {
     }
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!(
-            "{path} is required under CI (apt-get install -y prometheus-alertmanager prometheus)"
+            "{path} is required under CI (apt-get install -y prometheus-alertmanager prometheus chromium chromium-driver)"
         );
     }
     eprintln!(
