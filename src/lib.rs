@@ -18,6 +18,7 @@
 //! - [`api`]: Alertmanager's HTTP API v2, health, reload and metrics, over the service handles
 //!   of [`app::services`].
 //!
+//! [`cluster`] shares leases and the notification log between replicas through PostgreSQL.
 //! [`classify`] adds runbook severity labels before routing; [`mute`] holds silences,
 //! inhibition and time intervals; [`timers`] is the deadline heap groups and escalations share.
 //! [`config`] loads and checks the configuration; [`app`] ties the pieces together and owns
@@ -37,6 +38,7 @@ pub mod api;
 pub mod app;
 pub mod classify;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod dispatch;
 pub mod escalate;

@@ -140,6 +140,18 @@ struct ServeArgs {
     /// as Alertmanager does.
     #[arg(long = "cluster.peer-name")]
     cluster_peer_name: Option<String>,
+    /// High availability: replicas share shard leases and the notification log in this
+    /// PostgreSQL database (a `postgres://` URL, or a file holding one), so each group is
+    /// notified by exactly one live replica.
+    #[arg(long = "cluster.store")]
+    cluster_store: Option<String>,
+    /// How long a replica's shard leases last without a heartbeat: a dead replica's groups are
+    /// taken over within about this long.
+    #[arg(long = "cluster.lease-ttl", default_value = "10s", value_parser = parse_duration)]
+    cluster_lease_ttl: Duration,
+    /// How often a replica renews its membership and leases in the cluster store.
+    #[arg(long = "cluster.heartbeat", default_value = "1s", value_parser = parse_duration)]
+    cluster_heartbeat: Duration,
     #[arg(long = "log.format", default_value = "logfmt", value_parser = ["logfmt", "json"])]
     log_format: String,
     #[command(flatten)]
@@ -503,16 +515,35 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .as_deref()
             .unwrap_or(parsed_external_url.path()),
     );
-    let cluster_peer = (!args.cluster_listen_address.is_empty()).then(|| ClusterPeer {
-        name: args
-            .cluster_peer_name
-            .clone()
-            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string().to_uppercase()),
-        address: args
-            .cluster_advertise_address
-            .clone()
-            .unwrap_or_else(|| args.cluster_listen_address.clone()),
+    let peer_name = args
+        .cluster_peer_name
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string().to_uppercase());
+    let advertise = args.cluster_advertise_address.clone().unwrap_or_else(|| {
+        if args.cluster_listen_address.is_empty() {
+            bound.to_string()
+        } else {
+            args.cluster_listen_address.clone()
+        }
     });
+    let cluster_peer = (!args.cluster_listen_address.is_empty()).then(|| ClusterPeer {
+        name: peer_name.clone(),
+        address: advertise.clone(),
+    });
+    let cluster_store = match &args.cluster_store {
+        None => None,
+        Some(value) => {
+            let store = alert_router::cluster::ClusterConfig {
+                url: cluster_store_url(value)?,
+                peer_name: peer_name.clone(),
+                advertise_address: advertise.clone(),
+                lease_ttl: args.cluster_lease_ttl,
+                heartbeat: args.cluster_heartbeat,
+            };
+            store.validate()?;
+            Some(store)
+        }
+    };
     if !ignored.is_empty() {
         tracing::info!(
             flags = %ignored.join(", "),
@@ -533,6 +564,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = Settings {
         route_prefix,
         cluster_peer,
+        cluster_store,
         external_url,
         retention: args.retention,
         gc_interval: args.gc_interval,
@@ -605,6 +637,21 @@ async fn shutdown_signal() {
         _ = term => {}
     }
     tracing::info!("shutting down");
+}
+
+/// `--cluster.store`: a connection URL, or a file holding one (so the password stays out of
+/// the command line and `ps`).
+fn cluster_store_url(value: &str) -> anyhow::Result<String> {
+    let looks_like_url = value.starts_with("postgres://")
+        || value.starts_with("postgresql://")
+        || value.contains('=');
+    if looks_like_url {
+        return Ok(value.to_string());
+    }
+    let text = std::fs::read_to_string(value).with_context(|| {
+        format!("--cluster.store {value}: neither a postgres:// URL nor a readable file")
+    })?;
+    Ok(text.trim().to_string())
 }
 
 /// Alertmanager's form of a route prefix: one leading slash, none trailing, `/` for none.

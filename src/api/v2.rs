@@ -151,13 +151,21 @@ pub async fn get_receivers(State(services): State<Services>) -> Json<Vec<Value>>
 
 pub async fn get_status(State(services): State<Services>) -> Json<Value> {
     Json(json!({
-        "cluster": match services.admin.cluster_peer() {
-            // One member, ready at once: there is no gossip to settle.
-            Some(peer) => json!({
-                "name": peer.name,
-                "peers": [{"name": peer.name, "address": peer.address}],
-                "status": "ready",
-            }),
+        "cluster": match services.admin.cluster_status() {
+            Some(cluster) => {
+                let mut value = json!({
+                    "name": cluster.name,
+                    "peers": cluster.peers.iter()
+                        .map(|p| json!({"name": p.name, "address": p.address}))
+                        .collect::<Vec<_>>(),
+                    "status": cluster.status,
+                });
+                // alert-router's own field (clients ignore it): whether the HA store answers.
+                if cluster.store != "none" {
+                    value["store"] = json!(cluster.store);
+                }
+                value
+            }
             None => json!({"name": "", "peers": [], "status": "disabled"}),
         },
         "config": {"original": services.admin.config_yaml()},

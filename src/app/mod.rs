@@ -26,7 +26,7 @@ use crate::leases::{Leases, SingleNode};
 use crate::model::time::Timestamp;
 use crate::model::Alert;
 use crate::mute::{Inhibitor, Muter, TimeIntervals};
-use crate::notify::NotificationLog;
+use crate::notify::{NflogStore, NotificationLog};
 use crate::notify::{Notifier, Receivers};
 use crate::route::RouteTree;
 use crate::state::embedded::{Embedded, StateError};
@@ -62,6 +62,8 @@ pub struct Settings {
     pub route_prefix: String,
     /// This instance as `/api/v2/status` reports it; `None`: cluster disabled.
     pub cluster_peer: Option<ClusterPeer>,
+    /// The HA store (`--cluster.store`): replicas share leases and the notification log.
+    pub cluster_store: Option<crate::cluster::ClusterConfig>,
     /// How long notification log entries (and, later, expired silences) are kept.
     pub retention: Duration,
     pub gc_interval: Duration,
@@ -94,6 +96,7 @@ impl Default for Settings {
             external_url: "http://localhost:9093".into(),
             route_prefix: "/".into(),
             cluster_peer: None,
+            cluster_store: None,
             retention: Duration::from_secs(120 * 3600),
             gc_interval: Duration::from_secs(30 * 60),
             webhook_resolve_timeout: Duration::from_secs(5 * 3600),
@@ -130,7 +133,10 @@ pub struct App {
     silences: Arc<Silences>,
     /// Where state is kept: the embedded store, or memory with `--storage.durability none`.
     backend: Arc<dyn StateBackend>,
-    /// Who may notify which group (this router alone, for now).
+    /// The HA cluster this replica is part of, if any.
+    cluster: Option<Arc<crate::cluster::PgCluster>>,
+    nflog_store: Arc<dyn NflogStore>,
+    /// Who may notify which group: this router alone, or the cluster's shard leases.
     leases: Arc<dyn Leases>,
     escalator: Arc<Escalator>,
     /// Whether the state directory takes writes (always, without one).
@@ -163,7 +169,20 @@ impl App {
         }
         let storage_health = backend.health();
         metrics::gauge!("alert_router_storage_writable").set(1.0);
-        let leases: Arc<dyn Leases> = Arc::new(SingleNode);
+        let cluster = settings
+            .cluster_store
+            .clone()
+            .map(|c| crate::cluster::PgCluster::new(c, nflog.clone()));
+        let (leases, nflog_store): (Arc<dyn Leases>, Arc<dyn NflogStore>) = match &cluster {
+            Some(cluster) => (
+                cluster.clone(),
+                Arc::new(crate::cluster::SharedNflog {
+                    local: backend.clone(),
+                    cluster: cluster.clone(),
+                }),
+            ),
+            None => (Arc::new(SingleNode), backend.clone()),
+        };
         let silences = Arc::new(Silences::new(
             settings.retention,
             Some(backend.clone() as Arc<dyn crate::store::SilencePersistence>),
@@ -192,6 +211,7 @@ impl App {
             escalator: &escalator,
             backend: &backend,
             leases: &leases,
+            nflog_store: &nflog_store,
         };
         let runtime = build_runtime(&settings, config, &shared)?;
         escalator.set_policies(runtime.policies.clone());
@@ -214,6 +234,9 @@ impl App {
         runtime.dispatcher.start();
         escalator.start();
         silences.follow_changes();
+        if let Some(cluster) = &cluster {
+            cluster.start();
+        }
         let app = Arc::new(App {
             settings,
             store,
@@ -221,6 +244,8 @@ impl App {
             silences,
             backend,
             leases,
+            nflog_store,
+            cluster,
             escalator,
             storage_health,
             started_at: Utc::now(),
@@ -254,6 +279,27 @@ impl App {
                 tokio::spawn(deliverer.run(action));
             }
         });
+    }
+
+    /// The cluster as `/api/v2/status` reports it: the HA store's live replicas, a one-member
+    /// cluster, or none.
+    pub fn cluster_status(&self) -> Option<crate::cluster::ClusterStatus> {
+        if let Some(cluster) = &self.cluster {
+            return Some(cluster.status());
+        }
+        self.settings
+            .cluster_peer
+            .as_ref()
+            .map(|p| crate::cluster::ClusterStatus {
+                name: p.name.clone(),
+                peers: vec![crate::cluster::Peer {
+                    name: p.name.clone(),
+                    address: p.address.clone(),
+                }],
+                // One member, ready at once: there is no gossip to settle.
+                status: "ready",
+                store: "none",
+            })
     }
 
     fn current(&self) -> Arc<Generation> {
@@ -418,6 +464,7 @@ impl App {
                     escalator: &self.escalator,
                     backend: &self.backend,
                     leases: &self.leases,
+                    nflog_store: &self.nflog_store,
                 };
                 build_runtime(&self.settings, config, &shared)
             });
@@ -607,6 +654,8 @@ struct Shared<'a> {
     escalator: &'a Arc<Escalator>,
     backend: &'a Arc<dyn StateBackend>,
     leases: &'a Arc<dyn Leases>,
+    /// Where notification log entries are saved: the backend, shared with the cluster if any.
+    nflog_store: &'a Arc<dyn NflogStore>,
 }
 
 /// Everything one config builds that can fail, before anything live is touched. `serve`,
@@ -672,7 +721,7 @@ fn assemble(settings: &Settings, blueprint: Blueprint, shared: &Shared<'_>) -> G
         nflog: shared.nflog.clone(),
         retention: settings.retention,
         muter: muter.clone(),
-        saved: shared.backend.clone(),
+        saved: shared.nflog_store.clone(),
     });
     let dispatcher = Dispatcher::new(DispatcherParts {
         routes: routes.clone(),

@@ -418,9 +418,9 @@ impl AdminService {
         &self.app.settings.route_prefix
     }
 
-    /// This instance as a cluster peer; `None` when the cluster is disabled.
-    pub fn cluster_peer(&self) -> Option<&crate::app::ClusterPeer> {
-        self.app.settings.cluster_peer.as_ref()
+    /// The cluster as `/api/v2/status` reports it; `None` when the cluster is disabled.
+    pub fn cluster_status(&self) -> Option<crate::cluster::ClusterStatus> {
+        self.app.cluster_status()
     }
 
     /// Largest request body accepted.

@@ -15,6 +15,7 @@ mod email;
 mod escalation;
 mod golden;
 mod grouping;
+mod ha;
 mod ingest;
 mod integrations;
 mod mute;

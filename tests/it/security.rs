@@ -835,3 +835,45 @@ receivers:
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ui_session_cookie_is_secure_under_tls() {
+    let ca = Ca::new("test CA");
+    let s = secured(&plain_config(), &ca, &users_yaml(), &[]);
+    let client = client_trusting(&ca);
+    // The UI's page and assets load without credentials, so it can show its login form.
+    for path in ["/", "/ui/app.js"] {
+        let r = client.get(s.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    let r = client
+        .get(s.url("/-/session"))
+        .header("x-requested-with", "alert-router-ui")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(
+        !r.headers().contains_key("www-authenticate"),
+        "the UI gets no browser password dialog"
+    );
+    let login = client
+        .post(s.url("/-/login"))
+        .json(&json!({"username": "oncall", "password": password("oncall")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().to_string();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Secure"] {
+        assert!(cookie.contains(attribute), "{attribute} missing: {cookie}");
+    }
+    let wrong = client
+        .post(s.url("/-/login"))
+        .json(&json!({"username": "oncall", "password": "guess"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert!(!wrong.headers().contains_key("set-cookie"));
+}

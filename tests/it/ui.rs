@@ -520,3 +520,30 @@ escalation_policies:
     );
     std::fs::write(out.join("alerts-dark-desktop.png"), b.screenshot().await).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ui_works_under_a_route_prefix() {
+    let Some(b) = browser().await else { return };
+    let router = Router::start_with_args(&config(""), &["--web.route-prefix", "/alerting"]);
+    b.goto(&router.url("/alerting/#/alerts")).await;
+    b.find("#alert-groups").await;
+    post_under(&router, "/alerting").await;
+    b.wait_for(
+        "return document.body.textContent.includes('UnderPrefix');",
+        Duration::from_secs(3),
+    )
+    .await
+    .expect("the alert was not shown under the prefix");
+    b.goto(&router.url("/alerting/#/routing")).await;
+    b.find("#route-tree li").await;
+}
+
+async fn post_under(router: &Router, prefix: &str) {
+    let (status, body) = router
+        .post_json(
+            &format!("{prefix}/api/v2/alerts"),
+            &json!([alert(&[("alertname", "UnderPrefix")])]),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}

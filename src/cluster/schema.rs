@@ -1,0 +1,45 @@
+//! The cluster's tables, created and migrated by the router itself. Replicas starting together
+//! take an advisory lock, so two never create the same table at once.
+
+use tokio_postgres::Client;
+
+use super::SHARDS;
+
+/// Bumped when a migration is added below.
+const VERSION: i32 = 1;
+
+pub async fn migrate(client: &Client) -> Result<(), tokio_postgres::Error> {
+    client
+        .batch_execute(&format!(
+            "BEGIN;
+             SELECT pg_advisory_xact_lock(726173001);
+             CREATE TABLE IF NOT EXISTS alert_router_schema (version integer NOT NULL);
+             CREATE TABLE IF NOT EXISTS alert_router_members (
+               name text PRIMARY KEY,
+               address text NOT NULL,
+               heartbeat_at timestamptz NOT NULL,
+               started_at timestamptz NOT NULL);
+             CREATE TABLE IF NOT EXISTS alert_router_shards (
+               shard integer PRIMARY KEY,
+               owner text,
+               epoch bigint NOT NULL DEFAULT 0,
+               expires_at timestamptz NOT NULL DEFAULT 'epoch');
+             INSERT INTO alert_router_shards (shard)
+               SELECT generate_series(0, {last}) ON CONFLICT DO NOTHING;
+             CREATE TABLE IF NOT EXISTS alert_router_nflog (
+               shard integer NOT NULL,
+               group_key text NOT NULL,
+               receiver text NOT NULL,
+               integration text NOT NULL,
+               idx integer NOT NULL,
+               entry jsonb NOT NULL,
+               epoch bigint NOT NULL,
+               PRIMARY KEY (group_key, receiver, integration, idx));
+             CREATE INDEX IF NOT EXISTS alert_router_nflog_by_shard ON alert_router_nflog (shard);
+             DELETE FROM alert_router_schema;
+             INSERT INTO alert_router_schema (version) VALUES ({VERSION});
+             COMMIT;",
+            last = SHARDS - 1
+        ))
+        .await
+}

@@ -1,0 +1,270 @@
+//! High availability on a real PostgreSQL (the throwaway cluster `scripts/test` starts, at
+//! `ALERT_ROUTER_TEST_PG`): three real replicas on loopback, each sent every alert as
+//! Prometheus sends them, notify each group exactly once, and take a killed one's groups over
+//! without paging them again.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::common::{alert, Router, Sink};
+
+/// A database of its own for one test, in the test run's PostgreSQL; `None` (skip) without
+/// one outside CI.
+async fn database() -> Option<String> {
+    let Ok(server) = std::env::var("ALERT_ROUTER_TEST_PG") else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("ALERT_ROUTER_TEST_PG is required under CI (scripts/test starts PostgreSQL)");
+        }
+        eprintln!("skipping: no ALERT_ROUTER_TEST_PG (scripts/test starts PostgreSQL)");
+        return None;
+    };
+    static CREATED: AtomicUsize = AtomicUsize::new(0);
+    let name = format!(
+        "ha_{}_{}",
+        std::process::id(),
+        CREATED.fetch_add(1, Ordering::Relaxed)
+    );
+    let (client, connection) = tokio_postgres::connect(&server, tokio_postgres::NoTls)
+        .await
+        .expect("connect to the test PostgreSQL");
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create database");
+    let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
+    Some(format!("{base}/{name}"))
+}
+
+fn config(sink: &Sink) -> String {
+    format!(
+        r#"route:
+  receiver: hook
+  group_by: [alertname, group]
+  group_wait: 1s
+  group_interval: 2s
+  repeat_interval: 1h
+receivers:
+  - name: hook
+    webhook_configs: [{{url: '{}'}}]
+"#,
+        sink.url()
+    )
+}
+
+fn replica(config: &str, store: &str, name: &str) -> Router {
+    Router::start_with_args(
+        config,
+        &[
+            "--cluster.store",
+            store,
+            "--cluster.peer-name",
+            name,
+            "--cluster.lease-ttl",
+            "3s",
+            "--cluster.heartbeat",
+            "300ms",
+        ],
+    )
+}
+
+/// Waits until every replica lists `n` live peers and its leases have settled.
+async fn wait_for_peers(replicas: &[&Router], n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut all = true;
+        for r in replicas {
+            let status = r.get_json("/api/v2/status").await;
+            let peers = status["cluster"]["peers"].as_array().map_or(0, Vec::len);
+            all &= peers == n && status["cluster"]["status"] == "ready";
+        }
+        if all {
+            break;
+        }
+        assert!(Instant::now() < deadline, "replicas never saw {n} peers");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Shards move on the next heartbeats: give them two.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+}
+
+/// `groups` groups of `per_group` alerts, each labelled with its group.
+fn alerts(groups: usize, per_group: usize, generation: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    for g in 0..groups {
+        for i in 0..per_group {
+            out.push(alert(&[
+                ("alertname", "Replicated"),
+                ("group", &format!("g{g:03}")),
+                ("instance", &format!("{generation}-{i}")),
+            ]));
+        }
+    }
+    out
+}
+
+/// Sends every alert to every live replica, as Prometheus does.
+async fn fan_out(replicas: &[&Router], alerts: &[Value]) {
+    for chunk in alerts.chunks(200) {
+        for r in replicas {
+            let (status, body) = r.post_json("/api/v2/alerts", &json!(chunk)).await;
+            assert_eq!(status, 200, "{body}");
+        }
+    }
+}
+
+fn per_group(sink: &Sink) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for r in sink.received() {
+        let group = r.body["groupLabels"]["group"]
+            .as_str()
+            .unwrap_or("?")
+            .to_string();
+        *counts.entry(group).or_insert(0) += 1;
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_replicas_notify_each_of_100_groups_exactly_once_per_change() {
+    let Some(store) = database().await else {
+        return;
+    };
+    let sink = Sink::start().await;
+    let cfg = config(&sink);
+    let (a, b, c) = (
+        replica(&cfg, &store, "replica-a"),
+        replica(&cfg, &store, "replica-b"),
+        replica(&cfg, &store, "replica-c"),
+    );
+    let all = [&a, &b, &c];
+    wait_for_peers(&all, 3).await;
+
+    fan_out(&all, &alerts(100, 10, "first")).await;
+    sink.wait_for(100, Duration::from_secs(15)).await;
+    // Several group intervals of Prometheus re-sending the same alerts: nothing new to say.
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        fan_out(&all, &alerts(100, 10, "first")).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let counts = per_group(&sink);
+    assert_eq!(counts.len(), 100, "{counts:?}");
+    assert!(
+        counts.values().all(|&n| n == 1),
+        "a group was notified more than once: {:?}",
+        counts.iter().filter(|(_, &n)| n != 1).collect::<Vec<_>>()
+    );
+    // Each replica notified some: the groups are spread.
+    for r in all {
+        let sent = r
+            .log()
+            .iter()
+            .filter(|l| l.contains("cluster shards taken"))
+            .count();
+        assert!(sent > 0, "a replica holds no shards: {:?}", r.log());
+    }
+
+    // A change to every group: one more notification each, from one replica.
+    fan_out(&all, &alerts(100, 1, "second")).await;
+    sink.wait_for(200, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let counts = per_group(&sink);
+    assert!(
+        counts.values().all(|&n| n == 2),
+        "{:?}",
+        counts.iter().filter(|(_, &n)| n != 2).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_replicas_groups_are_taken_over_without_paging_them_again() {
+    let Some(store) = database().await else {
+        return;
+    };
+    let sink = Sink::start().await;
+    let cfg = config(&sink);
+    let (a, b, c) = (
+        replica(&cfg, &store, "replica-a"),
+        replica(&cfg, &store, "replica-b"),
+        replica(&cfg, &store, "replica-c"),
+    );
+    wait_for_peers(&[&a, &b, &c], 3).await;
+    fan_out(&[&a, &b, &c], &alerts(30, 3, "first")).await;
+    sink.wait_for(30, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(sink.count(), 30);
+
+    let _dead = a.kill9();
+    let killed = Instant::now();
+    // The survivors take the dead replica's shards within the lease TTL and find in the
+    // shared log what it sent: Prometheus keeps re-sending, and nobody pages again.
+    wait_for_peers(&[&b, &c], 2).await;
+    let taken_over_after = killed.elapsed();
+    for _ in 0..3 {
+        fan_out(&[&b, &c], &alerts(30, 3, "first")).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    assert_eq!(
+        sink.count(),
+        30,
+        "groups were paged again after the takeover: {:?}",
+        per_group(&sink)
+    );
+    assert!(
+        taken_over_after < Duration::from_secs(15),
+        "{taken_over_after:?}"
+    );
+
+    // And every group, the dead replica's included, is still notified on a change.
+    fan_out(&[&b, &c], &alerts(30, 1, "second")).await;
+    sink.wait_for(60, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let counts = per_group(&sink);
+    assert_eq!(counts.len(), 30);
+    assert!(counts.values().all(|&n| n == 2), "{counts:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_its_store_a_replica_fails_open_and_says_so() {
+    let sink = Sink::start().await;
+    // Nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let store = format!("postgres://postgres@127.0.0.1:{port}/none");
+    let router = Router::start_with_args(
+        &config(&sink),
+        &[
+            "--cluster.store",
+            &store,
+            "--cluster.lease-ttl",
+            "900ms",
+            "--cluster.heartbeat",
+            "300ms",
+        ],
+    );
+    router
+        .post_json(
+            "/api/v2/alerts",
+            &json!([alert(&[("alertname", "Alone"), ("group", "g")])]),
+        )
+        .await;
+    let got = sink.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(got[0].body["groupLabels"]["group"], "g");
+    let status = router.get_json("/api/v2/status").await;
+    assert_eq!(status["cluster"]["store"], "unreachable");
+    assert_eq!(status["cluster"]["status"], "ready");
+    let log = router.log().join("\n");
+    assert!(log.contains("failing open"), "{log}");
+    let metrics = router.metrics().await;
+    assert!(
+        metrics.contains("alert_router_cluster_store_up 0"),
+        "{metrics}"
+    );
+}
