@@ -183,10 +183,14 @@ impl App {
             ),
             None => (Arc::new(SingleNode), backend.clone()),
         };
-        let silences = Arc::new(Silences::new(
-            settings.retention,
-            Some(backend.clone() as Arc<dyn crate::store::SilencePersistence>),
-        ));
+        let silence_store: Arc<dyn crate::store::SilencePersistence> = match &cluster {
+            Some(cluster) => Arc::new(crate::cluster::SharedSilences {
+                local: backend.clone(),
+                cluster: cluster.clone(),
+            }),
+            None => backend.clone(),
+        };
+        let silences = Arc::new(Silences::new(settings.retention, Some(silence_store)));
         for problem in silences.restore(recovered.silences) {
             tracing::error!(%problem, "skipping a stored silence");
         }
@@ -257,7 +261,51 @@ impl App {
         app.clone().spawn_settler();
         app.clone().spawn_soon_writer();
         app.clone().spawn_deliverer(actions);
+        app.clone().spawn_remote_incident_actions();
         Ok(app)
+    }
+
+    /// Applies the acknowledgements, unacknowledgements and resolves made on other replicas to
+    /// this replica's incident of the same group, so escalation stops (or re-arms) wherever
+    /// the action was taken.
+    fn spawn_remote_incident_actions(self: Arc<Self>) {
+        let Some(mut actions) = self.cluster.as_ref().and_then(|c| c.incident_actions()) else {
+            return;
+        };
+        let escalator = self.escalator.clone();
+        tokio::spawn(async move {
+            while let Some(a) = actions.recv().await {
+                let Some(incident) = escalator.of_group(&a.group_key) else {
+                    continue;
+                };
+                // Replicas open a group's incident within a flush of each other; an action
+                // from well before this one opened was about an earlier episode.
+                if a.at + chrono::Duration::seconds(30) < incident.opened_at {
+                    continue;
+                }
+                let done = match a.action.as_str() {
+                    "ack" => escalator.acknowledge(&incident.id, &a.by, a.comment).await,
+                    "unack" => {
+                        escalator
+                            .unacknowledge(&incident.id, &a.by, a.comment)
+                            .await
+                    }
+                    "resolve" => escalator.resolve(&incident.id, &a.by, a.comment).await,
+                    "step" => {
+                        if let Some(position) = a.step {
+                            escalator
+                                .step_paged_elsewhere(&incident.id, position, a.receivers)
+                                .await;
+                        }
+                        continue;
+                    }
+                    _ => continue,
+                };
+                if let Err(e) = done {
+                    tracing::debug!(error = %e, group_key = %a.group_key, "another replica's incident action not applied");
+                }
+            }
+        });
     }
 
     /// Carries out the escalator's actions with the receivers of the config running then.
@@ -275,6 +323,7 @@ impl App {
                     store: app.store.clone(),
                     escalator: app.escalator.clone(),
                     external_url: app.settings.external_url.clone(),
+                    cluster: app.cluster.clone(),
                 };
                 tokio::spawn(deliverer.run(action));
             }

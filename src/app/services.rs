@@ -297,7 +297,13 @@ impl IncidentsService {
         by: &str,
         comment: Option<String>,
     ) -> Result<Incident, IncidentError> {
-        self.app.escalator.acknowledge(id, by, comment).await
+        let incident = self
+            .app
+            .escalator
+            .acknowledge(id, by, comment.clone())
+            .await?;
+        self.share("ack", &incident, by, comment);
+        Ok(incident)
     }
 
     pub async fn unacknowledge(
@@ -306,7 +312,13 @@ impl IncidentsService {
         by: &str,
         comment: Option<String>,
     ) -> Result<Incident, IncidentError> {
-        self.app.escalator.unacknowledge(id, by, comment).await
+        let incident = self
+            .app
+            .escalator
+            .unacknowledge(id, by, comment.clone())
+            .await?;
+        self.share("unack", &incident, by, comment);
+        Ok(incident)
     }
 
     pub async fn resolve(
@@ -315,7 +327,24 @@ impl IncidentsService {
         by: &str,
         comment: Option<String>,
     ) -> Result<Incident, IncidentError> {
-        self.app.escalator.resolve(id, by, comment).await
+        let incident = self.app.escalator.resolve(id, by, comment.clone()).await?;
+        self.share("resolve", &incident, by, comment);
+        Ok(incident)
+    }
+
+    /// Tells the other replicas, whose incident of the group must follow.
+    fn share(&self, action: &str, incident: &Incident, by: &str, comment: Option<String>) {
+        if let Some(cluster) = &self.app.cluster {
+            cluster.publish_incident_action(crate::cluster::IncidentAction {
+                group_key: incident.group_key.clone(),
+                action: action.to_string(),
+                by: by.to_string(),
+                comment,
+                at: Utc::now(),
+                step: None,
+                receivers: Vec::new(),
+            });
+        }
     }
 
     /// The signer of acknowledge links, when `--incidents.ack-secret-file` is set.

@@ -20,6 +20,9 @@
 //!   goes back to its shards.
 
 mod schema;
+mod shared;
+
+pub use shared::{IncidentAction, SharedSilences};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -39,12 +42,20 @@ pub const SHARDS: u32 = 128;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
-    #[error("PostgreSQL: {0}")]
+    #[error("PostgreSQL: {}", describe(.0))]
     Db(#[from] tokio_postgres::Error),
     #[error("connecting to PostgreSQL timed out")]
     ConnectTimeout,
     #[error("--cluster.store: {0}")]
     Url(String),
+}
+
+/// tokio-postgres says only "db error" for what the server answered: its message is inside.
+fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.severity(), db.message()),
+        None => e.to_string(),
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -114,6 +125,16 @@ pub struct PgCluster {
     view: RwLock<View>,
     client: Mutex<Option<Arc<Client>>>,
     nflog: Arc<NotificationLog>,
+    /// Silences and incident actions to write, in order; kept while the store is away.
+    outbox: Mutex<Vec<shared::Outgoing>>,
+    outbox_ready: tokio::sync::Notify,
+    /// Silences read from the store, for the local index to follow.
+    silence_feed: tokio::sync::broadcast::Sender<crate::store::Silence>,
+    silence_cursor: Mutex<Option<chrono::DateTime<chrono::Utc>>>,
+    /// The other replicas' incident actions, for the escalator.
+    actions_out: tokio::sync::mpsc::UnboundedSender<IncidentAction>,
+    actions_in: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<IncidentAction>>>,
+    action_cursor: Mutex<i64>,
 }
 
 /// The shard of a group key: the same in every replica and every release.
@@ -142,11 +163,19 @@ fn owner_of(shard: u32, members: &[Peer]) -> Option<&str> {
 impl PgCluster {
     pub fn new(config: ClusterConfig, nflog: Arc<NotificationLog>) -> Arc<PgCluster> {
         metrics::gauge!("alert_router_cluster_store_up").set(0.0);
+        let (actions_out, actions_in) = tokio::sync::mpsc::unbounded_channel();
         Arc::new(PgCluster {
             config,
             view: RwLock::new(View::default()),
             client: Mutex::new(None),
             nflog,
+            outbox: Mutex::new(Vec::new()),
+            outbox_ready: tokio::sync::Notify::new(),
+            silence_feed: tokio::sync::broadcast::channel(4096).0,
+            silence_cursor: Mutex::new(None),
+            actions_out,
+            actions_in: Mutex::new(Some(actions_in)),
+            action_cursor: Mutex::new(0),
         })
     }
 
@@ -189,8 +218,21 @@ impl PgCluster {
             .map(|h| h.epoch)
     }
 
-    /// Heartbeats until the process ends.
+    /// Heartbeats until the process ends, and writes silences and incident actions as they
+    /// come.
     pub fn start(self: &Arc<PgCluster>) {
+        let writer = self.clone();
+        tokio::spawn(async move {
+            loop {
+                writer.outbox_ready.notified().await;
+                // A failure leaves the items queued; the heartbeat retries them.
+                if let Ok(client) = writer.connected().await {
+                    if let Err(e) = writer.flush_outbox(&client).await {
+                        tracing::debug!(error = %e, "cluster outbox not written yet");
+                    }
+                }
+            }
+        });
         let cluster = self.clone();
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(cluster.config.heartbeat);
@@ -333,9 +375,14 @@ impl PgCluster {
                 "cluster shards taken"
             );
         }
-        let mut view = self.view.write();
-        view.held = held;
-        view.peers = members;
+        {
+            let mut view = self.view.write();
+            view.held = held;
+            view.peers = members;
+        }
+        self.flush_outbox(&client).await?;
+        self.read_silences(&client).await?;
+        self.read_actions(&client).await?;
         Ok(())
     }
 

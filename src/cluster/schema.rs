@@ -6,12 +6,13 @@ use tokio_postgres::Client;
 use super::SHARDS;
 
 /// Bumped when a migration is added below.
-const VERSION: i32 = 1;
+const VERSION: i32 = 2;
 
 pub async fn migrate(client: &Client) -> Result<(), tokio_postgres::Error> {
     client
         .batch_execute(&format!(
-            "BEGIN;
+            "SET client_min_messages = warning;
+             BEGIN;
              SELECT pg_advisory_xact_lock(726173001);
              CREATE TABLE IF NOT EXISTS alert_router_schema (version integer NOT NULL);
              CREATE TABLE IF NOT EXISTS alert_router_members (
@@ -36,6 +37,24 @@ pub async fn migrate(client: &Client) -> Result<(), tokio_postgres::Error> {
                epoch bigint NOT NULL,
                PRIMARY KEY (group_key, receiver, integration, idx));
              CREATE INDEX IF NOT EXISTS alert_router_nflog_by_shard ON alert_router_nflog (shard);
+             CREATE TABLE IF NOT EXISTS alert_router_silences (
+               id text PRIMARY KEY,
+               body jsonb NOT NULL,
+               updated_at timestamptz NOT NULL,
+               changed_at timestamptz NOT NULL);
+             CREATE INDEX IF NOT EXISTS alert_router_silences_by_change
+               ON alert_router_silences (changed_at);
+             CREATE TABLE IF NOT EXISTS alert_router_incident_actions (
+               seq bigserial PRIMARY KEY,
+               group_key text NOT NULL,
+               action text NOT NULL,
+               by_whom text NOT NULL,
+               comment text,
+               origin text NOT NULL,
+               at timestamptz NOT NULL,
+               step_round bigint,
+               step_index bigint,
+               receivers text[] NOT NULL DEFAULT '{{}}');
              DELETE FROM alert_router_schema;
              INSERT INTO alert_router_schema (version) VALUES ({VERSION});
              COMMIT;",

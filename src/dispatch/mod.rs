@@ -236,13 +236,6 @@ impl Dispatcher {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
             let mut ctx = ctx;
-            if !me.leases.may_notify_group(&ctx.group_key) {
-                // Another replica notifies this group: keep its rhythm and its alerts, so it
-                // can be taken over where it stands.
-                me.finish_flush(id, &group, None, next_flush);
-                me.flush_done();
-                return;
-            }
             let unmuted = me.notifier.unmuted(&ctx, &alerts);
             let firing: Vec<Alert> = unmuted
                 .iter()
@@ -257,6 +250,16 @@ impl Dispatcher {
                 firing: &firing,
                 any_firing: alerts.iter().any(|a| !a.resolved_at(ctx.now)),
             });
+            // Every replica keeps the group's incident (its escalation timers are taken over
+            // with the group, and it can be acknowledged on any replica); only the group's
+            // owner notifies, and pages its steps.
+            if !me.leases.may_notify_group(&ctx.group_key) {
+                // Another replica notifies this group: keep its rhythm and its alerts, so it
+                // can be taken over where it stands.
+                me.finish_flush(id, &group, None, next_flush);
+                me.flush_done();
+                return;
+            }
             ctx.ack_url = incident.and_then(|id| me.escalator.ack_link(&id, &ctx.receiver));
             let ctx = Arc::new(ctx);
             let delivery = me.notifier.notify(ctx.clone(), unmuted).await;

@@ -18,6 +18,8 @@ pub struct Deliverer {
     pub store: Arc<AlertStore>,
     pub escalator: Arc<Escalator>,
     pub external_url: String,
+    /// The HA cluster, told of each step paged so the other replicas move on too.
+    pub cluster: Option<Arc<crate::cluster::PgCluster>>,
 }
 
 impl Deliverer {
@@ -52,7 +54,22 @@ impl Deliverer {
                     .await;
                 tracing::info!(%incident, %policy, round = position.round, step = position.step,
                     outcome = ?outcome, "escalation step");
+                let delivered = match &outcome {
+                    StepOutcome::Paged { delivered, .. } => delivered.clone(),
+                    _ => Vec::new(),
+                };
                 self.escalator.step_done(&incident, position, outcome).await;
+                if let (Some(cluster), false) = (&self.cluster, delivered.is_empty()) {
+                    cluster.publish_incident_action(crate::cluster::IncidentAction {
+                        group_key: group_key.clone(),
+                        action: "step".into(),
+                        by: String::new(),
+                        comment: None,
+                        at: chrono::Utc::now(),
+                        step: Some(position),
+                        receivers: delivered,
+                    });
+                }
             }
             Action::Tell {
                 update,

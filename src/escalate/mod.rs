@@ -722,6 +722,63 @@ impl Escalator {
         self.book.lock().incidents.get(id).cloned()
     }
 
+    /// Another replica paged this step of the incident: move on as if this one had, so a
+    /// takeover pages the next step at its time and not this one again.
+    pub async fn step_paged_elsewhere(
+        &self,
+        id: &str,
+        position: StepPosition,
+        receivers: Vec<String>,
+    ) {
+        let now = self.clock.now();
+        let policies = self.policies.read().clone();
+        let next = {
+            let mut book = self.book.lock();
+            let Some(incident) = book.incidents.get_mut(id) else {
+                return;
+            };
+            let behind = incident
+                .next_step
+                .is_some_and(|n| (n.round, n.step) <= (position.round, position.step));
+            let Some(policy) = policies.get(&incident.policy) else {
+                return;
+            };
+            if incident.state == IncidentState::Resolved || !behind {
+                return;
+            }
+            incident.last_step = Some(position);
+            incident.next_step = policy.next(position);
+            if incident.state == IncidentState::Acknowledged {
+                incident.next_step = policy.next_despite_ack(incident.next_step);
+            }
+            incident.next_escalation_at = incident
+                .next_step
+                .and_then(|n| policy.offset(n))
+                .map(|d| after(incident.armed_at, d));
+            incident.notified.extend(receivers.iter().cloned());
+            let mut entry = TimelineEntry::new(now, "escalated");
+            entry.step = Some(position);
+            entry.receivers = receivers;
+            entry.comment = Some("paged by another replica".into());
+            incident.record(entry);
+            self.save(incident);
+            incident.next_escalation_at
+        };
+        if let Some(at) = next {
+            self.schedule(id, at);
+        }
+        self.saved().await;
+    }
+
+    /// The incident of a group's current firing episode, if it has one.
+    pub fn of_group(&self, group_key: &str) -> Option<Incident> {
+        let book = self.book.lock();
+        book.by_group
+            .get(group_key)
+            .and_then(|id| book.incidents.get(id))
+            .cloned()
+    }
+
     /// Incidents matching the filters, newest first.
     pub fn list(
         &self,

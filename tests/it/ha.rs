@@ -268,3 +268,191 @@ async fn without_its_store_a_replica_fails_open_and_says_so() {
         "{metrics}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn silences_and_acknowledgements_on_one_replica_hold_on_all() {
+    let Some(store) = database().await else {
+        return;
+    };
+    let first = Sink::start().await;
+    let second = Sink::start().await;
+    let cfg = format!(
+        r#"route:
+  receiver: quiet
+  group_by: [alertname, group]
+  group_wait: 1s
+  group_interval: 2s
+  repeat_interval: 1h
+  routes:
+    - matchers: ['priority="P0"']
+      escalation: p0
+receivers:
+  - name: quiet
+  - name: first
+    webhook_configs: [{{url: '{}'}}]
+  - name: second
+    webhook_configs: [{{url: '{}'}}]
+escalation_policies:
+  - name: p0
+    steps: [{{after: 0s, notify: [first]}}, {{after: 6s, notify: [second]}}]
+"#,
+        first.url(),
+        second.url()
+    );
+    let (a, b, c) = (
+        replica(&cfg, &store, "replica-a"),
+        replica(&cfg, &store, "replica-b"),
+        replica(&cfg, &store, "replica-c"),
+    );
+    let all = [&a, &b, &c];
+    wait_for_peers(&all, 3).await;
+
+    // A silence made on one replica reaches the others' indexes within about a second.
+    let (status, body) = a
+        .post_json(
+            "/api/v2/silences",
+            &json!({"matchers": [{"name": "group", "value": "muted", "isRegex": false}],
+                "startsAt": "2020-01-01T00:00:00Z", "endsAt": "2099-01-01T00:00:00Z",
+                "createdBy": "alice", "comment": "maintenance"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let made = Instant::now();
+    for r in [&b, &c] {
+        loop {
+            let silences = r.get_json("/api/v2/silences").await;
+            if silences.as_array().is_some_and(|s| s.len() == 1) {
+                assert_eq!(silences[0]["createdBy"], "alice");
+                break;
+            }
+            assert!(
+                made.elapsed() < Duration::from_secs(3),
+                "the silence did not reach another replica"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    let mut pages = Vec::new();
+    for g in 0..10 {
+        pages.push(alert(&[
+            ("alertname", "Down"),
+            ("group", &format!("g{g}")),
+            ("priority", "P0"),
+        ]));
+    }
+    pages.push(alert(&[
+        ("alertname", "Down"),
+        ("group", "muted"),
+        ("priority", "P0"),
+    ]));
+    fan_out(&all, &pages).await;
+    // Step one pages each group once, across the three replicas; the silenced group never.
+    first.wait_for(10, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let counts = per_group(&first);
+    assert_eq!(counts.len(), 10, "{counts:?}");
+    assert!(counts.values().all(|&n| n == 1), "{counts:?}");
+    assert!(!counts.contains_key("muted"));
+
+    // Every incident acknowledged on one replica, whichever replica pages it.
+    let incidents = a.get_json("/api/v1/incidents?state=triggered").await;
+    assert_eq!(incidents.as_array().unwrap().len(), 10, "{incidents:#}");
+    for i in incidents.as_array().unwrap() {
+        let id = i["id"].as_str().unwrap();
+        let (status, body) = a
+            .post_json(
+                &format!("/api/v1/incidents/{id}/ack"),
+                &json!({"by": "alice", "comment": "on it"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    // The second step was due 6 s after the first: no replica pages it.
+    second.expect_no_more_than(0, Duration::from_secs(8)).await;
+    for r in [&b, &c] {
+        let incidents = r.get_json("/api/v1/incidents").await;
+        assert!(
+            incidents
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|i| i["state"] == "acknowledged" && i["acknowledgedBy"] == "alice"),
+            "{incidents:#}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_replicas_escalation_timers_are_taken_over_step_by_step() {
+    let Some(store) = database().await else {
+        return;
+    };
+    let first = Sink::start().await;
+    let second = Sink::start().await;
+    let cfg = format!(
+        r#"route:
+  receiver: quiet
+  group_by: [alertname]
+  group_wait: 0s
+  group_interval: 1s
+  repeat_interval: 1h
+  routes:
+    - matchers: ['priority="P0"']
+      escalation: p0
+receivers:
+  - name: quiet
+  - name: first
+    webhook_configs: [{{url: '{}'}}]
+  - name: second
+    webhook_configs: [{{url: '{}'}}]
+escalation_policies:
+  - name: p0
+    steps: [{{after: 0s, notify: [first]}}, {{after: 9s, notify: [second]}}]
+"#,
+        first.url(),
+        second.url()
+    );
+    let replicas = vec![
+        replica(&cfg, &store, "replica-a"),
+        replica(&cfg, &store, "replica-b"),
+        replica(&cfg, &store, "replica-c"),
+    ];
+    wait_for_peers(&replicas.iter().collect::<Vec<_>>(), 3).await;
+    let page = [alert(&[("alertname", "ApiDown"), ("priority", "P0")])];
+    fan_out(&replicas.iter().collect::<Vec<_>>(), &page).await;
+    let paged = Instant::now();
+    first.wait_for(1, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // The replica that paged step one dies before step two is due.
+    let owner = replicas
+        .iter()
+        .position(|r| r.log().iter().any(|l| l.contains("escalation step")))
+        .expect("no replica paged");
+    let mut survivors = Vec::new();
+    for (i, r) in replicas.into_iter().enumerate() {
+        if i == owner {
+            let _ = r.kill9();
+        } else {
+            survivors.push(r);
+        }
+    }
+    // Step two comes from a survivor, at its time, once; step one is not paged again.
+    second.wait_for(1, Duration::from_secs(20)).await;
+    assert!(
+        paged.elapsed() >= Duration::from_secs(8),
+        "step two came early: {:?}",
+        paged.elapsed()
+    );
+    second.expect_no_more_than(1, Duration::from_secs(3)).await;
+    assert_eq!(first.count(), 1, "step one was paged again");
+    for r in &survivors {
+        let incidents = r.get_json("/api/v1/incidents").await;
+        let timeline = incidents[0]["timeline"].to_string();
+        assert!(
+            timeline.contains("\"step\":1") || timeline.contains("paged by another replica"),
+            "{timeline}"
+        );
+    }
+}
