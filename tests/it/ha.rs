@@ -456,3 +456,293 @@ escalation_policies:
         );
     }
 }
+
+fn signal(router: &Router, sig: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(router.pid().to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replica_paused_past_its_lease_does_not_send_for_the_groups_it_lost() {
+    let Some(store) = database().await else {
+        return;
+    };
+    let sink = Sink::start().await;
+    let cfg = config(&sink);
+    let (a, b, c) = (
+        replica(&cfg, &store, "replica-a"),
+        replica(&cfg, &store, "replica-b"),
+        replica(&cfg, &store, "replica-c"),
+    );
+    wait_for_peers(&[&a, &b, &c], 3).await;
+    fan_out(&[&a, &b, &c], &alerts(30, 2, "first")).await;
+    sink.wait_for(30, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(sink.count(), 30);
+
+    // Paused mid-run, as a VM stall or a long GC pause would, past its lease TTL; meanwhile
+    // every group changes and the others take its groups over.
+    signal(&a, "STOP");
+    wait_for_peers(&[&b, &c], 2).await;
+    fan_out(&[&b, &c], &alerts(30, 1, "second")).await;
+    sink.wait_for(60, Duration::from_secs(15)).await;
+    // Back: its timers fire at once for the groups it held, with leases it no longer has.
+    signal(&a, "CONT");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let counts = per_group(&sink);
+    assert!(
+        counts.values().all(|&n| n == 2),
+        "the paused replica sent for groups it lost: {:?}",
+        counts.iter().filter(|(_, &n)| n != 2).collect::<Vec<_>>()
+    );
+    // And it rejoins: the next change is notified once per group, the three sharing again.
+    wait_for_peers(&[&a, &b, &c], 3).await;
+    fan_out(&[&a, &b, &c], &alerts(30, 1, "third")).await;
+    sink.wait_for(90, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        per_group(&sink).values().all(|&n| n == 3),
+        "{:?}",
+        per_group(&sink)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replica_restarted_with_empty_storage_rejoins_and_takes_its_share() {
+    let Some(store) = database().await else {
+        return;
+    };
+    let sink = Sink::start().await;
+    let cfg = config(&sink);
+    let (a, b, c) = (
+        replica(&cfg, &store, "replica-a"),
+        replica(&cfg, &store, "replica-b"),
+        replica(&cfg, &store, "replica-c"),
+    );
+    wait_for_peers(&[&a, &b, &c], 3).await;
+    let (status, body) = b
+        .post_json(
+            "/api/v2/silences",
+            &json!({"matchers": [{"name": "group", "value": "g000", "isRegex": false}],
+                "startsAt": "2020-01-01T00:00:00Z", "endsAt": "2099-01-01T00:00:00Z",
+                "createdBy": "alice", "comment": "known"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    fan_out(&[&a, &b, &c], &alerts(30, 2, "first")).await;
+    sink.wait_for(29, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(sink.count(), 29, "the silenced group is not notified");
+
+    let _lost = a.kill9();
+    // A new machine: same name, nothing on disk. Prometheus sends it the alerts again.
+    let fresh = replica(&cfg, &store, "replica-a");
+    wait_for_peers(&[&fresh, &b, &c], 3).await;
+    let silences = fresh.get_json("/api/v2/silences").await;
+    assert_eq!(silences.as_array().map(Vec::len), Some(1), "{silences}");
+    fan_out(&[&fresh, &b, &c], &alerts(30, 2, "first")).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        sink.count(),
+        29,
+        "groups were paged again: {:?}",
+        per_group(&sink)
+    );
+    assert!(
+        fresh
+            .log()
+            .iter()
+            .any(|l| l.contains("cluster shards taken")),
+        "the new replica took no shards"
+    );
+    fan_out(&[&fresh, &b, &c], &alerts(30, 1, "second")).await;
+    sink.wait_for(58, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let counts = per_group(&sink);
+    assert!(!counts.contains_key("g000"));
+    assert!(counts.values().all(|&n| n == 2), "{counts:?}");
+}
+
+/// A PostgreSQL of one test's own, for a test that stops and starts it.
+struct OwnPostgres {
+    bin: std::path::PathBuf,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+fn as_postgres_user(program: &std::path::Path) -> std::process::Command {
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    if root {
+        let mut c = std::process::Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    } else {
+        std::process::Command::new(program)
+    }
+}
+
+impl OwnPostgres {
+    fn start() -> OwnPostgres {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL is installed (scripts/test installs it)")
+            .filter_map(Result::ok)
+            .map(|e| e.path().join("bin"))
+            .filter(|p| p.join("initdb").exists())
+            .max()
+            .expect("initdb");
+        let dir = tempfile::tempdir().unwrap();
+        let _ = std::process::Command::new("chown")
+            .arg("postgres")
+            .arg(dir.path())
+            .status();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let ok = as_postgres_user(&bin.join("initdb"))
+            .args(["-A", "trust", "-U", "postgres", "-D"])
+            .arg(dir.path().join("data"))
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(ok.success(), "initdb");
+        let pg = OwnPostgres { bin, dir, port };
+        pg.run("start");
+        pg
+    }
+
+    fn run(&self, action: &str) {
+        let mut c = as_postgres_user(&self.bin.join("pg_ctl"));
+        c.arg("-D").arg(self.dir.path().join("data")).arg("-w");
+        if action == "start" {
+            c.arg("-l")
+                .arg(self.dir.path().join("log"))
+                .arg("-o")
+                .arg(format!(
+                    "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+                    self.port,
+                    self.dir.path().display()
+                ));
+        } else {
+            c.args(["-m", "immediate"]);
+        }
+        let ok = c
+            .arg(action)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(ok.success(), "pg_ctl {action}");
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let mut c = as_postgres_user(&self.bin.join("pg_ctl"));
+        let _ = c
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["-m", "immediate", "stop"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+async fn wait_store(replicas: &[&Router], state: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut all = true;
+        for r in replicas {
+            all &= r.get_json("/api/v2/status").await["cluster"]["store"] == state;
+        }
+        if all {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the store never became {state}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn silence(group: &str, by: &str) -> Value {
+    json!({"matchers": [{"name": "group", "value": group, "isRegex": false}],
+        "startsAt": "2020-01-01T00:00:00Z", "endsAt": "2099-01-01T00:00:00Z",
+        "createdBy": by, "comment": "maintenance"})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_stopped_mid_run_fails_open_and_converges_when_it_returns() {
+    if database().await.is_none() {
+        return;
+    }
+    let pg = OwnPostgres::start();
+    let sink = Sink::start().await;
+    let cfg = config(&sink);
+    let (a, b) = (
+        replica(&cfg, &pg.url(), "replica-a"),
+        replica(&cfg, &pg.url(), "replica-b"),
+    );
+    wait_for_peers(&[&a, &b], 2).await;
+    let (status, _) = a
+        .post_json("/api/v2/silences", &silence("s1", "alice"))
+        .await;
+    assert_eq!(status, 200);
+    fan_out(&[&a, &b], &alerts(10, 1, "first")).await;
+    sink.wait_for(10, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(sink.count(), 10);
+
+    pg.run("stop");
+    wait_store(&[&a, &b], "unreachable").await;
+    // Alone, each notifies every group: pages arrive, some twice (counted, allowed).
+    fan_out(&[&a, &b], &alerts(10, 1, "second")).await;
+    sink.wait_for(20, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let during = per_group(&sink);
+    assert!(during.values().all(|&n| n >= 2), "{during:?}");
+    let duplicates = sink.count() - 20;
+    eprintln!("fail-open duplicates while PostgreSQL was down: {duplicates} of 10 groups");
+    let (status, _) = b.post_json("/api/v2/silences", &silence("s2", "bob")).await;
+    assert_eq!(status, 200, "silences are made while the store is away");
+
+    pg.run("start");
+    wait_store(&[&a, &b], "ok").await;
+    wait_for_peers(&[&a, &b], 2).await;
+    // The silence made during the outage reaches the other replica; none is lost.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let counts: Vec<usize> = [
+            a.get_json("/api/v2/silences").await,
+            b.get_json("/api/v2/silences").await,
+        ]
+        .iter()
+        .map(|s| s.as_array().map_or(0, Vec::len))
+        .collect();
+        if counts == [2, 2] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "silences did not converge: {counts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // One owner per group again.
+    let before = sink.count();
+    fan_out(&[&a, &b], &alerts(10, 1, "third")).await;
+    sink.wait_for(before + 10, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(sink.count(), before + 10, "{:?}", per_group(&sink));
+}
