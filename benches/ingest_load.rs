@@ -16,7 +16,8 @@
 //! Bodies hold 64 alerts shaped as Prometheus posts them. `cargo bench --bench ingest_load` runs
 //! it all (about fifteen minutes; `-- --parts 1,4` picks parts, `-- --traffic changed,all-new`
 //! part 1's shapes); Alertmanager's side needs
-//! Debian's `prometheus-alertmanager`. Under `cargo test --all-targets` a one-second version of
+//! Debian's `prometheus-alertmanager`; with `ALERT_ROUTER_BENCH_PG=postgres://…` part 1 adds a
+//! replica with the HA store. Under `cargo test --all-targets` a one-second version of
 //! each part runs against alert-router only, so the benchmark cannot rot.
 
 use std::net::TcpListener;
@@ -838,6 +839,22 @@ fn main() {
                 (format!("alert-router ({mode})"), start)
             })
             .collect();
+        // With a PostgreSQL to use (`ALERT_ROUTER_BENCH_PG=postgres://…`), the same replica
+        // with the HA store: ingest does not touch it, and this row shows that it costs nothing.
+        if let (Ok(store), Traffic::Changing, true) =
+            (std::env::var("ALERT_ROUTER_BENCH_PG"), traffic, full)
+        {
+            let start: Start = Box::new(move || {
+                let mut server = start_alert_router_with(
+                    "fsync",
+                    CONFIG,
+                    &["--cluster.store", &store, "--cluster.peer-name", "bench"],
+                );
+                server.name = "alert-router (fsync, HA)".into();
+                Some(server)
+            });
+            servers.push(("alert-router (fsync, HA)".into(), start));
+        }
         if full {
             servers.push(("Alertmanager 0.25".into(), Box::new(start_alertmanager)));
         }

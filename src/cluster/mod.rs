@@ -14,6 +14,9 @@
 //! - **Notification log**: every entry is written to PostgreSQL only if the writer still holds
 //!   the shard at the same epoch, in one statement; a replica taking a shard over loads its
 //!   entries first, so it knows what was sent and does not page again.
+//! - **Silences and incident actions** (acknowledge, unacknowledge, resolve, and each step
+//!   the owner pages) are written through as they happen and announced with NOTIFY; the others
+//!   LISTEN and read them at once, and re-read on every heartbeat for what a notification lost.
 //! - **Fail open**: when the database cannot be reached for a lease TTL, a replica notifies
 //!   every group as if it were alone (a duplicate page is better than none) and says so in its
 //!   log, in `/api/v2/status` and in `alert_router_cluster_store_up`; with the database back, it
@@ -135,6 +138,9 @@ pub struct PgCluster {
     actions_out: tokio::sync::mpsc::UnboundedSender<IncidentAction>,
     actions_in: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<IncidentAction>>>,
     action_cursor: Mutex<i64>,
+    /// Another replica announced a change (NOTIFY): read now.
+    changes_announced: tokio::sync::Notify,
+    reading: std::sync::atomic::AtomicBool,
 }
 
 /// The shard of a group key: the same in every replica and every release.
@@ -176,6 +182,8 @@ impl PgCluster {
             actions_out,
             actions_in: Mutex::new(Some(actions_in)),
             action_cursor: Mutex::new(0),
+            changes_announced: tokio::sync::Notify::new(),
+            reading: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -221,6 +229,7 @@ impl PgCluster {
     /// Heartbeats until the process ends, and writes silences and incident actions as they
     /// come.
     pub fn start(self: &Arc<PgCluster>) {
+        self.listen();
         let writer = self.clone();
         tokio::spawn(async move {
             loop {
@@ -375,15 +384,21 @@ impl PgCluster {
                 "cluster shards taken"
             );
         }
+        if !release.is_empty() {
+            tracing::info!(
+                shards = release.len(),
+                held = held.len(),
+                peers = members.len(),
+                "cluster shards handed to other replicas"
+            );
+        }
         {
             let mut view = self.view.write();
             view.held = held;
             view.peers = members;
         }
         self.flush_outbox(&client).await?;
-        self.read_silences(&client).await?;
-        self.read_actions(&client).await?;
-        Ok(())
+        self.read_changes(&client).await
     }
 
     async fn load_nflog(&self, client: &Client, shards: &[i32]) -> Result<(), ClusterError> {

@@ -35,6 +35,9 @@ pub(super) enum Outgoing {
     Action(IncidentAction),
 }
 
+/// The channel replicas announce silence and incident changes on.
+const CHANNEL: &str = "alert_router_changes";
+
 /// How far back a replica looks for the others' incident actions when it starts: an
 /// acknowledgement made while it was down still stops its escalation.
 const ACTIONS_LOOKBACK: &str = "1 day";
@@ -61,6 +64,9 @@ impl PgCluster {
     /// Writes what is queued; what fails goes back to the front of the queue.
     pub(super) async fn flush_outbox(&self, client: &Client) -> Result<(), ClusterError> {
         let items: Vec<Outgoing> = std::mem::take(&mut *self.outbox.lock());
+        if items.is_empty() {
+            return Ok(());
+        }
         for (done, item) in items.iter().enumerate() {
             if let Err(e) = self.write(client, item).await {
                 let mut outbox = self.outbox.lock();
@@ -70,6 +76,7 @@ impl PgCluster {
                 return Err(e);
             }
         }
+        self.announce(client).await;
         Ok(())
     }
 
@@ -120,6 +127,80 @@ impl PgCluster {
         Ok(())
     }
 
+    /// Tells the other replicas to read now rather than at their next heartbeat.
+    pub(super) async fn announce(&self, client: &Client) {
+        if let Err(e) = client.batch_execute(&format!("NOTIFY {CHANNEL}")).await {
+            tracing::debug!(error = %e, "NOTIFY failed; the others read on their heartbeat");
+        }
+    }
+
+    /// Follows the others' changes as PostgreSQL announces them (LISTEN), so silences and
+    /// incident actions arrive in milliseconds; the heartbeat's re-read stays, since a
+    /// notification sent while this replica was not listening is gone.
+    pub(super) fn listen(self: &Arc<PgCluster>) {
+        let cluster = self.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = cluster.listen_once().await {
+                    tracing::debug!(error = %e, "cluster change feed closed; reconnecting");
+                }
+                tokio::time::sleep(cluster.config.heartbeat).await;
+            }
+        });
+        let reader = self.clone();
+        tokio::spawn(async move {
+            loop {
+                reader.changes_announced.notified().await;
+                let Ok(client) = reader.connected().await else {
+                    continue;
+                };
+                if let Err(e) = reader.read_changes(&client).await {
+                    tracing::debug!(error = %e, "reading announced changes failed; the heartbeat retries");
+                }
+            }
+        });
+    }
+
+    async fn listen_once(&self) -> Result<(), ClusterError> {
+        let connecting = tokio_postgres::connect(&self.config.url, tokio_postgres::NoTls);
+        let (client, mut connection) =
+            tokio::time::timeout(std::time::Duration::from_secs(5), connecting)
+                .await
+                .map_err(|_| ClusterError::ConnectTimeout)??;
+        let (heard, mut announcements) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            loop {
+                match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                    Some(Ok(tokio_postgres::AsyncMessage::Notification(_))) => {
+                        if heard.send(()).is_err() {
+                            return;
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => return,
+                }
+            }
+        });
+        client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+        while announcements.recv().await.is_some() {
+            self.changes_announced.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Reads silences and incident actions, one reader at a time: a read asked for while
+    /// another runs is left to the next heartbeat's.
+    pub(super) async fn read_changes(&self, client: &Client) -> Result<(), ClusterError> {
+        use std::sync::atomic::Ordering;
+        if self.reading.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let silences = self.read_silences(client).await;
+        let actions = self.read_actions(client).await;
+        self.reading.store(false, Ordering::Release);
+        silences.and(actions)
+    }
+
     /// Silences changed since the last read, into the local index.
     pub(super) async fn read_silences(&self, client: &Client) -> Result<(), ClusterError> {
         let since = self
@@ -161,7 +242,10 @@ impl PgCluster {
             .await?;
         for row in rows {
             let seq: i64 = row.get(0);
-            *self.action_cursor.lock() = seq;
+            {
+                let mut cursor = self.action_cursor.lock();
+                *cursor = (*cursor).max(seq);
+            }
             let (round, index): (Option<i64>, Option<i64>) = (row.get(6), row.get(7));
             let step = round.zip(index).map(|(round, step)| StepPosition {
                 round: u32::try_from(round).unwrap_or(0),

@@ -307,7 +307,8 @@ escalation_policies:
     let all = [&a, &b, &c];
     wait_for_peers(&all, 3).await;
 
-    // A silence made on one replica reaches the others' indexes within about a second.
+    // A silence made on one replica reaches the others' indexes within a second (NOTIFY
+    // brings it in tens of milliseconds; the heartbeat's re-read is the fallback).
     let (status, body) = a
         .post_json(
             "/api/v2/silences",
@@ -323,11 +324,12 @@ escalation_policies:
             let silences = r.get_json("/api/v2/silences").await;
             if silences.as_array().is_some_and(|s| s.len() == 1) {
                 assert_eq!(silences[0]["createdBy"], "alice");
+                eprintln!("silence on another replica after {:?}", made.elapsed());
                 break;
             }
             assert!(
-                made.elapsed() < Duration::from_secs(3),
-                "the silence did not reach another replica"
+                made.elapsed() < Duration::from_secs(1),
+                "the silence did not reach another replica within 1 s"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
