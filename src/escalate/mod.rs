@@ -323,7 +323,12 @@ impl Escalator {
         if flush.firing.is_empty() {
             return None;
         }
-        let id = new_incident_id();
+        // The same id on every replica that opens this episode (HA): the group and the start
+        // of its earliest firing alert, both the same wherever Prometheus sent them.
+        let mut id = episode_id(flush.group_key, flush.firing);
+        if book.incidents.contains_key(&id) {
+            id = new_incident_id();
+        }
         let first = StepPosition { round: 0, step: 0 };
         let due = after(now, policy.offset(first).unwrap_or_default());
         let mut incident = Incident {
@@ -885,6 +890,21 @@ fn count_state(from: Option<IncidentState>, to: Option<IncidentState>) {
 }
 
 /// Incident ids are 16 random hex digits, so an id is also its timer's key.
+fn episode_id(group_key: &str, firing: &[Alert]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut digest = Sha256::new();
+    digest.update(group_key.as_bytes());
+    if let Some(start) = firing.iter().map(|a| a.starts_at).min() {
+        digest.update(
+            start
+                .timestamp_nanos_opt()
+                .unwrap_or_default()
+                .to_be_bytes(),
+        );
+    }
+    hex::encode(&digest.finalize()[..8])
+}
+
 fn new_incident_id() -> String {
     let bytes = uuid::Uuid::new_v4().into_bytes();
     hex::encode(&bytes[..8])

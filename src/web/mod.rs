@@ -534,8 +534,14 @@ pub async fn refuse_cross_site(request: Request, next: Next) -> Response {
             .filter(|o| *o != "null")
             .map(|o| o.split_once("://").map_or(o, |(_, rest)| rest).to_string());
         let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-        let cross = fetch_site == Some("cross-site")
-            || matches!((&origin_host, host), (Some(o), Some(h)) if o != h);
+        // Browsers say where a request comes from in Sec-Fetch-Site; only the UI's own pages
+        // (same-origin) and typed-in requests (none) may write. Without it (older browsers),
+        // an Origin must name this host. Sec-Fetch-Site first, since a reverse proxy that
+        // rewrites Host would make the Origin check refuse the UI itself.
+        let cross = match fetch_site {
+            Some(site) => site != "same-origin" && site != "none",
+            None => matches!((&origin_host, host), (Some(o), Some(h)) if o != h),
+        };
         if cross {
             return plain(
                 StatusCode::FORBIDDEN,

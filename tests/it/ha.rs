@@ -335,13 +335,17 @@ escalation_policies:
         }
     }
 
+    // Prometheus sends each alert's start (the rule's activeAt), the same to every replica.
+    let started = (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
     let mut pages = Vec::new();
     for g in 0..10 {
-        pages.push(alert(&[
+        let mut page = alert(&[
             ("alertname", "Down"),
             ("group", &format!("g{g}")),
             ("priority", "P0"),
-        ]));
+        ]);
+        page["startsAt"] = json!(started);
+        pages.push(page);
     }
     pages.push(alert(&[
         ("alertname", "Down"),
@@ -369,6 +373,21 @@ escalation_policies:
             )
             .await;
         assert_eq!(status, 200, "{body}");
+    }
+    // Behind a load balancer an incident's id must name it on every replica.
+    let ids = |list: &Value| -> Vec<String> {
+        let mut ids: Vec<String> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let on_a = ids(&a.get_json("/api/v1/incidents").await);
+    for r in [&b, &c] {
+        assert_eq!(ids(&r.get_json("/api/v1/incidents").await), on_a);
     }
     // The second step was due 6 s after the first: no replica pages it.
     second.expect_no_more_than(0, Duration::from_secs(8)).await;
