@@ -154,7 +154,9 @@ receivers:
     let gap = got[1].at - first;
     eprintln!("healthy receiver: second notification {gap:?} after the first (group_interval 2s)");
     assert!(
-        gap >= Duration::from_millis(1900) && gap < Duration::from_millis(2900),
+        // A first notification delivered late under load shortens the gap; the point is that
+        // the second is not held a whole interval or more.
+        gap >= Duration::from_millis(1500) && gap < Duration::from_millis(2900),
         "the second notification came {gap:?} after the first (group_interval 2s)"
     );
 

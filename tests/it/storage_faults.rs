@@ -348,6 +348,13 @@ async fn zeroed_bytes_and_a_truncated_log_lose_only_what_they_cover() {
         bytes.len()
     );
     if cut % record != 0 {
+        // The log is read from the process's stderr by a thread: give it a moment.
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        while !router.log().iter().any(|l| l.contains("cut short"))
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         assert!(
             router.log().iter().any(|l| l.contains("cut short")),
             "the cut is reported"

@@ -154,16 +154,25 @@ impl Browser {
         }
     }
 
+    /// Clicks the element `css` selects. Pages that re-render while polling may replace it
+    /// between finding and clicking: then it is found again.
     pub async fn click(&self, css: &str) {
-        let id = self.find(css).await;
-        let r = self
-            .command(
-                reqwest::Method::POST,
-                &format!("/element/{id}/click"),
-                Some(json!({})),
-            )
-            .await;
-        assert!(r.get("error").is_none(), "click {css}: {r}");
+        for _ in 0..20 {
+            let id = self.find(css).await;
+            let r = self
+                .command(
+                    reqwest::Method::POST,
+                    &format!("/element/{id}/click"),
+                    Some(json!({})),
+                )
+                .await;
+            match r.get("error").and_then(Value::as_str) {
+                None => return,
+                Some("stale element reference") => continue,
+                Some(_) => panic!("click {css}: {r}"),
+            }
+        }
+        panic!("click {css}: the element kept being replaced");
     }
 
     /// Clears the field `css` and types `text` into it, key by key.
