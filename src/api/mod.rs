@@ -46,7 +46,6 @@ pub fn router(services: Services) -> Router {
     let limit = services.admin.max_body_bytes();
     router
         .layer(DefaultBodyLimit::max(limit))
-        .layer(axum::middleware::from_fn(crate::web::refuse_cross_site))
         .with_state(services)
 }
 
@@ -107,18 +106,22 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let routes = router(services);
-    let router = match &web {
+    let guarded = match &web {
         // As a fallback service, so that the guard also stands in front of unknown paths.
-        Some(web) => Router::new()
-            .fallback_service(routes)
-            .layer(axum::middleware::from_fn_with_state(
-                web.clone(),
-                crate::web::guard,
-            ))
-            // Outermost, so the guard's own login endpoint is covered too.
-            .layer(axum::middleware::from_fn(crate::web::refuse_cross_site)),
+        Some(web) => {
+            Router::new()
+                .fallback_service(routes)
+                .layer(axum::middleware::from_fn_with_state(
+                    web.clone(),
+                    crate::web::guard,
+                ))
+        }
         None => routes,
     };
+    // Outermost, with or without a web config, so the guard's own login endpoint is covered.
+    let router = Router::new()
+        .fallback_service(guarded)
+        .layer(axum::middleware::from_fn(crate::web::refuse_cross_site));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     // One accept loop per listener (`--web.listen-address` may be repeated), feeding one queue.
     let (accepted, mut incoming) = tokio::sync::mpsc::channel(64);

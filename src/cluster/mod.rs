@@ -51,6 +51,8 @@ pub enum ClusterError {
     ConnectTimeout,
     #[error("--cluster.store: {0}")]
     Url(String),
+    #[error("{0}")]
+    Settings(String),
 }
 
 /// tokio-postgres says only "db error" for what the server answered: its message is inside.
@@ -78,7 +80,7 @@ impl ClusterConfig {
             .parse::<tokio_postgres::Config>()
             .map_err(|e| ClusterError::Url(e.to_string()))?;
         if self.heartbeat.is_zero() || self.lease_ttl < self.heartbeat * 3 {
-            return Err(ClusterError::Url(format!(
+            return Err(ClusterError::Settings(format!(
                 "--cluster.lease-ttl ({:?}) must be at least three heartbeats ({:?})",
                 self.lease_ttl, self.heartbeat
             )));

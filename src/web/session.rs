@@ -81,11 +81,7 @@ impl Sessions {
     }
 
     pub fn user(&self, token: &str) -> Option<String> {
-        let sessions = self.by_token.lock();
-        sessions
-            .get(token)
-            .filter(|s| s.expires > Instant::now())
-            .map(|s| s.user.clone())
+        self.session(token).map(|(user, _)| user)
     }
 
     pub fn csrf_matches(&self, token: &str, csrf: &str) -> bool {

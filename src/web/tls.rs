@@ -209,10 +209,7 @@ fn client_verifier(
         other => return Err(invalid(format!("invalid client_auth_type: {other}"))),
     };
     let inner = match mode {
-        Mode::Any { mandatory } => Inner::Unverified {
-            mandatory,
-            algorithms: provider.signature_verification_algorithms,
-        },
+        Mode::Any { mandatory } => Inner::Unverified { mandatory },
         Mode::Verified { mandatory } => {
             let Some(ca_pem) = ca_pem else {
                 return Err(invalid(format!(
@@ -241,6 +238,7 @@ fn client_verifier(
     };
     Ok(Arc::new(ClientCerts {
         inner,
+        algorithms: provider.signature_verification_algorithms,
         allowed_sans: tls.client_allowed_sans.clone(),
     }))
 }
@@ -256,25 +254,18 @@ enum Inner {
     /// handshake signature checked) but not verified against a CA.
     Unverified {
         mandatory: bool,
-        algorithms: WebPkiSupportedAlgorithms,
     },
     Verified(Arc<dyn ClientCertVerifier>),
 }
 
-/// Client authentication as `client_auth_type` asks, then `client_allowed_sans`.
+/// Client authentication as `client_auth_type` asks, then `client_allowed_sans`. Handshake
+/// signatures are checked with the provider's algorithms in every mode, as the verifying
+/// mode's own verifier (built on the same provider) would.
 #[derive(Debug)]
 struct ClientCerts {
     inner: Inner,
+    algorithms: WebPkiSupportedAlgorithms,
     allowed_sans: Option<Vec<String>>,
-}
-
-impl ClientCerts {
-    fn algorithms(&self) -> Option<&WebPkiSupportedAlgorithms> {
-        match &self.inner {
-            Inner::Unverified { algorithms, .. } => Some(algorithms),
-            Inner::Verified(_) => None,
-        }
-    }
 }
 
 impl ClientCertVerifier for ClientCerts {
@@ -322,13 +313,7 @@ impl ClientCertVerifier for ClientCerts {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        match (&self.inner, self.algorithms()) {
-            (Inner::Verified(v), _) => v.verify_tls12_signature(message, cert, dss),
-            (_, Some(algorithms)) => {
-                rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms)
-            }
-            _ => Err(rustls::Error::General("no signature algorithms".into())),
-        }
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
     fn verify_tls13_signature(
@@ -337,20 +322,11 @@ impl ClientCertVerifier for ClientCerts {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        match (&self.inner, self.algorithms()) {
-            (Inner::Verified(v), _) => v.verify_tls13_signature(message, cert, dss),
-            (_, Some(algorithms)) => {
-                rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms)
-            }
-            _ => Err(rustls::Error::General("no signature algorithms".into())),
-        }
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        match &self.inner {
-            Inner::Unverified { algorithms, .. } => algorithms.supported_schemes(),
-            Inner::Verified(v) => v.supported_verify_schemes(),
-        }
+        self.algorithms.supported_schemes()
     }
 }
 
