@@ -71,6 +71,11 @@ fn replica(config: &str, store: &str, name: &str) -> Router {
     )
 }
 
+/// Replicas `replica-a`, `-b` and `-c` on one config and store.
+fn three_replicas(config: &str, store: &str) -> [Router; 3] {
+    ["replica-a", "replica-b", "replica-c"].map(|name| replica(config, store, name))
+}
+
 /// Waits until every replica lists `n` live peers and its leases have settled.
 async fn wait_for_peers(replicas: &[&Router], n: usize) {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -135,11 +140,7 @@ async fn three_replicas_notify_each_of_100_groups_exactly_once_per_change() {
     };
     let sink = Sink::start().await;
     let cfg = config(&sink);
-    let (a, b, c) = (
-        replica(&cfg, &store, "replica-a"),
-        replica(&cfg, &store, "replica-b"),
-        replica(&cfg, &store, "replica-c"),
-    );
+    let [a, b, c] = three_replicas(&cfg, &store);
     let all = [&a, &b, &c];
     wait_for_peers(&all, 3).await;
 
@@ -187,11 +188,7 @@ async fn a_killed_replicas_groups_are_taken_over_without_paging_them_again() {
     };
     let sink = Sink::start().await;
     let cfg = config(&sink);
-    let (a, b, c) = (
-        replica(&cfg, &store, "replica-a"),
-        replica(&cfg, &store, "replica-b"),
-        replica(&cfg, &store, "replica-c"),
-    );
+    let [a, b, c] = three_replicas(&cfg, &store);
     wait_for_peers(&[&a, &b, &c], 3).await;
     fan_out(&[&a, &b, &c], &alerts(30, 3, "first")).await;
     sink.wait_for(30, Duration::from_secs(15)).await;
@@ -299,23 +296,14 @@ escalation_policies:
         first.url(),
         second.url()
     );
-    let (a, b, c) = (
-        replica(&cfg, &store, "replica-a"),
-        replica(&cfg, &store, "replica-b"),
-        replica(&cfg, &store, "replica-c"),
-    );
+    let [a, b, c] = three_replicas(&cfg, &store);
     let all = [&a, &b, &c];
     wait_for_peers(&all, 3).await;
 
     // A silence made on one replica reaches the others' indexes within a second (NOTIFY
     // brings it in tens of milliseconds; the heartbeat's re-read is the fallback).
     let (status, body) = a
-        .post_json(
-            "/api/v2/silences",
-            &json!({"matchers": [{"name": "group", "value": "muted", "isRegex": false}],
-                "startsAt": "2020-01-01T00:00:00Z", "endsAt": "2099-01-01T00:00:00Z",
-                "createdBy": "alice", "comment": "maintenance"}),
-        )
+        .post_json("/api/v2/silences", &silence("muted", "alice"))
         .await;
     assert_eq!(status, 200, "{body}");
     let made = Instant::now();
@@ -434,11 +422,7 @@ escalation_policies:
         first.url(),
         second.url()
     );
-    let replicas = vec![
-        replica(&cfg, &store, "replica-a"),
-        replica(&cfg, &store, "replica-b"),
-        replica(&cfg, &store, "replica-c"),
-    ];
+    let replicas = three_replicas(&cfg, &store);
     wait_for_peers(&replicas.iter().collect::<Vec<_>>(), 3).await;
     let page = [alert(&[("alertname", "ApiDown"), ("priority", "P0")])];
     fan_out(&replicas.iter().collect::<Vec<_>>(), &page).await;
@@ -494,11 +478,7 @@ async fn a_replica_paused_past_its_lease_does_not_send_for_the_groups_it_lost() 
     };
     let sink = Sink::start().await;
     let cfg = config(&sink);
-    let (a, b, c) = (
-        replica(&cfg, &store, "replica-a"),
-        replica(&cfg, &store, "replica-b"),
-        replica(&cfg, &store, "replica-c"),
-    );
+    let [a, b, c] = three_replicas(&cfg, &store);
     wait_for_peers(&[&a, &b, &c], 3).await;
     fan_out(&[&a, &b, &c], &alerts(30, 2, "first")).await;
     sink.wait_for(30, Duration::from_secs(15)).await;
@@ -539,19 +519,10 @@ async fn a_replica_restarted_with_empty_storage_rejoins_and_takes_its_share() {
     };
     let sink = Sink::start().await;
     let cfg = config(&sink);
-    let (a, b, c) = (
-        replica(&cfg, &store, "replica-a"),
-        replica(&cfg, &store, "replica-b"),
-        replica(&cfg, &store, "replica-c"),
-    );
+    let [a, b, c] = three_replicas(&cfg, &store);
     wait_for_peers(&[&a, &b, &c], 3).await;
     let (status, body) = b
-        .post_json(
-            "/api/v2/silences",
-            &json!({"matchers": [{"name": "group", "value": "g000", "isRegex": false}],
-                "startsAt": "2020-01-01T00:00:00Z", "endsAt": "2099-01-01T00:00:00Z",
-                "createdBy": "alice", "comment": "known"}),
-        )
+        .post_json("/api/v2/silences", &silence("g000", "alice"))
         .await;
     assert_eq!(status, 200, "{body}");
     fan_out(&[&a, &b, &c], &alerts(30, 2, "first")).await;
