@@ -42,34 +42,14 @@ impl fmt::Display for Mismatch {
     }
 }
 
-/// The channels a receiver notifies through. A webhook counts as `phone` when its receiver's
-/// name says so (`phone-oncall`: a webhook to a paging provider that calls); a receiver with no
-/// integrations only logs.
+/// The channels a receiver notifies through, as each integration names its channel; a receiver
+/// with no integrations only logs.
 fn receiver_channels(receiver: &ReceiverConfig) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    if !receiver.pagerduty_configs.is_empty() {
-        out.insert("pagerduty".to_string());
-    }
-    if !receiver.slack_configs.is_empty() {
-        out.insert("slack".to_string());
-    }
-    if !receiver.email_configs.is_empty() {
-        out.insert("email".to_string());
-    }
-    if !receiver.webhook_configs.is_empty() {
-        let kind = if receiver.name.contains("phone") {
-            "phone"
-        } else {
-            "webhook"
-        };
-        out.insert(kind.to_string());
-    }
-    out.extend(
-        receiver
-            .unsupported
-            .keys()
-            .map(|k| k.trim_end_matches("_configs").to_string()),
-    );
+    let mut out: BTreeSet<String> = receiver
+        .integrations()
+        .into_iter()
+        .map(|(name, block)| block.channel(name, &receiver.name).to_string())
+        .collect();
     if out.is_empty() {
         out.insert("log".to_string());
     }

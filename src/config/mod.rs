@@ -50,19 +50,6 @@ pub const RUNBOOK_POLICY_PREFIX: &str = "runbook:";
 pub const DEFAULT_RESOLVE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 pub const DEFAULT_PAGERDUTY_URL: &str = "https://events.pagerduty.com/v2/enqueue";
 
-/// Integrations Alertmanager supports that alert-router does not deliver to.
-const UNSUPPORTED_INTEGRATIONS: [&str; 9] = [
-    "opsgenie_configs",
-    "wechat_configs",
-    "pushover_configs",
-    "victorops_configs",
-    "sns_configs",
-    "telegram_configs",
-    "webex_configs",
-    "discord_configs",
-    "msteams_configs",
-];
-
 /// A configuration that parsed and passed every check, with the text it came from.
 #[derive(Debug, Clone)]
 pub struct LoadedConfig {
@@ -481,88 +468,8 @@ impl Validator<'_> {
         if r.name.is_empty() {
             return Err(self.invalid("missing name in receiver".into(), "receivers", ""));
         }
-        if let Some(key) = r.unsupported.keys().next() {
-            let message = if UNSUPPORTED_INTEGRATIONS.contains(&key.as_str()) {
-                format!("{key} is not supported by alert-router (webhook, slack, pagerduty and email are)")
-            } else {
-                format!("unknown field `{key}`")
-            };
-            return Err(at(message));
-        }
-        for w in &r.webhook_configs {
-            match (&w.url, &w.url_file) {
-                (None, None) => return Err(at("missing URL in webhook config".into())),
-                (Some(_), Some(_)) => {
-                    return Err(at("at most one of url & url_file must be configured".into()))
-                }
-                (Some(url), None) if url.expose() != SECRET_TOKEN => {
-                    check_http_url(url.expose()).map_err(|e| at(format!("webhook url: {e}")))?;
-                }
-                _ => {}
-            }
-            check_http_config(w.http_config.as_ref()).map_err(at)?;
-        }
-        for s in &r.slack_configs {
-            SecretSource::from_pair(s.api_url.clone(), s.api_url_file.clone(), "api_url")
-                .map_err(|e| at(e.to_string()))?;
-            if s.api_url.is_none()
-                && s.api_url_file.is_none()
-                && global.slack_api_url.is_none()
-                && global.slack_api_url_file.is_none()
-            {
-                return Err(at("no global Slack API URL set".into()));
-            }
-            check_http_config(s.http_config.as_ref()).map_err(at)?;
-        }
-        for p in &r.pagerduty_configs {
-            let routing = SecretSource::from_pair(
-                p.routing_key.clone(),
-                p.routing_key_file.clone(),
-                "routing_key",
-            )
-            .map_err(|e| at(e.to_string()))?;
-            let service = SecretSource::from_pair(
-                p.service_key.clone(),
-                p.service_key_file.clone(),
-                "service_key",
-            )
-            .map_err(|e| at(e.to_string()))?;
-            if routing.is_none() && service.is_none() {
-                return Err(at(
-                    "missing service or routing key in PagerDuty config".into()
-                ));
-            }
-            if let Some(url) = &p.url {
-                check_http_url(url).map_err(|e| at(format!("pagerduty url: {e}")))?;
-            }
-            check_http_config(p.http_config.as_ref()).map_err(at)?;
-        }
-        for e in &r.email_configs {
-            if e.to.as_deref().unwrap_or("").is_empty() {
-                return Err(at("missing to address in email config".into()));
-            }
-            if e.smarthost.is_none() && global.smtp_smarthost.is_none() {
-                return Err(at("no global SMTP smarthost set".into()));
-            }
-            if e.from.is_none() && global.smtp_from.is_none() {
-                return Err(at("no global SMTP from set".into()));
-            }
-            SecretSource::from_pair(
-                e.auth_password.clone(),
-                e.auth_password_file.clone(),
-                "auth_password",
-            )
-            .map_err(|e| at(e.to_string()))?;
-            for header in e.headers.keys() {
-                if e.headers
-                    .keys()
-                    .filter(|h| h.eq_ignore_ascii_case(header))
-                    .count()
-                    > 1
-                {
-                    return Err(at(format!("duplicate header {header:?} in email config")));
-                }
-            }
+        for (_, block) in r.integrations() {
+            block.check(global).map_err(|e| at(e.to_string()))?;
         }
         Ok(())
     }
@@ -619,50 +526,13 @@ fn check_policy(
 
 /// Every receiver field that is a template, with its name for error messages.
 pub fn templated_fields(r: &ReceiverConfig) -> Vec<(&'static str, &str)> {
-    let mut fields: Vec<(&'static str, &Option<String>)> = Vec::new();
-    for s in &r.slack_configs {
-        fields.extend([
-            ("slack title", &s.title),
-            ("slack title_link", &s.title_link),
-            ("slack text", &s.text),
-            ("slack pretext", &s.pretext),
-            ("slack fallback", &s.fallback),
-            ("slack color", &s.color),
-            ("slack username", &s.username),
-            ("slack channel", &s.channel),
-            ("slack footer", &s.footer),
-        ]);
-    }
-    for p in &r.pagerduty_configs {
-        fields.extend([
-            ("pagerduty description", &p.description),
-            ("pagerduty client", &p.client),
-            ("pagerduty client_url", &p.client_url),
-            ("pagerduty severity", &p.severity),
-            ("pagerduty source", &p.source),
-        ]);
-    }
-    for e in &r.email_configs {
-        fields.extend([("email html", &e.html), ("email text", &e.text)]);
-    }
-    let mut out: Vec<(&'static str, &str)> = fields
+    r.integrations()
         .into_iter()
-        .filter_map(|(name, v)| v.as_deref().map(|t| (name, t)))
-        .collect();
-    for p in &r.pagerduty_configs {
-        out.extend(
-            p.details
-                .values()
-                .map(|v| ("pagerduty details", v.as_str())),
-        );
-    }
-    for e in &r.email_configs {
-        out.extend(e.headers.values().map(|v| ("email header", v.as_str())));
-    }
-    out
+        .flat_map(|(_, block)| block.templated_fields())
+        .collect()
 }
 
-fn check_http_url(url: &str) -> Result<(), String> {
+pub fn check_http_url(url: &str) -> Result<(), String> {
     let parsed = url::Url::parse(url).map_err(|e| format!("invalid URL {url:?}: {e}"))?;
     match parsed.scheme() {
         "http" | "https" => Ok(()),
@@ -670,7 +540,7 @@ fn check_http_url(url: &str) -> Result<(), String> {
     }
 }
 
-fn check_http_config(http: Option<&HttpClientConfig>) -> Result<(), String> {
+pub fn check_http_config(http: Option<&HttpClientConfig>) -> Result<(), String> {
     let Some(http) = http else { return Ok(()) };
     let auth_kinds = [
         http.basic_auth.is_some(),
@@ -825,7 +695,7 @@ receivers:
 ");
         assert!(e.starts_with("4 problems in the configuration:"), "{e}");
         for expected in [
-            "receiver \"a\": missing URL in webhook config (line 8)",
+            "receiver \"a\": one of url or url_file must be configured (line 8)",
             "receiver \"b\": webhook url: unsupported scheme",
             "undefined receiver \"nope\" used in route (line 4)",
             "group_interval cannot be zero",
@@ -861,16 +731,16 @@ receivers:
         .contains("group_interval cannot be zero"));
         assert!(
             err("route: {receiver: a}\nreceivers:\n  - name: a\n    webhook_configs: [{}]\n")
-                .contains("missing URL in webhook config")
+                .contains("one of url or url_file must be configured")
         );
         assert!(err(
             "route: {receiver: a}\nreceivers:\n  - name: a\n    slack_configs: [{channel: x}]\n"
         )
         .contains("no global Slack API URL set"));
-        assert!(
-            err("route: {receiver: a}\nreceivers:\n  - name: a\n    opsgenie_configs: [{}]\n")
-                .contains("not supported")
-        );
+        assert!(err(
+            "route: {receiver: a}\nreceivers:\n  - name: a\n    carrier_pigeon_configs: [{}]\n"
+        )
+        .contains("unknown field `carrier_pigeon_configs`"));
         assert!(err(
             "route: {receiver: a, routes: [{mute_time_intervals: [x]}]}\nreceivers:\n  - name: a\n"
         )

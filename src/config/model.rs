@@ -9,6 +9,9 @@ use super::duration::PromDuration;
 use super::matchers::{ConfigMatchers, ConfigRegex, LabelNameString};
 use super::secret::Secret;
 
+/// A receiver and its integrations: defined by the integration registry, which owns the list.
+pub use crate::notify::registry::ReceiverConfig;
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -105,22 +108,39 @@ pub struct GlobalConfig {
     pub smtp_auth_password: Option<Secret>,
     pub smtp_auth_password_file: Option<String>,
     pub smtp_auth_secret: Option<Secret>,
+    pub smtp_auth_secret_file: Option<String>,
     pub smtp_auth_identity: Option<String>,
     pub smtp_require_tls: Option<bool>,
+    pub smtp_tls_config: Option<TlsConfig>,
+    pub smtp_force_implicit_tls: Option<bool>,
     pub slack_api_url: Option<Secret>,
     pub slack_api_url_file: Option<String>,
+    pub slack_app_token: Option<Secret>,
+    pub slack_app_token_file: Option<String>,
+    pub slack_app_url: Option<String>,
     pub pagerduty_url: Option<String>,
     pub opsgenie_api_url: Option<String>,
     pub opsgenie_api_key: Option<Secret>,
     pub opsgenie_api_key_file: Option<String>,
     pub wechat_api_url: Option<String>,
     pub wechat_api_secret: Option<Secret>,
+    pub wechat_api_secret_file: Option<String>,
     pub wechat_api_corp_id: Option<String>,
     pub victorops_api_url: Option<String>,
     pub victorops_api_key: Option<Secret>,
     pub victorops_api_key_file: Option<String>,
     pub telegram_api_url: Option<String>,
+    pub telegram_bot_token: Option<Secret>,
+    pub telegram_bot_token_file: Option<String>,
     pub webex_api_url: Option<String>,
+    pub rocketchat_api_url: Option<String>,
+    pub rocketchat_token: Option<Secret>,
+    pub rocketchat_token_file: Option<String>,
+    pub rocketchat_token_id: Option<Secret>,
+    pub rocketchat_token_id_file: Option<String>,
+    pub mattermost_webhook_url: Option<Secret>,
+    pub mattermost_webhook_url_file: Option<String>,
+    pub jira_api_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -167,158 +187,6 @@ pub struct InhibitRuleConfig {
     pub target_matchers: ConfigMatchers,
     #[serde(default)]
     pub equal: Vec<LabelNameString>,
-}
-
-/// Unknown keys land in `unsupported` (serde cannot combine `flatten` with `deny_unknown_fields`)
-/// and are rejected during validation.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct ReceiverConfig {
-    pub name: String,
-    #[serde(default)]
-    pub webhook_configs: Vec<WebhookConfig>,
-    #[serde(default)]
-    pub slack_configs: Vec<SlackConfig>,
-    #[serde(default)]
-    pub pagerduty_configs: Vec<PagerdutyConfig>,
-    #[serde(default)]
-    pub email_configs: Vec<EmailConfig>,
-    /// Integrations Alertmanager has and alert-router does not: accepted by the parser only to
-    /// give a clear "not supported" error instead of "unknown field".
-    #[serde(flatten)]
-    pub unsupported: BTreeMap<String, serde_yaml_ng::Value>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookConfig {
-    pub send_resolved: Option<bool>,
-    pub http_config: Option<HttpClientConfig>,
-    pub url: Option<Secret>,
-    pub url_file: Option<String>,
-    #[serde(default)]
-    pub max_alerts: u64,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SlackConfig {
-    pub send_resolved: Option<bool>,
-    pub http_config: Option<HttpClientConfig>,
-    pub api_url: Option<Secret>,
-    pub api_url_file: Option<String>,
-    pub channel: Option<String>,
-    pub username: Option<String>,
-    pub color: Option<String>,
-    pub title: Option<String>,
-    pub title_link: Option<String>,
-    pub pretext: Option<String>,
-    pub text: Option<String>,
-    #[serde(default)]
-    pub fields: Vec<SlackField>,
-    pub short_fields: Option<bool>,
-    pub footer: Option<String>,
-    pub fallback: Option<String>,
-    pub callback_id: Option<String>,
-    pub icon_emoji: Option<String>,
-    pub icon_url: Option<String>,
-    pub image_url: Option<String>,
-    pub thumb_url: Option<String>,
-    pub link_names: Option<bool>,
-    pub mrkdwn_in: Option<Vec<String>>,
-    #[serde(default)]
-    pub actions: Vec<SlackAction>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SlackField {
-    pub title: String,
-    pub value: String,
-    pub short: Option<bool>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SlackAction {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub text: String,
-    pub url: Option<String>,
-    pub style: Option<String>,
-    pub name: Option<String>,
-    pub value: Option<String>,
-    pub confirm: Option<SlackConfirm>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SlackConfirm {
-    pub text: String,
-    pub title: Option<String>,
-    pub ok_text: Option<String>,
-    pub dismiss_text: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PagerdutyConfig {
-    pub send_resolved: Option<bool>,
-    pub http_config: Option<HttpClientConfig>,
-    pub service_key: Option<Secret>,
-    pub service_key_file: Option<String>,
-    pub routing_key: Option<Secret>,
-    pub routing_key_file: Option<String>,
-    pub url: Option<String>,
-    pub client: Option<String>,
-    pub client_url: Option<String>,
-    pub description: Option<String>,
-    #[serde(default)]
-    pub details: BTreeMap<String, String>,
-    #[serde(default)]
-    pub images: Vec<PagerdutyImage>,
-    #[serde(default)]
-    pub links: Vec<PagerdutyLink>,
-    pub source: Option<String>,
-    pub severity: Option<String>,
-    pub class: Option<String>,
-    pub component: Option<String>,
-    pub group: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PagerdutyImage {
-    pub src: Option<String>,
-    pub alt: Option<String>,
-    pub href: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PagerdutyLink {
-    pub href: Option<String>,
-    pub text: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EmailConfig {
-    pub send_resolved: Option<bool>,
-    pub to: Option<String>,
-    pub from: Option<String>,
-    pub hello: Option<String>,
-    pub smarthost: Option<String>,
-    pub auth_username: Option<String>,
-    pub auth_password: Option<Secret>,
-    pub auth_password_file: Option<String>,
-    pub auth_secret: Option<Secret>,
-    pub auth_identity: Option<String>,
-    #[serde(default)]
-    pub headers: BTreeMap<String, String>,
-    pub html: Option<String>,
-    pub text: Option<String>,
-    pub require_tls: Option<bool>,
-    pub tls_config: Option<TlsConfig>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -25,12 +25,13 @@ const SECRET_KEYS: [&str; 17] = [
     "token",
 ];
 
-/// Keys that are secrets only inside certain integration blocks (a webhook URL carries tokens, a
-/// PagerDuty URL does not).
-const SECRET_KEYS_IN: [(&str, &str); 2] = [
-    ("slack_configs", "api_url"),
-    ("discord_configs", "webhook_url"),
-];
+/// The integration whose block (`slack_configs`) a key is in, if any.
+fn integration_of(block: Option<&str>) -> Option<&'static crate::notify::registry::Entry> {
+    let block = block?;
+    crate::notify::registry::INTEGRATIONS
+        .iter()
+        .find(|e| e.key == block)
+}
 
 pub fn redacted_yaml(source: &str) -> String {
     let Ok(mut value) = serde_yaml_ng::from_str::<Value>(source) else {
@@ -64,13 +65,12 @@ fn redact(value: &mut Value, block: Option<&str>) {
         Value::Mapping(map) => {
             for (key, v) in map.iter_mut() {
                 let Some(key) = key.as_str() else { continue };
+                let integration = integration_of(block);
                 let secret = SECRET_KEYS.contains(&key)
-                    || SECRET_KEYS_IN
-                        .iter()
-                        .any(|(b, k)| Some(*b) == block && *k == key);
+                    || integration.is_some_and(|e| e.secret_keys.contains(&key));
                 if secret && v.is_string() {
                     *v = Value::String(SECRET_TOKEN.into());
-                } else if block == Some("webhook_configs") && key == "url" {
+                } else if integration.is_some_and(|e| e.secret_url_keys.contains(&key)) {
                     // amtool 0.25 parses a webhook url as a URL, so `<secret>` would break it:
                     // hide only the parts that carry credentials.
                     if let Some(url) = v.as_str().map(redact_url) {

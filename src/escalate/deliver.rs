@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use super::{Action, Escalator, StepOutcome};
 use crate::model::{Alert, Fingerprint, LabelSet};
-use crate::notify::{FlushContext, IntegrationKind, Notifier};
+use crate::notify::registry::IncidentUpdate;
+use crate::notify::{FlushContext, Notifier};
 use crate::store::AlertStore;
 
 /// How long one step's pages (with retries) may take.
@@ -193,27 +194,26 @@ impl Deliverer {
     ) {
         for receiver in receivers {
             let ctx = self.context(group_key, group_labels, receiver);
+            let update = IncidentUpdate {
+                group_key,
+                group_labels,
+                event_action,
+                always,
+                notice,
+            };
             for integration in self.notifier.receivers.integrations(receiver) {
-                let result = match (&integration.kind, notice) {
-                    (IntegrationKind::Pagerduty(p), _) if always || p.send_resolved => {
+                let result = match integration.notifier.tell(&ctx, &update) {
+                    Some(_) => {
                         self.notifier
                             .with_retries(integration, &ctx, || {
-                                p.send_action(group_key, event_action)
+                                integration
+                                    .notifier
+                                    .tell(&ctx, &update)
+                                    .unwrap_or_else(|| Box::pin(async { Ok(()) }))
                             })
                             .await
                     }
-                    (IntegrationKind::Slack(s), Some((_, text))) => {
-                        self.notifier
-                            .with_retries(integration, &ctx, || s.send_notice(text))
-                            .await
-                    }
-                    (IntegrationKind::Email(e), Some((status, text))) => {
-                        let subject = format!("[{status}] {}", group_labels);
-                        self.notifier
-                            .with_retries(integration, &ctx, || e.send_notice(&ctx, &subject, text))
-                            .await
-                    }
-                    _ => Ok(()),
+                    None => Ok(()),
                 };
                 if let Err(e) = result {
                     tracing::error!(%receiver, integration = integration.name(), error = %e,

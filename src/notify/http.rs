@@ -101,7 +101,17 @@ impl HttpClient {
     }
 
     pub fn post(&self, url: &str) -> Result<RequestBuilder, NotifyError> {
-        let request = self.client.post(url);
+        self.request(reqwest::Method::POST, url)
+    }
+
+    /// A request with the integration's `http_config` credentials, for integrations that need
+    /// more than a JSON POST (form bodies, GETs, signed requests).
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+    ) -> Result<RequestBuilder, NotifyError> {
+        let request = self.client.request(method, url);
         Ok(match &self.auth {
             Auth::None => request,
             Auth::Basic { username, password } => {
@@ -123,6 +133,11 @@ impl HttpClient {
             }
         })
     }
+
+    /// A request without the `http_config` credentials (the integration signs it itself).
+    pub fn unauthenticated(&self, method: reqwest::Method, url: &str) -> RequestBuilder {
+        self.client.request(method, url)
+    }
 }
 
 /// What a provider answered.
@@ -130,42 +145,60 @@ pub struct Answer {
     pub status: u16,
     pub body: String,
     pub retry_after: Option<Duration>,
+    pub content_type: String,
 }
 
 impl HttpClient {
     /// POSTs a JSON body; transport failures become retryable errors that never carry the URL
     /// (it may hold a token).
     pub async fn post_json(&self, url: &str, body: Vec<u8>) -> Result<Answer, NotifyError> {
-        let endpoint = endpoint_of(url);
-        if let Some(wait) = RATE_LIMITS.wait_for(&endpoint) {
-            return Err(NotifyError::Deferred { wait });
-        }
-        let response = self
+        let request = self
             .post(url)?
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| NotifyError::Transport(describe_transport_error(&e)))?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
-        if status == 429 {
-            if let Some(wait) = retry_after {
-                RATE_LIMITS.hold(endpoint, wait);
-            }
-        }
-        let body = response.text().await.unwrap_or_default();
-        Ok(Answer {
-            status,
-            body: body.chars().take(2048).collect(),
-            retry_after,
-        })
+            .body(body);
+        send(url, request).await
     }
 }
+
+/// Sends a built request to `url`, honouring and recording the endpoint's `Retry-After`.
+/// Transport failures become retryable errors that never carry the URL (it may hold a token).
+pub async fn send(url: &str, request: RequestBuilder) -> Result<Answer, NotifyError> {
+    let endpoint = endpoint_of(url);
+    if let Some(wait) = RATE_LIMITS.wait_for(&endpoint) {
+        return Err(NotifyError::Deferred { wait });
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|e| NotifyError::Transport(describe_transport_error(&e)))?;
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    if status == 429 {
+        if let Some(wait) = retry_after {
+            RATE_LIMITS.hold(endpoint, wait);
+        }
+    }
+    let body = response.text().await.unwrap_or_default();
+    Ok(Answer {
+        status,
+        body: body.chars().take(MAX_ANSWER_CHARS).collect(),
+        retry_after,
+        content_type,
+    })
+}
+
+/// How much of an answer's body is kept (for error messages and the few APIs that answer JSON).
+const MAX_ANSWER_CHARS: usize = 64 * 1024;
 
 impl Answer {
     /// 2xx is success; 429 asks for a later retry; anything else is an error (5xx retried).
@@ -180,7 +213,7 @@ impl Answer {
             status => Err(NotifyError::Status {
                 integration,
                 status,
-                body: self.body,
+                body: self.body.chars().take(2048).collect(),
             }),
         }
     }

@@ -5,11 +5,17 @@
 pub mod email;
 pub(crate) mod http;
 mod nflog;
+pub mod opsgenie;
 pub mod pagerduty;
+pub mod pushover;
+pub mod registry;
 mod render;
 mod retry;
 pub mod slack;
+pub mod telegram;
+pub mod victorops;
 pub mod webhook;
+pub mod wechat;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -103,6 +109,9 @@ pub enum IntegrationError {
     Proxy(#[source] reqwest::Error),
     #[error("building the HTTP client: {0}")]
     Client(#[source] reqwest::Error),
+    /// A setting the config checks let through but the integration cannot use.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// Why a config's receivers could not be built.
@@ -163,19 +172,17 @@ impl NotifyError {
     }
 }
 
-/// The static name of an integration, for keys read back from storage.
-pub fn integration_name(name: &str) -> Option<&'static str> {
-    ["webhook", "slack", "pagerduty", "email"]
-        .into_iter()
-        .find(|n| *n == name)
-}
+pub use registry::integration_name;
 
-/// What one configured integration of a receiver sends to.
-pub enum IntegrationKind {
-    Webhook(webhook::WebhookNotifier),
-    Slack(slack::SlackNotifier),
-    Pagerduty(pagerduty::PagerdutyNotifier),
-    Email(email::EmailNotifier),
+/// `s` cut to `max` characters, the last replaced by `…` when it was longer (Alertmanager's
+/// `TruncateInRunes`, which most providers' limits are counted in).
+pub fn truncate_runes(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
 }
 
 /// Requests in flight at once per receiver integration (`receiver × integration index`, the
@@ -185,16 +192,23 @@ pub const SLOTS_PER_INTEGRATION: usize = 32;
 
 /// One configured integration of one receiver, with its own request slots.
 pub struct Integration {
-    pub kind: IntegrationKind,
+    pub notifier: Box<dyn registry::Notify>,
+    name: &'static str,
     pub receiver: String,
     pub index: usize,
     slots: tokio::sync::Semaphore,
 }
 
 impl Integration {
-    fn new(kind: IntegrationKind, receiver: &str, index: usize) -> Integration {
+    fn new(
+        name: &'static str,
+        notifier: Box<dyn registry::Notify>,
+        receiver: &str,
+        index: usize,
+    ) -> Integration {
         Integration {
-            kind,
+            notifier,
+            name,
             receiver: receiver.to_string(),
             index,
             slots: tokio::sync::Semaphore::new(SLOTS_PER_INTEGRATION),
@@ -202,30 +216,15 @@ impl Integration {
     }
 
     pub fn name(&self) -> &'static str {
-        match &self.kind {
-            IntegrationKind::Webhook(_) => "webhook",
-            IntegrationKind::Slack(_) => "slack",
-            IntegrationKind::Pagerduty(_) => "pagerduty",
-            IntegrationKind::Email(_) => "email",
-        }
+        self.name
     }
 
     pub fn send_resolved(&self) -> bool {
-        match &self.kind {
-            IntegrationKind::Webhook(w) => w.send_resolved,
-            IntegrationKind::Slack(s) => s.send_resolved,
-            IntegrationKind::Pagerduty(p) => p.send_resolved,
-            IntegrationKind::Email(e) => e.send_resolved,
-        }
+        self.notifier.send_resolved()
     }
 
     async fn send(&self, ctx: &FlushContext, alerts: &[Alert]) -> Result<(), NotifyError> {
-        match &self.kind {
-            IntegrationKind::Webhook(w) => w.send(ctx, alerts).await,
-            IntegrationKind::Slack(s) => s.send(ctx, alerts).await,
-            IntegrationKind::Pagerduty(p) => p.send(ctx, alerts).await,
-            IntegrationKind::Email(e) => e.send(ctx, alerts).await,
-        }
+        self.notifier.send(ctx, alerts).await
     }
 }
 
@@ -239,49 +238,23 @@ impl Receivers {
         let mut templates = crate::template::Templates::with_defaults()?;
         templates.add_globs(&config.template_globs)?;
         let templates = Arc::new(templates);
-        let global = &config.global;
+        let env = registry::BuildEnv {
+            global: &config.global,
+            templates,
+        };
         let mut by_name = HashMap::new();
         for r in &config.config.receivers {
-            let mut kinds = Vec::new();
-            let at =
-                |integration: &'static str, source: IntegrationError| BuildError::Integration {
-                    receiver: r.name.clone(),
-                    integration,
-                    source,
-                };
-            for w in &r.webhook_configs {
-                let notifier = webhook::WebhookNotifier::new(w).map_err(|e| at("webhook", e))?;
-                kinds.push(IntegrationKind::Webhook(notifier));
+            let mut list = Vec::new();
+            for (index, (name, block)) in r.integrations().into_iter().enumerate() {
+                let notifier = block
+                    .build(&env)
+                    .map_err(|source| BuildError::Integration {
+                        receiver: r.name.clone(),
+                        integration: name,
+                        source,
+                    })?;
+                list.push(Arc::new(Integration::new(name, notifier, &r.name, index)));
             }
-            for c in &r.slack_configs {
-                let notifier = slack::SlackNotifier::new(
-                    c,
-                    global.slack_api_url.as_ref(),
-                    global.slack_api_url_file.as_ref(),
-                    templates.clone(),
-                )
-                .map_err(|e| at("slack", e))?;
-                kinds.push(IntegrationKind::Slack(notifier));
-            }
-            for c in &r.pagerduty_configs {
-                let notifier = pagerduty::PagerdutyNotifier::new(
-                    c,
-                    global.pagerduty_url.as_deref(),
-                    templates.clone(),
-                )
-                .map_err(|e| at("pagerduty", e))?;
-                kinds.push(IntegrationKind::Pagerduty(notifier));
-            }
-            for c in &r.email_configs {
-                let notifier = email::EmailNotifier::new(c, global, templates.clone())
-                    .map_err(|e| at("email", e))?;
-                kinds.push(IntegrationKind::Email(notifier));
-            }
-            let list = kinds
-                .into_iter()
-                .enumerate()
-                .map(|(index, kind)| Arc::new(Integration::new(kind, &r.name, index)))
-                .collect();
             by_name.insert(r.name.clone(), list);
         }
         Ok(Receivers { by_name })

@@ -48,6 +48,9 @@ impl Templates {
             defines: HashMap::new(),
         };
         t.add(DEFAULTS)?;
+        for integration in crate::notify::registry::INTEGRATIONS {
+            t.add(integration.templates)?;
+        }
         Ok(t)
     }
 

@@ -1,5 +1,8 @@
 //! Email over SMTP (lettre, async, rustls): STARTTLS when `require_tls` (the default), implicit
-//! TLS on port 465, AUTH PLAIN/LOGIN, a multipart/alternative text + HTML message.
+//! TLS on port 465 (or with `force_implicit_tls`), AUTH PLAIN/LOGIN, a multipart/alternative
+//! text + HTML message, optionally threaded per group.
+
+mod config;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,11 +14,13 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
+use super::registry::{IncidentUpdate, Notify, SendFuture};
 use super::render::Renderer;
 use super::{FlushContext, IntegrationError, NotifyError};
-use crate::config::{EmailConfig, GlobalConfig, SecretSource, TlsConfig};
+use crate::config::{GlobalConfig, SecretSource, TlsConfig};
 use crate::model::Alert;
 use crate::template::{data_value, Templates};
+pub use config::{EmailConfig, ThreadingConfig};
 
 pub struct EmailNotifier {
     hello: String,
@@ -24,6 +29,9 @@ pub struct EmailNotifier {
     username: Option<String>,
     password: Option<SecretSource>,
     require_tls: bool,
+    implicit_tls: bool,
+    /// `Some(daily)` threads a group's mails; `daily` starts a new thread each day.
+    threading: Option<bool>,
     tls: Option<TlsConfig>,
     headers: Vec<(String, String)>,
     html: String,
@@ -105,7 +113,18 @@ impl EmailNotifier {
                 .require_tls
                 .or(global.smtp_require_tls)
                 .unwrap_or(true),
-            tls: config.tls_config.clone(),
+            implicit_tls: config
+                .force_implicit_tls
+                .or(global.smtp_force_implicit_tls)
+                .unwrap_or(port == 465),
+            threading: config
+                .threading
+                .enabled
+                .then(|| config.threading.thread_by_date.as_deref() != Some("none")),
+            tls: config
+                .tls_config
+                .clone()
+                .or_else(|| global.smtp_tls_config.clone()),
             headers,
             html: config
                 .html
@@ -132,7 +151,14 @@ impl EmailNotifier {
         let data = ctx.data(alerts);
         let v = data_value(&data);
         let render = |t: &str| self.renderer.field(Some(t), "", &v);
-        let builder = self.headers(&render, None)?;
+        let mut builder = self.headers(&render, None)?;
+        if let Some(daily) = self.threading {
+            let root = thread_root(&ctx.group_key, daily.then(chrono::Utc::now));
+            for name in ["References", "In-Reply-To"] {
+                let header = HeaderName::new_from_ascii_str(name);
+                builder = builder.raw_header(HeaderValue::new(header, root.clone()));
+            }
+        }
         let text = render(&self.text);
         let html = self.renderer.html_field(Some(&self.html), "", &v);
         let body = match (text.trim().is_empty(), html.trim().is_empty()) {
@@ -218,7 +244,7 @@ impl EmailNotifier {
             }
         }
         let params = params.build_rustls().map_err(Self::build_error)?;
-        let tls = if self.port == 465 {
+        let tls = if self.implicit_tls {
             Tls::Wrapper(params)
         } else if self.require_tls {
             Tls::Required(params)
@@ -278,5 +304,38 @@ impl EmailNotifier {
                 self.host, self.port
             ))),
         }
+    }
+}
+
+/// The Message-ID every mail of a group (that day, with `daily`) refers to. It names no real
+/// mail: clients threading by references group the mails under it.
+fn thread_root(group_key: &str, day: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    use sha2::{Digest, Sha256};
+    let hash = hex::encode(Sha256::digest(group_key.as_bytes()));
+    let day = day
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_default();
+    format!("<alert-{}-{day}@alertmanager>", &hash[..16])
+}
+
+impl Notify for EmailNotifier {
+    fn send_resolved(&self) -> bool {
+        self.send_resolved
+    }
+
+    fn send<'a>(&'a self, ctx: &'a FlushContext, alerts: &'a [Alert]) -> SendFuture<'a> {
+        Box::pin(EmailNotifier::send(self, ctx, alerts))
+    }
+
+    fn tell<'a>(
+        &'a self,
+        ctx: &'a FlushContext,
+        update: &'a IncidentUpdate<'a>,
+    ) -> Option<SendFuture<'a>> {
+        let (status, text) = update.notice?;
+        let subject = format!("[{status}] {}", update.group_labels);
+        Some(Box::pin(async move {
+            self.send_notice(ctx, &subject, text).await
+        }))
     }
 }

@@ -1,5 +1,7 @@
 //! PagerDuty Events API v2 (`routing_key`) and the legacy v1 API (`service_key`).
 
+mod config;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -7,11 +9,14 @@ use serde_json::{json, Value as Json};
 use sha2::{Digest, Sha256};
 
 use super::http::HttpClient;
+use super::registry::{IncidentUpdate, Notify, SendFuture};
 use super::render::Renderer;
 use super::{FlushContext, IntegrationError, NotifyError};
-use crate::config::{PagerdutyConfig, SecretSource};
+use crate::config::SecretSource;
 use crate::model::{Alert, AlertStatus};
 use crate::template::{data_value, Templates};
+pub use config::{PagerdutyConfig, PagerdutyImage, PagerdutyLink};
+use std::time::Duration;
 
 const V1_URL: &str = "https://events.pagerduty.com/generic/2010-04-15/create_event.json";
 const MAX_SUMMARY: usize = 1024;
@@ -30,20 +35,12 @@ pub struct PagerdutyNotifier {
     config: PagerdutyConfig,
     renderer: Renderer,
     pub send_resolved: bool,
+    timeout: Option<Duration>,
 }
 
 /// Alertmanager's dedup key: the sha256 of the group key, in hex.
 pub fn dedup_key(group_key: &str) -> String {
     hex::encode(Sha256::digest(group_key.as_bytes()))
-}
-
-fn truncate_chars(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max - 1).collect();
-    out.push('…');
-    out
 }
 
 impl PagerdutyNotifier {
@@ -86,6 +83,7 @@ impl PagerdutyNotifier {
                 integration: "pagerduty",
             },
             send_resolved: config.send_resolved.unwrap_or(true),
+            timeout: config.timeout.map(|t| t.0).filter(|t| !t.is_zero()),
         })
     }
 
@@ -98,14 +96,14 @@ impl PagerdutyNotifier {
             self.renderer.field(configured.as_deref(), default, &v)
         };
         let resolved = data.status == AlertStatus::Resolved;
-        let summary = truncate_chars(
+        let summary = super::truncate_runes(
             &r(
                 &c.description,
                 r#"{{ template "pagerduty.default.description" . }}"#,
             ),
             MAX_SUMMARY,
         );
-        let details: BTreeMap<String, String> = if c.details.is_empty() {
+        let details: BTreeMap<String, Json> = if c.details.is_empty() {
             [
                 (
                     "firing",
@@ -119,12 +117,21 @@ impl PagerdutyNotifier {
                 ("num_resolved", "{{ .Alerts.Resolved | len }}"),
             ]
             .into_iter()
-            .map(|(k, t)| (k.to_string(), self.renderer.field(Some(t), "", &v)))
+            .map(|(k, t)| (k.to_string(), json!(self.renderer.field(Some(t), "", &v))))
             .collect()
         } else {
+            // Since 0.34 a detail may be any YAML value; only strings are templates.
             c.details
                 .iter()
-                .map(|(k, t)| (k.clone(), self.renderer.field(Some(t), "", &v)))
+                .map(|(k, value)| {
+                    let rendered = match value {
+                        serde_yaml_ng::Value::String(t) => {
+                            json!(self.renderer.field(Some(t), "", &v))
+                        }
+                        other => serde_json::to_value(other).unwrap_or(Json::Null),
+                    };
+                    (k.clone(), rendered)
+                })
                 .collect()
         };
         let client = r(&c.client, r#"{{ template "pagerduty.default.client" . }}"#);
@@ -211,7 +218,7 @@ impl PagerdutyNotifier {
             }
             body = serde_json::to_vec(&event).map_err(|e| NotifyError::Build(e.to_string()))?;
         }
-        let answer = self.client.post_json(&self.url, body).await?;
+        let answer = self.post(body).await?;
         if answer.status == 400 {
             tracing::error!(integration = "pagerduty", response = %answer.body, "PagerDuty refused the event");
         }
@@ -234,7 +241,38 @@ impl PagerdutyNotifier {
             }),
         };
         let body = serde_json::to_vec(&event).map_err(|e| NotifyError::Build(e.to_string()))?;
-        let answer = self.client.post_json(&self.url, body).await?;
+        let answer = self.post(body).await?;
         answer.check("pagerduty").map(|_| ())
+    }
+
+    async fn post(&self, body: Vec<u8>) -> Result<super::http::Answer, NotifyError> {
+        let sent = self.client.post_json(&self.url, body);
+        match self.timeout {
+            Some(limit) => tokio::time::timeout(limit, sent).await.map_err(|_| {
+                NotifyError::Transport(format!("configured pagerduty timeout reached ({limit:?})"))
+            })?,
+            None => sent.await,
+        }
+    }
+}
+
+impl Notify for PagerdutyNotifier {
+    fn send_resolved(&self) -> bool {
+        self.send_resolved
+    }
+
+    fn send<'a>(&'a self, ctx: &'a FlushContext, alerts: &'a [Alert]) -> SendFuture<'a> {
+        Box::pin(PagerdutyNotifier::send(self, ctx, alerts))
+    }
+
+    /// An acknowledgement or resolve made here acknowledges or resolves PagerDuty's incident.
+    fn tell<'a>(
+        &'a self,
+        _ctx: &'a FlushContext,
+        update: &'a IncidentUpdate<'a>,
+    ) -> Option<SendFuture<'a>> {
+        (update.always || self.send_resolved).then(|| {
+            Box::pin(self.send_action(update.group_key, update.event_action)) as SendFuture<'a>
+        })
     }
 }

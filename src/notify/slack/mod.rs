@@ -1,48 +1,53 @@
-//! Slack incoming webhooks: one message with one attachment per notification.
+//! Slack: one message with one attachment per notification, to an incoming webhook or, with a
+//! bot token, to `chat.postMessage` (and `chat.update` for `update_message`).
 
-use std::sync::Arc;
+mod config;
 
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use parking_lot::Mutex;
 use serde_json::{json, Map, Value as Json};
 
 use super::http::HttpClient;
+use super::registry::{IncidentUpdate, Notify, SendFuture};
 use super::render::Renderer;
 use super::{FlushContext, IntegrationError, NotifyError};
-use crate::config::{Secret, SecretSource, SlackConfig};
+use crate::config::GlobalConfig;
 use crate::model::Alert;
 use crate::template::{data_value, Templates};
 
+pub use config::{Endpoint, SlackAction, SlackConfig, SlackConfirm, SlackField, DEFAULT_APP_URL};
+
+/// Slack cuts titles longer than this; Alertmanager truncates first, with `…`.
+const MAX_TITLE_RUNES: usize = 1024;
+
+/// The message each group's notification last posted (`ts` and channel id), for
+/// `update_message`. Process-wide so a reload keeps it; a restart forgets it and the next
+/// notification posts a new message.
+static POSTED: LazyLock<Mutex<HashMap<String, (String, String)>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
 pub struct SlackNotifier {
-    url: SecretSource,
+    endpoint: Endpoint,
     client: HttpClient,
     config: SlackConfig,
     renderer: Renderer,
+    timeout: Option<Duration>,
     pub send_resolved: bool,
 }
 
 impl SlackNotifier {
     pub fn new(
         config: &SlackConfig,
-        global_url: Option<&Secret>,
-        global_url_file: Option<&String>,
+        global: &GlobalConfig,
         templates: Arc<Templates>,
     ) -> Result<SlackNotifier, IntegrationError> {
-        let url = SecretSource::from_pair(
-            config.api_url.clone(),
-            config.api_url_file.clone(),
-            "api_url",
-        )?
-        .or_else(|| {
-            SecretSource::from_pair(
-                global_url.cloned(),
-                global_url_file.cloned(),
-                "slack_api_url",
-            )
-            .ok()
-            .flatten()
-        })
-        .ok_or(IntegrationError::Missing("no global Slack API URL set"))?;
+        let endpoint = config.endpoint(global).map_err(IntegrationError::Invalid)?;
         Ok(SlackNotifier {
-            url,
+            endpoint,
+            timeout: config.timeout.map(|t| t.0).filter(|t| !t.is_zero()),
             client: HttpClient::build(config.http_config.as_ref())?,
             config: config.clone(),
             renderer: Renderer {
@@ -62,9 +67,10 @@ impl SlackNotifier {
             self.renderer.field(configured.as_deref(), default, &v)
         };
         let mut attachment = Map::new();
+        let title = r(&c.title, r#"{{ template "slack.default.title" . }}"#);
         attachment.insert(
             "title".into(),
-            json!(r(&c.title, r#"{{ template "slack.default.title" . }}"#)),
+            json!(super::truncate_runes(&title, MAX_TITLE_RUNES)),
         );
         attachment.insert(
             "title_link".into(),
@@ -192,23 +198,85 @@ impl SlackNotifier {
         if c.link_names.unwrap_or(false) {
             message.insert("link_names".into(), json!(true));
         }
+        if let Some(text) = &c.message_text {
+            let text = self.renderer.field(Some(text), "", &v);
+            if !text.is_empty() {
+                message.insert("text".into(), json!(text));
+            }
+        }
         message.insert("attachments".into(), json!([Json::Object(attachment)]));
         Json::Object(message)
     }
 
     pub async fn send(&self, ctx: &FlushContext, alerts: &[Alert]) -> Result<(), NotifyError> {
-        self.post(&self.message(ctx, alerts)).await
+        let mut message = self.message(ctx, alerts);
+        let mut url = None;
+        let posted_key = format!(
+            "{}\0{}\0{:?}",
+            ctx.receiver, ctx.group_key, self.config.channel
+        );
+        if self.config.update_message {
+            if let Some((ts, channel)) = POSTED.lock().get(&posted_key).cloned() {
+                message["ts"] = json!(ts);
+                message["channel"] = json!(channel);
+                url = Some(update_url(&self.endpoint));
+            }
+        }
+        let answer = self.post(&message, url.as_deref()).await?;
+        if self.config.update_message {
+            if let (Some(ts), Some(channel)) = (
+                answer.get("ts").and_then(Json::as_str),
+                answer.get("channel").and_then(Json::as_str),
+            ) {
+                POSTED
+                    .lock()
+                    .insert(posted_key, (ts.to_string(), channel.to_string()));
+            }
+        }
+        Ok(())
     }
 
-    async fn post(&self, message: &Json) -> Result<(), NotifyError> {
+    /// Posts a message; the answer's JSON when Slack's API answered JSON (a bot token).
+    async fn post(&self, message: &Json, url_override: Option<&str>) -> Result<Json, NotifyError> {
         let body = serde_json::to_vec(message).map_err(|e| NotifyError::Build(e.to_string()))?;
-        let url = self.url.read().map_err(NotifyError::secret)?;
-        let answer = self
+        let (url, token) = match &self.endpoint {
+            Endpoint::Webhook(url) => (url.read().map_err(NotifyError::secret)?, None),
+            Endpoint::App { token, url } => (
+                crate::config::Secret::new(url.clone()),
+                Some(token.read().map_err(NotifyError::secret)?),
+            ),
+        };
+        let url = url_override.unwrap_or(url.expose());
+        let mut request = self
             .client
-            .post_json(url.expose(), body)
-            .await?
-            .check("slack")?;
-        // Slack says `ok` on success; anything else (e.g. `invalid_payload`) is a failure.
+            .post(url)?
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token.expose());
+        }
+        let sent = super::http::send(url, request);
+        let answer = match self.timeout {
+            Some(limit) => tokio::time::timeout(limit, sent).await.map_err(|_| {
+                NotifyError::Transport(format!("configured slack timeout reached ({limit:?})"))
+            })??,
+            None => sent.await?,
+        };
+        let answer = answer.check("slack")?;
+        // The API answers JSON with `ok`; an incoming webhook answers the text `ok`.
+        if answer.content_type.starts_with("application/json") {
+            let parsed: Json = serde_json::from_str(&answer.body).map_err(|_| {
+                NotifyError::Transport(format!("could not read Slack's answer {:?}", answer.body))
+            })?;
+            if parsed.get("ok").and_then(Json::as_bool) != Some(true) {
+                return Err(NotifyError::UnexpectedBody {
+                    integration: "slack",
+                    status: answer.status,
+                    body: answer.body,
+                });
+            }
+            return Ok(parsed);
+        }
         if answer.body.trim() != "ok" {
             return Err(NotifyError::UnexpectedBody {
                 integration: "slack",
@@ -216,7 +284,7 @@ impl SlackNotifier {
                 body: answer.body,
             });
         }
-        Ok(())
+        Ok(Json::Null)
     }
 
     /// Posts a plain notice (an incident acknowledged or resolved by someone) to the
@@ -236,6 +304,37 @@ impl SlackNotifier {
         {
             message["username"] = json!(username);
         }
-        self.post(&message).await
+        self.post(&message, None).await.map(|_| ())
+    }
+}
+
+/// `chat.update` beside the configured `chat.postMessage`.
+fn update_url(endpoint: &Endpoint) -> String {
+    let base = match endpoint {
+        Endpoint::App { url, .. } => url.clone(),
+        Endpoint::Webhook(_) => DEFAULT_APP_URL.to_string(),
+    };
+    match base.rsplit_once('/') {
+        Some((head, _)) => format!("{head}/chat.update"),
+        None => base,
+    }
+}
+
+impl Notify for SlackNotifier {
+    fn send_resolved(&self) -> bool {
+        self.send_resolved
+    }
+
+    fn send<'a>(&'a self, ctx: &'a FlushContext, alerts: &'a [Alert]) -> SendFuture<'a> {
+        Box::pin(SlackNotifier::send(self, ctx, alerts))
+    }
+
+    fn tell<'a>(
+        &'a self,
+        _ctx: &'a FlushContext,
+        update: &'a IncidentUpdate<'a>,
+    ) -> Option<SendFuture<'a>> {
+        let (_, text) = update.notice?;
+        Some(Box::pin(self.send_notice(text)))
     }
 }
