@@ -35,6 +35,18 @@ fn check(config: &LoadedConfig) -> Result<(), ConfigError> {
             }
         }
     }
+    let mut routes = vec![config.route()];
+    while let Some(route) = routes.pop() {
+        for (name, text) in &route.labels {
+            if let Err(e) = Templates::check(text) {
+                problems.push(ConfigError::Invalid {
+                    message: format!("route label {name:?}: {e}"),
+                    line: config.line_of(name, ""),
+                });
+            }
+        }
+        routes.extend(&route.routes);
+    }
     let intervals: Vec<TimeIntervalConfig> = config.time_interval_configs();
     if let Err(e) = TimeIntervals::build(&intervals) {
         let TimeIntervalError::Invalid { name, .. } = &e;

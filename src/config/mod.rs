@@ -208,12 +208,76 @@ impl Validator<'_> {
         ) {
             problems.push(self.invalid(m.to_string(), "slack_api_url_file", ""));
         }
-        if let Err(m) = SecretSource::from_pair(
-            global.smtp_auth_password.clone(),
-            global.smtp_auth_password_file.clone(),
-            "smtp_auth_password",
-        ) {
-            problems.push(self.invalid(m.to_string(), "smtp_auth_password_file", ""));
+        let pairs = [
+            (
+                &global.smtp_auth_password,
+                &global.smtp_auth_password_file,
+                "smtp_auth_password",
+            ),
+            (
+                &global.smtp_auth_secret,
+                &global.smtp_auth_secret_file,
+                "smtp_auth_secret",
+            ),
+            (
+                &global.slack_app_token,
+                &global.slack_app_token_file,
+                "slack_app_token",
+            ),
+            (
+                &global.opsgenie_api_key,
+                &global.opsgenie_api_key_file,
+                "opsgenie_api_key",
+            ),
+            (
+                &global.wechat_api_secret,
+                &global.wechat_api_secret_file,
+                "wechat_api_secret",
+            ),
+            (
+                &global.victorops_api_key,
+                &global.victorops_api_key_file,
+                "victorops_api_key",
+            ),
+            (
+                &global.telegram_bot_token,
+                &global.telegram_bot_token_file,
+                "telegram_bot_token",
+            ),
+            (
+                &global.rocketchat_token,
+                &global.rocketchat_token_file,
+                "rocketchat_token",
+            ),
+            (
+                &global.rocketchat_token_id,
+                &global.rocketchat_token_id_file,
+                "rocketchat_token_id",
+            ),
+            (
+                &global.mattermost_webhook_url,
+                &global.mattermost_webhook_url_file,
+                "mattermost_webhook_url",
+            ),
+        ];
+        for (inline, file, name) in pairs {
+            if let Err(m) = SecretSource::from_pair(inline.clone(), file.clone(), name) {
+                problems.push(self.invalid(m.to_string(), &format!("{name}_file"), ""));
+            }
+        }
+        if global.slack_api_url.is_some() || global.slack_api_url_file.is_some() {
+            if global.slack_app_token.is_some() || global.slack_app_token_file.is_some() {
+                problems.push(self.invalid(
+                    "at most one of slack_api_url/slack_api_url_file & slack_app_token/slack_app_token_file must be configured".into(),
+                    "slack_app_token",
+                    "",
+                ));
+            }
+        }
+        if let Some(tracing) = &config.tracing {
+            if let Err(m) = check_tracing(tracing) {
+                problems.push(self.invalid(m, "tracing", ""));
+            }
         }
 
         let mut names = BTreeSet::new();
@@ -402,6 +466,13 @@ impl Validator<'_> {
                 ));
             }
         }
+        if let Some(name) = route.labels.keys().find(|n| n.is_empty()) {
+            return Err(self.invalid(
+                format!("invalid label name {name:?} in route labels"),
+                "labels",
+                "",
+            ));
+        }
         if let Some(group_by) = &route.group_by {
             let mut seen = BTreeSet::new();
             let has_all = group_by.iter().any(|l| l == "...");
@@ -468,6 +539,12 @@ impl Validator<'_> {
         if r.name.is_empty() {
             return Err(self.invalid("missing name in receiver".into(), "receivers", ""));
         }
+        if let Some(v) = r.labels.get("name").filter(|v| **v != r.name) {
+            return Err(at(format!(
+                "receiver label \"name\" must match receiver name {:?}, got {v:?}",
+                r.name
+            )));
+        }
         for (_, block) in r.integrations() {
             block.check(global).map_err(|e| at(e.to_string()))?;
         }
@@ -530,6 +607,36 @@ pub fn templated_fields(r: &ReceiverConfig) -> Vec<(&'static str, &str)> {
         .into_iter()
         .flat_map(|(_, block)| block.templated_fields())
         .collect()
+}
+
+/// Alertmanager's checks of the `tracing:` block.
+fn check_tracing(t: &TracingConfig) -> Result<(), String> {
+    match t.client_type.as_deref() {
+        None | Some("grpc") | Some("http") => {}
+        Some(other) => {
+            return Err(format!(
+                "expected tracing client type to be to be http or grpc, but got {other}"
+            ))
+        }
+    }
+    if t.endpoint.as_deref().unwrap_or("").is_empty() {
+        return Err("tracing endpoint must be set".into());
+    }
+    if let Some(c) = t
+        .compression
+        .as_deref()
+        .filter(|c| !c.is_empty() && *c != "gzip")
+    {
+        return Err(format!(
+            "invalid compression type {c} provided, valid options: gzip"
+        ));
+    }
+    if let Some(f) = t.sampling_fraction.filter(|f| !(0.0..=1.0).contains(f)) {
+        return Err(format!(
+            "tracing sampling_fraction {f} must be between 0 and 1"
+        ));
+    }
+    Ok(())
 }
 
 pub fn check_http_url(url: &str) -> Result<(), String> {

@@ -44,6 +44,39 @@ pub struct Config {
     /// runbooks that give the order of their contacts but no times. Keyed by runbook name.
     #[serde(default)]
     pub escalation_delays: BTreeMap<String, Vec<PromDuration>>,
+    /// Alertmanager 0.30's OTLP export of notification spans.
+    pub tracing: Option<TracingConfig>,
+    /// Alertmanager 0.33's event recorder outputs: loaded so the file is accepted, not used.
+    pub event_recorder: Option<serde_yaml_ng::Value>,
+}
+
+/// `tracing:`: where spans of notifications are exported (OTLP).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TracingConfig {
+    /// `grpc` (the default) or `http`.
+    pub client_type: Option<String>,
+    pub endpoint: Option<String>,
+    pub sampling_fraction: Option<f64>,
+    #[serde(default)]
+    pub insecure: bool,
+    pub tls_config: Option<TlsConfig>,
+    /// Prometheus common's `Headers`: name → `values`, `secrets` or `files`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, TracingHeader>,
+    pub compression: Option<String>,
+    pub timeout: Option<PromDuration>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TracingHeader {
+    #[serde(default)]
+    pub values: Vec<String>,
+    #[serde(default)]
+    pub secrets: Vec<Secret>,
+    #[serde(default)]
+    pub files: Vec<String>,
 }
 
 /// What stops an escalation step from paging: a human's acknowledgement (the default), or
@@ -166,6 +199,10 @@ pub struct RouteConfig {
     /// alert-router's extension: the escalation policy of this route's incidents, inherited
     /// by child routes. `runbook:<name>` names a runbook's escalation path.
     pub escalation: Option<String>,
+    /// Alertmanager 0.34: labels attached to the route's groups, inherited by child routes.
+    /// Values are templates rendered against the group's data (`.RouteLabels`).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
 }
@@ -173,6 +210,8 @@ pub struct RouteConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InhibitRuleConfig {
+    /// Alertmanager 0.30: a name for logs and metrics.
+    pub name: Option<String>,
     #[serde(default)]
     pub source_match: BTreeMap<LabelNameString, String>,
     #[serde(default)]

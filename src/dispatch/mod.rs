@@ -226,6 +226,7 @@ impl Dispatcher {
                 external_url: self.external_url.clone(),
                 mute_time_intervals: route.mute_time_intervals.clone(),
                 active_time_intervals: route.active_time_intervals.clone(),
+                route_labels: route.labels.clone(),
                 ack_url: None,
             };
             (ctx, self.snapshot(&g))

@@ -35,6 +35,7 @@ impl Deliverer {
             external_url: self.external_url.clone(),
             mute_time_intervals: Vec::new(),
             active_time_intervals: Vec::new(),
+            route_labels: Vec::new(),
             ack_url: None,
         }
     }

@@ -2,8 +2,12 @@
 //! the notification log whether anything changed, sends with retries until the flush deadline,
 //! and logs what it sent so no page goes out twice.
 
+pub mod discord;
 pub mod email;
 pub(crate) mod http;
+pub mod mattermost;
+pub mod msteams;
+pub mod msteamsv2;
 mod nflog;
 pub mod opsgenie;
 pub mod pagerduty;
@@ -11,9 +15,11 @@ pub mod pushover;
 pub mod registry;
 mod render;
 mod retry;
+pub mod rocketchat;
 pub mod slack;
 pub mod telegram;
 pub mod victorops;
+pub mod webex;
 pub mod webhook;
 pub mod wechat;
 
@@ -279,6 +285,8 @@ pub struct FlushContext {
     /// The route's time intervals (not inherited, as in Alertmanager).
     pub mute_time_intervals: Vec<String>,
     pub active_time_intervals: Vec<String>,
+    /// The route's labels, unrendered (templates see them rendered as `.RouteLabels`).
+    pub route_labels: Vec<(String, String)>,
     /// A signed link that acknowledges the group's incident (templates see `.AckURL`).
     pub ack_url: Option<String>,
 }
@@ -294,8 +302,36 @@ impl FlushContext {
             &self.external_url,
         );
         data.ack_url = self.ack_url.clone().unwrap_or_default();
+        if !self.route_labels.is_empty() {
+            data.route_labels = render_route_labels(&self.route_labels, &data);
+        }
         data
     }
+}
+
+/// Route labels rendered against the group's data; a label that fails keeps its text.
+fn render_route_labels(labels: &[(String, String)], data: &NotificationData) -> LabelSet {
+    let Ok(templates) = crate::template::Templates::with_defaults() else {
+        return labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+    };
+    let value = crate::template::data_value(data);
+    labels
+        .iter()
+        .map(|(name, text)| {
+            let rendered = if text.contains("{{") {
+                templates.render(text, &value).unwrap_or_else(|e| {
+                    tracing::error!(label = %name, error = %e, "route label template failed");
+                    text.clone()
+                })
+            } else {
+                text.clone()
+            };
+            (name.clone(), rendered)
+        })
+        .collect()
 }
 
 /// The notification pipeline shared by all aggregation groups.
@@ -645,6 +681,7 @@ mod tests {
             external_url: String::new(),
             mute_time_intervals: Vec::new(),
             active_time_intervals: Vec::new(),
+            route_labels: Vec::new(),
             ack_url: None,
         }
     }

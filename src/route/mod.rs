@@ -40,6 +40,8 @@ pub struct Route {
     pub active_time_intervals: Vec<String>,
     /// The escalation policy of this route's incidents; inherited.
     pub escalation: Option<String>,
+    /// The route's labels merged over its parent's (Alertmanager 0.34); values are templates.
+    pub labels: Vec<(String, String)>,
     /// The chain of matchers from the root, e.g. `{}/{severity="critical"}`.
     pub key: String,
     /// For a route with many children: which children can match at all, by label value.
@@ -109,6 +111,7 @@ struct Inherited<'a> {
     group_interval: Duration,
     repeat_interval: Duration,
     escalation: Option<&'a str>,
+    labels: &'a [(String, String)],
 }
 
 impl RouteTree {
@@ -123,6 +126,7 @@ impl RouteTree {
             group_interval: DEFAULT_GROUP_INTERVAL,
             repeat_interval: DEFAULT_REPEAT_INTERVAL,
             escalation: None,
+            labels: &[],
         };
         tree.add(root, None, &defaults);
         tree
@@ -181,6 +185,12 @@ impl RouteTree {
                 .escalation
                 .clone()
                 .or_else(|| inherited.escalation.map(str::to_string)),
+            labels: {
+                let mut merged: std::collections::BTreeMap<String, String> =
+                    inherited.labels.iter().cloned().collect();
+                merged.extend(cfg.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+                merged.into_iter().collect()
+            },
             key,
             child_index: None,
         };
@@ -195,6 +205,7 @@ impl RouteTree {
                 group_interval: me.group_interval,
                 repeat_interval: me.repeat_interval,
                 escalation: me.escalation.as_deref(),
+                labels: &me.labels,
             };
             cfg.routes
                 .iter()

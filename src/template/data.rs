@@ -16,6 +16,8 @@ pub struct NotificationData {
     pub common_labels: LabelSet,
     pub common_annotations: LabelSet,
     pub external_url: String,
+    /// Alertmanager 0.34's route labels, rendered (templates see `.RouteLabels`).
+    pub route_labels: LabelSet,
     /// alert-router's addition: the incident's signed acknowledge link, or empty. Templates
     /// see it as `.AckURL`; the webhook payload keeps Alertmanager's exact shape without it.
     pub ack_url: String,
@@ -73,6 +75,7 @@ impl NotificationData {
             alerts,
             group_labels: group_labels.clone(),
             external_url: external_url.to_string(),
+            route_labels: LabelSet::new(),
             ack_url: String::new(),
         }
     }

@@ -179,6 +179,7 @@ pub fn data_value(data: &NotificationData) -> Value {
             Value::Str(data.external_url.clone()),
         ),
         ("AckURL".to_string(), Value::Str(data.ack_url.clone())),
+        ("RouteLabels".to_string(), kv(&data.route_labels)),
     ]))
 }
 
