@@ -332,7 +332,13 @@ impl AlertmanagerOnlyArgs {
                     || self.no_cluster_allow_insecure_public_advertise_address_discovery,
             ),
             ("cluster.peer", !self.cluster_peer.is_empty()),
-            ("enable-feature", !self.enable_feature.is_empty()),
+            (
+                "enable-feature",
+                self.enable_feature
+                    .iter()
+                    .flat_map(|f| f.split(','))
+                    .any(|f| !LABEL_FEATURES.contains(&f.trim())),
+            ),
         ];
         options
             .into_iter()
@@ -467,12 +473,39 @@ fn start(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The `--enable-feature` values that choose how label names and matchers are read.
+const LABEL_FEATURES: [&str; 2] = ["utf8-strict-mode", "classic-mode"];
+
+/// Alertmanager 0.27+'s label modes from `--enable-feature` (both at once is an error there too).
+fn set_label_mode(features: &[String]) -> anyhow::Result<()> {
+    use alert_router::model::LabelMode;
+    let given: Vec<&str> = features
+        .iter()
+        .flat_map(|f| f.split(','))
+        .map(str::trim)
+        .collect();
+    let mode = match (
+        given.contains(&"utf8-strict-mode"),
+        given.contains(&"classic-mode"),
+    ) {
+        (true, true) => {
+            bail!("cannot have both utf8-strict-mode and classic-mode enabled at the same time")
+        }
+        (true, false) => LabelMode::Utf8Strict,
+        (false, true) => LabelMode::Classic,
+        (false, false) => LabelMode::Fallback,
+    };
+    alert_router::model::set_label_mode(mode);
+    Ok(())
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.web_config_file.is_empty()
         && (args.web_roles_file.is_some() || args.web_unauthenticated_health)
     {
         bail!("--web.roles.file and --web.unauthenticated-health need --web.config.file with basic_auth_users");
     }
+    set_label_mode(&args.alertmanager_only.enable_feature)?;
     let ignored = args.alertmanager_only.given();
     if args.alertmanager_only.web_systemd_socket {
         bail!("--web.systemd-socket: socket activation is not supported; listen with --web.listen-address");

@@ -265,14 +265,14 @@ impl Validator<'_> {
                 problems.push(self.invalid(m.to_string(), &format!("{name}_file"), ""));
             }
         }
-        if global.slack_api_url.is_some() || global.slack_api_url_file.is_some() {
-            if global.slack_app_token.is_some() || global.slack_app_token_file.is_some() {
-                problems.push(self.invalid(
-                    "at most one of slack_api_url/slack_api_url_file & slack_app_token/slack_app_token_file must be configured".into(),
-                    "slack_app_token",
-                    "",
-                ));
-            }
+        if (global.slack_api_url.is_some() || global.slack_api_url_file.is_some())
+            && (global.slack_app_token.is_some() || global.slack_app_token_file.is_some())
+        {
+            problems.push(self.invalid(
+                "at most one of slack_api_url/slack_api_url_file & slack_app_token/slack_app_token_file must be configured".into(),
+                "slack_app_token",
+                "",
+            ));
         }
         if let Some(tracing) = &config.tracing {
             if let Err(m) = check_tracing(tracing) {

@@ -5,10 +5,16 @@ use serde_yaml_ng::Value;
 use super::SECRET_TOKEN;
 
 /// Keys whose value is a secret wherever they appear.
-const SECRET_KEYS: [&str; 17] = [
+const SECRET_KEYS: [&str; 23] = [
     "smtp_auth_password",
     "smtp_auth_secret",
     "slack_api_url",
+    "slack_app_token",
+    "telegram_bot_token",
+    "rocketchat_token",
+    "rocketchat_token_id",
+    "mattermost_webhook_url",
+    "token_id",
     "opsgenie_api_key",
     "victorops_api_key",
     "wechat_api_secret",

@@ -397,8 +397,49 @@ pub fn validate_names<'a>(
     }
 }
 
-/// Prometheus label names: `[a-zA-Z_][a-zA-Z0-9_]*`.
+/// How label names and matchers are read: Alertmanager 0.27+'s `--enable-feature` modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabelMode {
+    /// The default: any non-empty UTF-8 name; matchers in the classic syntax, or else in the
+    /// UTF-8 syntax (quoted names such as `"service.name"="api"`).
+    Fallback,
+    /// `utf8-strict-mode`: UTF-8 names, matchers only in the UTF-8 syntax.
+    Utf8Strict,
+    /// `classic-mode`: Prometheus names only, matchers only in the classic syntax.
+    Classic,
+}
+
+static LABEL_MODE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Sets the mode for the process, once at start-up before the config is read.
+pub fn set_label_mode(mode: LabelMode) {
+    let code = match mode {
+        LabelMode::Fallback => 0,
+        LabelMode::Utf8Strict => 1,
+        LabelMode::Classic => 2,
+    };
+    LABEL_MODE.store(code, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn label_mode() -> LabelMode {
+    match LABEL_MODE.load(std::sync::atomic::Ordering::Relaxed) {
+        1 => LabelMode::Utf8Strict,
+        2 => LabelMode::Classic,
+        _ => LabelMode::Fallback,
+    }
+}
+
+/// A valid label name in the process's mode: any non-empty UTF-8 text, or in classic mode a
+/// Prometheus name (`[a-zA-Z_][a-zA-Z0-9_]*`).
 pub fn is_valid_label_name(name: &str) -> bool {
+    match label_mode() {
+        LabelMode::Classic => is_classic_label_name(name),
+        LabelMode::Fallback | LabelMode::Utf8Strict => !name.is_empty(),
+    }
+}
+
+/// Prometheus label names: `[a-zA-Z_][a-zA-Z0-9_]*`.
+pub fn is_classic_label_name(name: &str) -> bool {
     let mut bytes = name.bytes();
     match bytes.next() {
         Some(b) if b.is_ascii_alphabetic() || b == b'_' => {}
@@ -423,9 +464,15 @@ mod tests {
 
     #[test]
     fn label_names_follow_prometheus_rules() {
-        assert!(is_valid_label_name("_a1"));
-        assert!(!is_valid_label_name("a-b"));
-        assert!(!is_valid_label_name("1a"));
+        assert!(is_classic_label_name("_a1"));
+        assert!(!is_classic_label_name("a-b"));
+        assert!(!is_classic_label_name("1a"));
+        assert!(!is_classic_label_name(""));
+        assert!(
+            is_valid_label_name("service.name"),
+            "UTF-8 names by default"
+        );
+        assert!(is_valid_label_name("🙂"));
         assert!(!is_valid_label_name(""));
     }
 

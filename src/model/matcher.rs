@@ -96,7 +96,19 @@ impl Matcher {
     }
 
     /// Parses one matcher such as `severity="critical"` or `job=~api.*`.
+    /// One matcher, as the process's label mode reads it: the classic syntax, falling back to
+    /// the UTF-8 syntax (Alertmanager 0.27+'s default), or only one of the two.
     pub fn parse(input: &str) -> Result<Matcher, MatcherError> {
+        use super::labels::{label_mode, LabelMode};
+        match label_mode() {
+            LabelMode::Classic => Matcher::parse_classic(input),
+            LabelMode::Utf8Strict => super::matcher_utf8::parse_matcher(input),
+            LabelMode::Fallback => Matcher::parse_classic(input)
+                .or_else(|classic| super::matcher_utf8::parse_matcher(input).map_err(|_| classic)),
+        }
+    }
+
+    fn parse_classic(input: &str) -> Result<Matcher, MatcherError> {
         let (name, kind, raw) =
             split_matcher(input).ok_or_else(|| MatcherError::BadFormat(input.to_string()))?;
         let value = unescape_value(raw)?;
@@ -121,7 +133,16 @@ impl fmt::Debug for Matcher {
 impl fmt::Display for Matcher {
     /// `name="value"` with OpenMetrics escaping, as Alertmanager prints matchers in route keys.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{}\"", self.name, self.kind.as_str())?;
+        // A UTF-8 name that the classic syntax cannot hold is quoted, as Alertmanager 0.27+ does.
+        if self
+            .name
+            .chars()
+            .any(|c| c.is_whitespace() || "{}!=~,\\\"'`".contains(c))
+        {
+            write!(f, "{:?}{}\"", self.name, self.kind.as_str())?;
+        } else {
+            write!(f, "{}{}\"", self.name, self.kind.as_str())?;
+        }
         for c in self.value.chars() {
             match c {
                 '\\' => f.write_str("\\\\")?,
@@ -329,6 +350,16 @@ fn unescape_value(raw: &str) -> Result<String, MatcherError> {
 /// Parses a matcher list such as `{a="b",c!~"d.*"}`; braces are optional, commas inside quotes
 /// do not split.
 pub fn parse_matchers(input: &str) -> Result<Vec<Matcher>, MatcherError> {
+    use super::labels::{label_mode, LabelMode};
+    match label_mode() {
+        LabelMode::Classic => parse_classic_matchers(input),
+        LabelMode::Utf8Strict => super::matcher_utf8::parse_matchers(input),
+        LabelMode::Fallback => parse_classic_matchers(input)
+            .or_else(|classic| super::matcher_utf8::parse_matchers(input).map_err(|_| classic)),
+    }
+}
+
+fn parse_classic_matchers(input: &str) -> Result<Vec<Matcher>, MatcherError> {
     let s = input.trim();
     let s = s.strip_prefix('{').unwrap_or(s);
     let s = s.strip_suffix('}').unwrap_or(s);

@@ -688,10 +688,7 @@ mod tests {
             "silence invalid: at least one matcher must not match the empty string"
         );
         let err = s
-            .set(
-                silence_at(now, vec![m("a-b", "x", false, true)], 0, 10),
-                now,
-            )
+            .set(silence_at(now, vec![m("", "x", false, true)], 0, 10), now)
             .unwrap_err();
         assert!(err.to_string().contains("invalid label name"), "{err}");
         let err = s

@@ -112,6 +112,7 @@ fn ctx() -> FlushContext {
         deadline: Instant::now() + Duration::from_secs(10),
         external_url: "http://alert-router.example.org:9093".into(),
         mute_time_intervals: Vec::new(),
+        route_labels: Vec::new(),
         ack_url: None,
         active_time_intervals: Vec::new(),
     }
@@ -122,13 +123,7 @@ fn rendered_notifications_match_the_golden_files() {
     let config = LoadedConfig::parse(CONFIG).unwrap();
     let templates = Arc::new(Templates::with_defaults().unwrap());
     let r = &config.config.receivers[0];
-    let slack = SlackNotifier::new(
-        &r.slack_configs[0],
-        config.global.slack_api_url.as_ref(),
-        None,
-        templates.clone(),
-    )
-    .unwrap();
+    let slack = SlackNotifier::new(&r.slack_configs[0], &config.global, templates.clone()).unwrap();
     let pd = PagerdutyNotifier::new(
         &r.pagerduty_configs[0],
         config.global.pagerduty_url.as_deref(),
