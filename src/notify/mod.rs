@@ -5,6 +5,8 @@
 pub mod discord;
 pub mod email;
 pub(crate) mod http;
+pub mod incidentio;
+pub mod jira;
 pub mod mattermost;
 pub mod msteams;
 pub mod msteamsv2;
@@ -17,6 +19,7 @@ mod render;
 mod retry;
 pub mod rocketchat;
 pub mod slack;
+pub mod sns;
 pub mod telegram;
 pub mod victorops;
 pub mod webex;

@@ -141,6 +141,20 @@ integrations! {
     slack_configs => super::slack::SlackConfig,
     pagerduty_configs => super::pagerduty::PagerdutyConfig,
     email_configs => super::email::EmailConfig,
+    opsgenie_configs => super::opsgenie::OpsgenieConfig,
+    victorops_configs => super::victorops::VictoropsConfig,
+    pushover_configs => super::pushover::PushoverConfig,
+    wechat_configs => super::wechat::WechatConfig,
+    telegram_configs => super::telegram::TelegramConfig,
+    discord_configs => super::discord::DiscordConfig,
+    webex_configs => super::webex::WebexConfig,
+    msteams_configs => super::msteams::MsteamsConfig,
+    msteamsv2_configs => super::msteamsv2::Msteamsv2Config,
+    rocketchat_configs => super::rocketchat::RocketchatConfig,
+    mattermost_configs => super::mattermost::MattermostConfig,
+    sns_configs => super::sns::SnsConfig,
+    jira_configs => super::jira::JiraConfig,
+    incidentio_configs => super::incidentio::IncidentioConfig,
 }
 
 /// The static name of an integration, for keys read back from storage.
