@@ -812,6 +812,37 @@ receivers:
     }
 
     #[test]
+    fn alertmanager_0_34_keys_are_checked_as_alertmanager_checks_them() {
+        let base = "route: {receiver: a}\nreceivers:\n  - name: a\n";
+        for (extra, expected) in [
+            (
+                "tracing: {client_type: http}\n",
+                "tracing endpoint must be set",
+            ),
+            (
+                "tracing: {client_type: udp, endpoint: 'x:1'}\n",
+                "expected tracing client type to be to be http or grpc, but got udp",
+            ),
+            (
+                "tracing: {endpoint: 'x:1', compression: zstd}\n",
+                "invalid compression type zstd provided, valid options: gzip",
+            ),
+        ] {
+            let e = err(&format!("{base}{extra}"));
+            assert!(e.contains(expected), "{extra}: {e}");
+        }
+        let e = err("route: {receiver: a}\nreceivers:\n  - name: a\n    labels: {name: b}\n");
+        assert!(
+            e.contains("receiver label \"name\" must match receiver name \"a\", got \"b\""),
+            "{e}"
+        );
+        let ok = LoadedConfig::parse(
+            "route: {receiver: a, labels: {team: x}}\ninhibit_rules: [{name: n, equal: [a]}]\nreceivers:\n  - name: a\n    labels: {name: a, tier: t}\ntracing: {endpoint: 'x:1'}\nevent_recorder: {stdout_outputs: [{}]}\n",
+        );
+        assert!(ok.is_ok(), "{:?}", ok.err());
+    }
+
+    #[test]
     fn semantic_errors_match_alertmanager_wording() {
         let e = err(
             "route:\n  receiver: a\n  routes:\n    - receiver: nope\nreceivers:\n  - name: a\n",

@@ -12,6 +12,7 @@ pub mod msteams;
 pub mod msteamsv2;
 mod nflog;
 pub mod opsgenie;
+pub mod otlp;
 pub mod pagerduty;
 pub mod pushover;
 pub mod registry;
@@ -240,6 +241,8 @@ impl Integration {
 /// Every receiver's integrations, built once per loaded config.
 pub struct Receivers {
     by_name: HashMap<String, Vec<Arc<Integration>>>,
+    /// The `tracing:` exporter of this config, if it exports.
+    spans: Option<otlp::SpanExporter>,
 }
 
 impl Receivers {
@@ -266,7 +269,12 @@ impl Receivers {
             }
             by_name.insert(r.name.clone(), list);
         }
-        Ok(Receivers { by_name })
+        let spans = config
+            .config
+            .tracing
+            .as_ref()
+            .and_then(otlp::SpanExporter::start);
+        Ok(Receivers { by_name, spans })
     }
 
     pub fn integrations(&self, receiver: &str) -> &[Arc<Integration>] {
@@ -529,6 +537,34 @@ impl Notifier {
     /// Runs `send` in one of the integration's request slots until it succeeds, fails for good,
     /// or the next try would pass the context's deadline.
     pub(crate) async fn with_retries<F, Fut>(
+        &self,
+        integration: &Integration,
+        ctx: &FlushContext,
+        send: F,
+    ) -> Result<(), NotifyError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<(), NotifyError>>,
+    {
+        let started = std::time::SystemTime::now();
+        let result = self.retrying(integration, ctx, send).await;
+        if let Some(spans) = &self.receivers.spans {
+            spans.record(otlp::Span {
+                name: "notify",
+                start: started,
+                end: std::time::SystemTime::now(),
+                attributes: vec![
+                    ("integration", integration.name().to_string()),
+                    ("receiver", ctx.receiver.clone()),
+                    ("group_key", ctx.group_key.clone()),
+                ],
+                error: result.as_ref().err().map(ToString::to_string),
+            });
+        }
+        result
+    }
+
+    async fn retrying<F, Fut>(
         &self,
         integration: &Integration,
         ctx: &FlushContext,

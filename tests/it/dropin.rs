@@ -215,3 +215,54 @@ async fn an_alertmanager_0_34_config_with_every_receiver_loads_unchanged() {
         );
     }
 }
+
+/// `tracing:` with the HTTP client type: each notification's span reaches an OTLP collector
+/// (a local stand-in) at `/v1/traces`, with the configured header.
+#[tokio::test(flavor = "multi_thread")]
+async fn notification_spans_reach_an_otlp_http_collector() {
+    let (collector, hook) = (
+        crate::common::Sink::start().await,
+        crate::common::Sink::start().await,
+    );
+    let config = format!(
+        r#"route: {{receiver: r, group_wait: 0s, group_interval: 1s}}
+receivers:
+  - name: r
+    webhook_configs: [{{url: '{}'}}]
+tracing:
+  client_type: http
+  endpoint: {}
+  insecure: true
+  sampling_fraction: 1.0
+  headers:
+    X-Tenant: {{values: [team-a]}}
+"#,
+        hook.url(),
+        collector.addr
+    );
+    let router = Router::start(&config);
+    let (status, _) = router
+        .post_json(
+            "/api/v2/alerts",
+            &json!([alert(&[("alertname", "Traced")])]),
+        )
+        .await;
+    assert_eq!(status, 200);
+    hook.wait_for(1, std::time::Duration::from_secs(5)).await;
+    let got = collector
+        .wait_for(1, std::time::Duration::from_secs(5))
+        .await;
+    assert_eq!(got[0].headers["x-tenant"], "team-a");
+    let span = &got[0].body["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
+    assert_eq!(span["name"], "notify");
+    assert_eq!(span["status"]["code"], 1);
+    let attributes = span["attributes"].to_string();
+    assert!(
+        attributes.contains(r#""key":"integration","value":{"stringValue":"webhook"}"#),
+        "{attributes}"
+    );
+    assert!(
+        attributes.contains(r#""key":"receiver","value":{"stringValue":"r"}"#),
+        "{attributes}"
+    );
+}

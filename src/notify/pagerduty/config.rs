@@ -99,8 +99,13 @@ impl IntegrationConfig for PagerdutyConfig {
     }
 
     fn build(&self, env: &BuildEnv) -> Result<Box<dyn Notify>, IntegrationError> {
+        // A block without its own `http_config` uses the global one, as in Alertmanager.
+        let mut config = self.clone();
+        config.http_config = config
+            .http_config
+            .or_else(|| env.global.http_config.clone());
         Ok(Box::new(super::PagerdutyNotifier::new(
-            self,
+            &config,
             env.global.pagerduty_url.as_deref(),
             env.templates.clone(),
         )?))

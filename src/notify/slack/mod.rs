@@ -48,7 +48,7 @@ impl SlackNotifier {
         Ok(SlackNotifier {
             endpoint,
             timeout: config.timeout.map(|t| t.0).filter(|t| !t.is_zero()),
-            client: HttpClient::build(config.http_config.as_ref())?,
+            client: HttpClient::build(config.http_config.as_ref().or(global.http_config.as_ref()))?,
             config: config.clone(),
             renderer: Renderer {
                 templates,

@@ -62,8 +62,13 @@ impl IntegrationConfig for WebhookConfig {
     }
 
     fn build(&self, env: &BuildEnv) -> Result<Box<dyn Notify>, IntegrationError> {
+        // A block without its own `http_config` uses the global one, as in Alertmanager.
+        let mut config = self.clone();
+        config.http_config = config
+            .http_config
+            .or_else(|| env.global.http_config.clone());
         Ok(Box::new(super::WebhookNotifier::new(
-            self,
+            &config,
             env.templates.clone(),
         )?))
     }
