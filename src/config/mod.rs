@@ -802,7 +802,7 @@ receivers:
 ");
         assert!(e.starts_with("4 problems in the configuration:"), "{e}");
         for expected in [
-            "receiver \"a\": one of url or url_file must be configured (line 8)",
+            "receiver \"a\": missing URL in webhook config (line 8)",
             "receiver \"b\": webhook url: unsupported scheme",
             "undefined receiver \"nope\" used in route (line 4)",
             "group_interval cannot be zero",
@@ -869,7 +869,7 @@ receivers:
         .contains("group_interval cannot be zero"));
         assert!(
             err("route: {receiver: a}\nreceivers:\n  - name: a\n    webhook_configs: [{}]\n")
-                .contains("one of url or url_file must be configured")
+                .contains("missing URL in webhook config")
         );
         assert!(err(
             "route: {receiver: a}\nreceivers:\n  - name: a\n    slack_configs: [{channel: x}]\n"

@@ -22,6 +22,7 @@ mod integrations;
 mod mute;
 mod oncall_chat;
 mod prometheus;
+mod receivers_034;
 mod runbooks;
 mod security;
 mod silences;

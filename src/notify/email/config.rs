@@ -119,3 +119,37 @@ impl Registered for EmailConfig {
     const SECRET_KEYS: &'static [&'static str] = &["auth_password", "auth_secret"];
     const TEMPLATES: &'static str = include_str!("default.tmpl");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(yaml: &str) -> Result<(), String> {
+        let block: EmailConfig = serde_yaml_ng::from_str(yaml).expect("block");
+        let global = GlobalConfig {
+            smtp_smarthost: Some("smtp:25".into()),
+            smtp_from: Some("a@b".into()),
+            ..GlobalConfig::default()
+        };
+        block.check(&global)
+    }
+
+    #[test]
+    fn threading_is_checked_as_alertmanager_checks_it() {
+        assert!(check("to: x@y\nthreading: {enabled: true}").is_ok());
+        assert!(check("to: x@y\nthreading: {enabled: true, thread_by_date: none}").is_ok());
+        assert_eq!(
+            check("to: x@y\nthreading: {enabled: true, thread_by_date: weekly}").unwrap_err(),
+            "threading.thread_by_date must be either 'none' or 'daily'"
+        );
+        assert_eq!(
+            check("to: x@y\nthreading: {enabled: true}\nheaders: {References: '<x@y>'}")
+                .unwrap_err(),
+            "conflicting configuration: threading.enabled conflicts with custom References header"
+        );
+        assert_eq!(
+            check("to: x@y\nauth_secret: s\nauth_secret_file: /f").unwrap_err(),
+            "at most one of auth_secret & auth_secret_file must be configured"
+        );
+    }
+}

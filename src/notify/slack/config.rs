@@ -203,3 +203,51 @@ impl Registered for SlackConfig {
     const SECRET_KEYS: &'static [&'static str] = &["api_url", "app_token"];
     const TEMPLATES: &'static str = include_str!("default.tmpl");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(yaml: &str) -> SlackConfig {
+        serde_yaml_ng::from_str(yaml).expect("block")
+    }
+
+    #[test]
+    fn a_bot_token_posts_to_the_app_url_and_excludes_a_webhook() {
+        let global = GlobalConfig::default();
+        match block("app_token: xoxb-1").endpoint(&global) {
+            Ok(Endpoint::App { url, .. }) => assert_eq!(url, DEFAULT_APP_URL),
+            other => panic!("{other:?}"),
+        }
+        let global = GlobalConfig {
+            slack_app_token: Some(Secret::new("xoxb-g")),
+            slack_app_url: Some("http://slack.local/api/chat.postMessage".into()),
+            ..GlobalConfig::default()
+        };
+        match block("channel: x").endpoint(&global) {
+            Ok(Endpoint::App { url, .. }) => {
+                assert_eq!(url, "http://slack.local/api/chat.postMessage")
+            }
+            other => panic!("{other:?}"),
+        }
+        let both = block("api_url: http://hooks/x\napp_token: t").check(&GlobalConfig::default());
+        assert_eq!(
+            both.unwrap_err(),
+            "at most one of api_url/api_url_file & app_token/app_token_file must be configured"
+        );
+        let webhook_update =
+            block("api_url: http://hooks/x\nupdate_message: true").check(&GlobalConfig::default());
+        assert!(webhook_update
+            .unwrap_err()
+            .starts_with("update_message can only be used with bot tokens"));
+        assert!(block("app_token: t\nupdate_message: true")
+            .check(&GlobalConfig::default())
+            .is_ok());
+        assert_eq!(
+            block("channel: x")
+                .check(&GlobalConfig::default())
+                .unwrap_err(),
+            "no global Slack API URL set"
+        );
+    }
+}

@@ -28,7 +28,8 @@ pub struct WebhookConfig {
 impl IntegrationConfig for WebhookConfig {
     fn check(&self, _global: &GlobalConfig) -> Result<(), String> {
         match (&self.url, &self.url_file) {
-            (None, None) => return Err("one of url or url_file must be configured".into()),
+            // Alertmanager 0.25's wording, which amtool 0.25 prints for this config.
+            (None, None) => return Err("missing URL in webhook config".into()),
             (Some(_), Some(_)) => {
                 return Err("at most one of url & url_file must be configured".into())
             }
