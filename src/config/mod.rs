@@ -661,8 +661,17 @@ pub fn check_http_config(http: Option<&HttpClientConfig>) -> Result<(), String> 
                 .into(),
         );
     }
-    if http.oauth2.is_some() {
-        return Err("http_config.oauth2 is not supported by alert-router".into());
+    if let Some(oauth2) = &http.oauth2 {
+        if oauth2.token_url.is_empty() {
+            return Err("oauth2 token_url must be configured".into());
+        }
+        check_http_url(&oauth2.token_url).map_err(|e| format!("oauth2 token_url: {e}"))?;
+        SecretSource::from_pair(
+            oauth2.client_secret.clone(),
+            oauth2.client_secret_file.clone(),
+            "client_secret",
+        )
+        .map_err(|e| e.to_string())?;
     }
     if let Some(basic) = &http.basic_auth {
         SecretSource::from_pair(
@@ -831,6 +840,8 @@ receivers:
             let e = err(&format!("{base}{extra}"));
             assert!(e.contains(expected), "{extra}: {e}");
         }
+        let e = err("route: {receiver: a}\nreceivers:\n  - name: a\n    webhook_configs: [{url: 'http://h/', http_config: {oauth2: {client_id: c}}}]\n");
+        assert!(e.contains("oauth2 token_url must be configured"), "{e}");
         let e = err("route: {receiver: a}\nreceivers:\n  - name: a\n    labels: {name: b}\n");
         assert!(
             e.contains("receiver label \"name\" must match receiver name \"a\", got \"b\""),

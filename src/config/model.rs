@@ -235,11 +235,29 @@ pub struct HttpClientConfig {
     pub authorization: Option<Authorization>,
     pub bearer_token: Option<Secret>,
     pub bearer_token_file: Option<String>,
-    pub oauth2: Option<serde_yaml_ng::Value>,
+    pub oauth2: Option<OAuth2Config>,
     pub proxy_url: Option<String>,
     pub tls_config: Option<TlsConfig>,
     pub follow_redirects: Option<bool>,
     pub enable_http2: Option<bool>,
+}
+
+/// Prometheus common's `oauth2`: the client-credentials grant, its token sent as a Bearer.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2Config {
+    #[serde(default)]
+    pub client_id: String,
+    pub client_secret: Option<Secret>,
+    pub client_secret_file: Option<String>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub token_url: String,
+    #[serde(default)]
+    pub endpoint_params: BTreeMap<String, String>,
+    pub tls_config: Option<TlsConfig>,
+    pub proxy_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -29,6 +29,7 @@ enum Auth {
         scheme: String,
         credentials: SecretSource,
     },
+    OAuth2(std::sync::Arc<super::oauth2::TokenSource>),
 }
 
 impl HttpClient {
@@ -63,7 +64,9 @@ impl HttpClient {
                 builder = builder.add_root_certificate(cert);
             }
         }
-        let auth = if let Some(basic) = &config.basic_auth {
+        let auth = if let Some(oauth2) = &config.oauth2 {
+            Auth::OAuth2(super::oauth2::TokenSource::start(oauth2)?)
+        } else if let Some(basic) = &config.basic_auth {
             Auth::Basic {
                 username: basic.username.clone(),
                 password: SecretSource::from_pair(
@@ -131,7 +134,28 @@ impl HttpClient {
                     format!("{scheme} {}", secret.expose()),
                 )
             }
+            Auth::OAuth2(source) => match source.cached() {
+                Some(token) => request.bearer_auth(token),
+                None => {
+                    return Err(NotifyError::Transport(
+                        "no oauth2 token yet (the token endpoint has not answered)".into(),
+                    ))
+                }
+            },
         })
+    }
+
+    /// Makes sure an oauth2 token is held before a request is built.
+    pub async fn ready(&self) -> Result<(), NotifyError> {
+        if let Auth::OAuth2(source) = &self.auth {
+            source.token().await?;
+        }
+        Ok(())
+    }
+
+    /// The underlying client, for a token endpoint with no credentials of its own.
+    pub(crate) fn inner(self) -> reqwest::Client {
+        self.client
     }
 
     /// A request without the `http_config` credentials (the integration signs it itself).
@@ -152,6 +176,7 @@ impl HttpClient {
     /// POSTs a JSON body; transport failures become retryable errors that never carry the URL
     /// (it may hold a token).
     pub async fn post_json(&self, url: &str, body: Vec<u8>) -> Result<Answer, NotifyError> {
+        self.ready().await?;
         let request = self
             .post(url)?
             .header(reqwest::header::CONTENT_TYPE, "application/json")

@@ -11,6 +11,7 @@ pub mod mattermost;
 pub mod msteams;
 pub mod msteamsv2;
 mod nflog;
+mod oauth2;
 pub mod opsgenie;
 pub mod otlp;
 pub mod pagerduty;

@@ -242,3 +242,53 @@ async fn pagerduty_details_may_be_any_yaml_value() {
         json!({"count": 5, "regions": ["eu", "us"], "status": "firing"})
     );
 }
+
+/// `http_config.oauth2` (client credentials): the token endpoint is asked with the client's
+/// id, secret, scopes and extra parameters, and its token goes out as a Bearer.
+#[tokio::test(flavor = "multi_thread")]
+async fn oauth2_client_credentials_authorize_the_webhook() {
+    let asked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let recorded = asked.clone();
+    let app = axum::Router::new().route(
+        "/token",
+        axum::routing::post(move |headers: HeaderMap, body: String| {
+            let recorded = recorded.clone();
+            async move {
+                let auth = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string();
+                recorded.lock().unwrap().push((auth, body));
+                axum::Json(
+                    json!({"access_token": "tok-1", "token_type": "Bearer", "expires_in": 3600}),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let token_addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let sink = Sink::start().await;
+    let config = format!(
+        "{ROUTE}receivers:\n  - name: r\n    webhook_configs:\n      - url: '{}'\n        http_config:\n          oauth2:\n            client_id: router\n            client_secret: s3cret\n            token_url: 'http://{token_addr}/token'\n            scopes: [alerts.write, alerts.read]\n            endpoint_params: {{audience: hooks}}\n",
+        sink.url()
+    );
+    let router = Router::start(&config);
+    router
+        .post_json(
+            "/api/v2/alerts",
+            &json!([alert(&[("alertname", "DiskFull")])]),
+        )
+        .await;
+    let got = sink.wait_for(1, Duration::from_secs(5)).await;
+    assert_eq!(got[0].headers["authorization"], "Bearer tok-1");
+    let asked = asked.lock().unwrap().clone();
+    let (auth, form) = &asked[0];
+    use base64::Engine;
+    let expected = base64::engine::general_purpose::STANDARD.encode("router:s3cret");
+    assert_eq!(auth, &format!("Basic {expected}"));
+    assert!(form.contains("grant_type=client_credentials"), "{form}");
+    assert!(form.contains("scope=alerts.write+alerts.read"), "{form}");
+    assert!(form.contains("audience=hooks"), "{form}");
+}
