@@ -242,6 +242,8 @@ impl Integration {
 /// Every receiver's integrations, built once per loaded config.
 pub struct Receivers {
     by_name: HashMap<String, Vec<Arc<Integration>>>,
+    /// The config's templates, for what is rendered outside an integration (route labels).
+    templates: Arc<crate::template::Templates>,
     /// The `tracing:` exporter of this config, if it exports.
     spans: Option<otlp::SpanExporter>,
 }
@@ -253,7 +255,7 @@ impl Receivers {
         let templates = Arc::new(templates);
         let env = registry::BuildEnv {
             global: &config.global,
-            templates,
+            templates: templates.clone(),
         };
         let mut by_name = HashMap::new();
         for r in &config.config.receivers {
@@ -275,11 +277,33 @@ impl Receivers {
             .tracing
             .as_ref()
             .and_then(otlp::SpanExporter::start);
-        Ok(Receivers { by_name, spans })
+        Ok(Receivers {
+            by_name,
+            templates,
+            spans,
+        })
     }
 
     pub fn integrations(&self, receiver: &str) -> &[Arc<Integration>] {
         self.by_name.get(receiver).map_or(&[], Vec::as_slice)
+    }
+
+    /// The flush's route labels rendered against its data, with the config's templates; a
+    /// label whose template fails keeps its text.
+    fn render_route_labels(&self, ctx: &FlushContext, alerts: &[Alert]) -> Vec<(String, String)> {
+        let mut plain = ctx.clone();
+        plain.route_labels = Vec::new();
+        let value = crate::template::data_value(&plain.data(alerts));
+        ctx.route_labels
+            .iter()
+            .map(|(name, text)| {
+                let rendered = self.templates.render(text, &value).unwrap_or_else(|e| {
+                    tracing::error!(label = %name, error = %e, "route label template failed");
+                    text.clone()
+                });
+                (name.clone(), rendered)
+            })
+            .collect()
     }
 }
 
@@ -297,7 +321,8 @@ pub struct FlushContext {
     /// The route's time intervals (not inherited, as in Alertmanager).
     pub mute_time_intervals: Vec<String>,
     pub active_time_intervals: Vec<String>,
-    /// The route's labels, unrendered (templates see them rendered as `.RouteLabels`).
+    /// The route's labels: as configured until `Notifier::notify` renders them once for the
+    /// flush, then as rendered (templates see them as `.RouteLabels`).
     pub route_labels: Vec<(String, String)>,
     /// A signed link that acknowledges the group's incident (templates see `.AckURL`).
     pub ack_url: Option<String>,
@@ -314,36 +339,13 @@ impl FlushContext {
             &self.external_url,
         );
         data.ack_url = self.ack_url.clone().unwrap_or_default();
-        if !self.route_labels.is_empty() {
-            data.route_labels = render_route_labels(&self.route_labels, &data);
-        }
-        data
-    }
-}
-
-/// Route labels rendered against the group's data; a label that fails keeps its text.
-fn render_route_labels(labels: &[(String, String)], data: &NotificationData) -> LabelSet {
-    let Ok(templates) = crate::template::Templates::with_defaults() else {
-        return labels
+        data.route_labels = self
+            .route_labels
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-    };
-    let value = crate::template::data_value(data);
-    labels
-        .iter()
-        .map(|(name, text)| {
-            let rendered = if text.contains("{{") {
-                templates.render(text, &value).unwrap_or_else(|e| {
-                    tracing::error!(label = %name, error = %e, "route label template failed");
-                    text.clone()
-                })
-            } else {
-                text.clone()
-            };
-            (name.clone(), rendered)
-        })
-        .collect()
+        data
+    }
 }
 
 /// The notification pipeline shared by all aggregation groups.
@@ -365,6 +367,14 @@ impl Notifier {
         if integrations.is_empty() || alerts.is_empty() {
             return Delivery::default_delivered();
         }
+        // Rendered once here, not by every integration that builds its data.
+        let ctx = if ctx.route_labels.is_empty() {
+            ctx
+        } else {
+            let mut rendered = (*ctx).clone();
+            rendered.route_labels = self.receivers.render_route_labels(&ctx, &alerts);
+            Arc::new(rendered)
+        };
         let alerts = Arc::new(alerts);
         let mut tasks = tokio::task::JoinSet::new();
         for integration in integrations {

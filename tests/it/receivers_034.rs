@@ -292,3 +292,43 @@ async fn oauth2_client_credentials_authorize_the_webhook() {
     assert!(form.contains("scope=alerts.write+alerts.read"), "{form}");
     assert!(form.contains("audience=hooks"), "{form}");
 }
+
+/// 0.34's route labels: inherited from the parent route, rendered once per notification
+/// against the group's data, and seen by templates as `.RouteLabels`.
+#[tokio::test(flavor = "multi_thread")]
+async fn route_labels_are_inherited_rendered_and_seen_by_templates() {
+    let sink = Sink::start().await;
+    let config = format!(
+        r#"route:
+  receiver: r
+  group_by: [alertname]
+  group_wait: 0s
+  group_interval: 1s
+  labels: {{team: storage, tier: gold}}
+  routes:
+    - matchers: [alertname="DiskFull"]
+      labels:
+        tier: platinum
+        summary: '{{{{ .GroupLabels.alertname }}}} ({{{{ .Alerts.Firing | len }}}})'
+receivers:
+  - name: r
+    webhook_configs:
+      - url: '{}'
+        payload:
+          labels: '{{{{ .RouteLabels.team }}}}/{{{{ .RouteLabels.tier }}}}/{{{{ .RouteLabels.summary }}}}'
+"#,
+        sink.url()
+    );
+    let router = Router::start(&config);
+    router
+        .post_json(
+            "/api/v2/alerts",
+            &json!([alert(&[("alertname", "DiskFull")])]),
+        )
+        .await;
+    let got = sink.wait_for(1, Duration::from_secs(5)).await;
+    assert_eq!(
+        got[0].body,
+        json!({"labels": "storage/platinum/DiskFull (1)"})
+    );
+}
